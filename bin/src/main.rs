@@ -1,0 +1,72 @@
+//! The `coda` command: run the server, list plugins, check configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Coda: a memory service for AI assistants.
+#[derive(Parser)]
+#[command(name = "coda", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file (default: $CODA_CONFIG, else ./Coda.toml, else built-in defaults).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List registered plugins by kind.
+    Plugins,
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print the effective config, defaults filled in.
+    Check,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CODA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Plugins => {
+            for (kind, names) in coda::registry::all_names()? {
+                println!("{kind}: {}", names.join(", "));
+            }
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            let config = coda::Config::load(cli.config.as_deref())?;
+            let effective = config.effective()?;
+            print!("{}", toml::to_string_pretty(&effective)?);
+            eprintln!("configuration is valid");
+            Ok(())
+        }
+    }
+}

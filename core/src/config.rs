@@ -1,0 +1,454 @@
+//! `Coda.toml`, read with figment: file, then `CODA_<SECTION>__<KEY>` environment overrides
+//! (SPEC §2). Unknown keys, unknown plugin names and bad values are errors naming the key path.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::registry::{self, BackendFactory, EmbedderFactory, PluginKind, SinkFactory, StoreFactory};
+use crate::{Error, Result};
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`: the `coda serve` listener.
+    pub server: ServerConfig,
+    /// `[memory]`: which backend and embedder, and the manager's limits.
+    pub memory: MemoryConfig,
+    /// `[backends.<name>]`: options for each backend.
+    pub backends: BTreeMap<String, Value>,
+    /// `[embedders.<name>]`: options for each embedder.
+    pub embedders: BTreeMap<String, Value>,
+    /// `[snapshots]`: which store, automatic snapshots and retention.
+    pub snapshots: SnapshotsConfig,
+    /// `[stores.<name>]`: options for each snapshot store.
+    pub stores: BTreeMap<String, Value>,
+    /// `[events]`: duplicate suppression and replay.
+    pub events: EventsConfig,
+    /// `[[sinks]]`: where events go, each with its `type` and options.
+    pub sinks: Vec<SinkConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// One address serves `/`, `/ws`, `/api/v1`, `/metrics` and `/healthz`; port 0 picks one.
+    pub bind: String,
+    /// Bearer tokens; empty means no authentication.
+    pub tokens: Vec<String>,
+    /// `Origin` values accepted on `/ws`; empty means any.
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted HTTP request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:8765".into(),
+            tokens: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// `[memory]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// A registered backend.
+    pub backend: String,
+    /// A registered embedder.
+    pub embedder: String,
+    /// Turns kept in the short-term window; older turns leave it.
+    pub short_term_max_turns: usize,
+    /// Persist short-term into long-term every N turns; 0 means only on request.
+    pub persist_interval: u64,
+    /// Largest accepted memory or turn content.
+    pub max_content_bytes: usize,
+    /// Seed alias of `stores.<store>.dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_dir: Option<String>,
+    /// Seed alias of `snapshots.auto`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_snapshot: Option<bool>,
+    /// Seed alias of `snapshots.interval`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_interval: Option<u64>,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            backend: "memory".into(),
+            embedder: "hashing".into(),
+            short_term_max_turns: 50,
+            persist_interval: 0,
+            max_content_bytes: 65536,
+            snapshot_dir: None,
+            auto_snapshot: None,
+            snapshot_interval: None,
+        }
+    }
+}
+
+/// `[snapshots]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotsConfig {
+    /// A registered snapshot store.
+    pub store: String,
+    /// Take (and save) a snapshot every `interval` turns.
+    pub auto: bool,
+    /// Turns between automatic snapshots.
+    pub interval: u64,
+    /// Keep at most N saved snapshots; 0 keeps all.
+    pub retain: usize,
+    /// Created-but-unsaved snapshots kept in memory.
+    pub in_memory: usize,
+}
+
+impl Default for SnapshotsConfig {
+    fn default() -> Self {
+        SnapshotsConfig {
+            store: "fs".into(),
+            auto: false,
+            interval: 10,
+            retain: 0,
+            in_memory: 20,
+        }
+    }
+}
+
+/// `[events]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Recent event hashes remembered for duplicate suppression; 0 disables it.
+    pub dedup_window: usize,
+    /// Hashes also expire after this many milliseconds; 0 means only by count.
+    pub dedup_ttl_ms: u64,
+    /// Events kept for replay and resume.
+    pub replay_capacity: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            dedup_window: 100,
+            dedup_ttl_ms: 0,
+            replay_capacity: 1000,
+        }
+    }
+}
+
+/// One `[[sinks]]` table: `type` picks the sink, the other keys are its options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SinkConfig {
+    /// A registered sink.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The sink's options.
+    #[serde(flatten)]
+    pub options: Map<String, Value>,
+}
+
+impl Default for Config {
+    /// The built-in defaults, equal to the repository's `Coda.toml`.
+    fn default() -> Self {
+        let table = |v: Value| match v {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        Config {
+            server: ServerConfig::default(),
+            memory: MemoryConfig::default(),
+            backends: BTreeMap::from([("memory".to_owned(), json!({}))]),
+            embedders: BTreeMap::from([("hashing".to_owned(), json!({"dims": 384}))]),
+            snapshots: SnapshotsConfig::default(),
+            stores: BTreeMap::from([("fs".to_owned(), json!({"dir": "data/memory/snapshots"}))]),
+            events: EventsConfig::default(),
+            sinks: vec![SinkConfig {
+                kind: "log".into(),
+                options: table(json!({"path": "data/events.jsonl"})),
+            }],
+        }
+    }
+}
+
+/// Environment variables starting with this prefix override config keys.
+pub const ENV_PREFIX: &str = "CODA_";
+/// The environment variable naming the config file.
+pub const CONFIG_ENV: &str = "CODA_CONFIG";
+
+impl Config {
+    /// Reads the configuration: `path` if given, else `$CODA_CONFIG`, else `./Coda.toml` if it
+    /// exists, else the defaults; then the `CODA_` environment overrides. Keys and values are
+    /// checked here; plugin names and options by [`Config::effective`], which opening Coda runs.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let file = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => std::env::var_os(CONFIG_ENV).map(PathBuf::from),
+        };
+        let figment = match &file {
+            Some(p) if !p.exists() => {
+                return Err(Error::config(
+                    "--config",
+                    format!("{} does not exist", p.display()),
+                ))
+            }
+            Some(p) => Figment::new().merge(Toml::file(p)),
+            None => Figment::new().merge(Toml::file("Coda.toml")),
+        };
+        Self::from_figment(figment.merge(env_overrides()))
+    }
+
+    /// Parses a configuration from TOML text (no environment), checking keys and values.
+    pub fn from_toml_str(toml: &str) -> Result<Config> {
+        Self::from_figment(Figment::new().merge(Toml::string(toml)))
+    }
+
+    /// Extracts and checks a configuration from user-provided sources layered over the defaults.
+    pub fn from_figment(user: Figment) -> Result<Config> {
+        let figment = Figment::from(Serialized::defaults(Config::default())).merge(user.clone());
+        let mut config: Config = figment.extract().map_err(figment_error)?;
+        config.resolve_aliases(&user)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Folds the seed's alias keys into their canonical keys; setting both is an error.
+    fn resolve_aliases(&mut self, user: &Figment) -> Result<()> {
+        let store_dir = format!("stores.{}.dir", self.snapshots.store);
+        let both = |alias: &str, canonical: &str| {
+            Error::config(
+                alias,
+                format!("is an alias of `{canonical}`, which is also set; set only one"),
+            )
+        };
+        if let Some(dir) = self.memory.snapshot_dir.take() {
+            if user.contains(&store_dir) {
+                return Err(both("memory.snapshot_dir", &store_dir));
+            }
+            let options = self
+                .stores
+                .entry(self.snapshots.store.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(map) = options {
+                map.insert("dir".into(), Value::String(dir));
+            }
+        }
+        if let Some(auto) = self.memory.auto_snapshot.take() {
+            if user.contains("snapshots.auto") {
+                return Err(both("memory.auto_snapshot", "snapshots.auto"));
+            }
+            self.snapshots.auto = auto;
+        }
+        if let Some(interval) = self.memory.snapshot_interval.take() {
+            if user.contains("snapshots.interval") {
+                return Err(both("memory.snapshot_interval", "snapshots.interval"));
+            }
+            self.snapshots.interval = interval;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.server
+            .bind
+            .parse::<SocketAddr>()
+            .map_err(|e| Error::config("server.bind", format!("`{}`: {e}", self.server.bind)))?;
+        let positive = [
+            ("server.max_body_bytes", self.server.max_body_bytes),
+            ("memory.short_term_max_turns", self.memory.short_term_max_turns),
+            ("memory.max_content_bytes", self.memory.max_content_bytes),
+            ("snapshots.in_memory", self.snapshots.in_memory),
+            ("snapshots.interval", self.snapshots.interval as usize),
+        ];
+        for (path, value) in positive {
+            if value == 0 {
+                return Err(Error::config(path, "must be at least 1"));
+            }
+        }
+        if self.server.tokens.iter().any(|t| t.is_empty()) {
+            return Err(Error::config("server.tokens", "a token must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The configuration with every chosen plugin's options checked and their defaults filled
+    /// in, as `coda config check` prints it. Option tables for unregistered names are errors.
+    pub fn effective(&self) -> Result<Value> {
+        let mut out = serde_json::to_value(self).map_err(|e| Error::config("", e.to_string()))?;
+        out["backends"] = check_tables::<BackendFactory>(
+            "backends",
+            &self.backends,
+            &self.memory.backend,
+            "memory.backend",
+        )?;
+        out["embedders"] = check_tables::<EmbedderFactory>(
+            "embedders",
+            &self.embedders,
+            &self.memory.embedder,
+            "memory.embedder",
+        )?;
+        out["stores"] = check_tables::<StoreFactory>(
+            "stores",
+            &self.stores,
+            &self.snapshots.store,
+            "snapshots.store",
+        )?;
+        let mut sinks = Vec::with_capacity(self.sinks.len());
+        for (i, sink) in self.sinks.iter().enumerate() {
+            let path = format!("sinks[{i}]");
+            let factory = registry::find::<SinkFactory>(&sink.kind)
+                .map_err(|e| Error::config(format!("{path}.type"), e.to_string()))?;
+            let mut options = factory.check_options(Value::Object(sink.options.clone()), &path)?;
+            if let Value::Object(map) = &mut options {
+                map.insert("type".into(), Value::String(sink.kind.clone()));
+            }
+            sinks.push(options);
+        }
+        out["sinks"] = Value::Array(sinks);
+        Ok(out)
+    }
+
+    /// The option table for `name` under a plugin section (an empty table when absent).
+    pub fn options(section: &BTreeMap<String, Value>, name: &str) -> Value {
+        section
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new()))
+    }
+}
+
+/// Checks every option table of one plugin section, and that `chosen` is registered.
+fn check_tables<F: PluginKind>(
+    section: &str,
+    tables: &BTreeMap<String, Value>,
+    chosen: &str,
+    chosen_key: &str,
+) -> Result<Value>
+where
+    F: CheckOptions,
+{
+    registry::find::<F>(chosen).map_err(|e| Error::config(chosen_key, e.to_string()))?;
+    let mut out = Map::new();
+    let mut names: Vec<&str> = tables.keys().map(String::as_str).collect();
+    if !names.contains(&chosen) {
+        names.push(chosen);
+    }
+    for name in names {
+        let path = format!("{section}.{name}");
+        let factory =
+            registry::find::<F>(name).map_err(|e| Error::config(&path, e.to_string()))?;
+        let checked = factory.check(Config::options(tables, name), &path)?;
+        out.insert(name.to_owned(), checked);
+    }
+    Ok(Value::Object(out))
+}
+
+/// Lets [`check_tables`] call `check_options` on any factory kind.
+trait CheckOptions {
+    fn check(&'static self, options: Value, path: &str) -> Result<Value>;
+}
+
+impl<T: ?Sized + 'static, C: 'static> CheckOptions for registry::Factory<T, C> {
+    fn check(&'static self, options: Value, path: &str) -> Result<Value> {
+        self.check_options(options, path)
+    }
+}
+
+/// `CODA_<SECTION>__<KEY>` variables; single-underscore names like `CODA_CONFIG` are not keys.
+fn env_overrides() -> Env {
+    Env::prefixed(ENV_PREFIX)
+        .filter(|key| key.as_str().contains("__"))
+        .split("__")
+}
+
+/// Turns a figment error into [`Error::InvalidConfig`] with the full key path.
+fn figment_error(error: figment::Error) -> Error {
+    use figment::error::Kind;
+    let mut path = error.path.clone();
+    let reason = match &error.kind {
+        Kind::UnknownField(field, expected) => {
+            // figment's path already ends with the field for unknown keys; not for nested maps.
+            if path.last() != Some(field) {
+                path.push(field.clone());
+            }
+            if expected.is_empty() {
+                "unknown key".to_owned()
+            } else {
+                format!("unknown key; expected one of: {}", expected.join(", "))
+            }
+        }
+        Kind::MissingField(field) => {
+            if path.last().map(String::as_str) != Some(field.as_ref()) {
+                path.push(field.to_string());
+            }
+            "missing key".to_owned()
+        }
+        other => other.to_string(),
+    };
+    let source = error
+        .metadata
+        .as_ref()
+        .and_then(|m| m.source.as_ref())
+        .map(|s| format!(" (from {s})"))
+        .unwrap_or_default();
+    Error::config(path.join("."), format!("{reason}{source}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        assert_eq!(Config::from_toml_str("").expect("defaults"), Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_name_their_path() {
+        let err = Config::from_toml_str("[memory]\nshort_term_max = 3").expect_err("unknown");
+        let msg = err.to_string();
+        assert!(msg.contains("`memory.short_term_max`"), "{msg}");
+        assert!(msg.contains("short_term_max_turns"), "{msg}");
+        let err = Config::from_toml_str("[nonsense]\na = 1").expect_err("unknown section");
+        assert!(err.to_string().contains("`nonsense`"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_path() {
+        let err = Config::from_toml_str("[memory]\nshort_term_max_turns = \"x\"").expect_err("type");
+        assert!(err.to_string().contains("`memory.short_term_max_turns`"), "{err}");
+        let err = Config::from_toml_str("[memory]\nshort_term_max_turns = 0").expect_err("zero");
+        assert!(err.to_string().contains("`memory.short_term_max_turns`"), "{err}");
+        let err = Config::from_toml_str("[server]\nbind = \"nowhere\"").expect_err("bind");
+        assert!(err.to_string().contains("`server.bind`"), "{err}");
+    }
+
+
+    #[test]
+    fn seed_aliases_map_to_canonical_keys() {
+        let config = Config::from_toml_str(
+            "[memory]\nauto_snapshot = true\nsnapshot_interval = 3\nsnapshot_dir = \"snaps\"",
+        )
+        .expect("aliases");
+        assert!(config.snapshots.auto);
+        assert_eq!(config.snapshots.interval, 3);
+        assert_eq!(config.stores["fs"]["dir"], "snaps");
+        assert_eq!(config.memory.auto_snapshot, None);
+        let err = Config::from_toml_str("[memory]\nauto_snapshot = true\n[snapshots]\nauto = false")
+            .expect_err("both set");
+        assert!(err.to_string().contains("`memory.auto_snapshot`"), "{err}");
+    }
+}

@@ -1,0 +1,289 @@
+//! Events: what every memory operation publishes (SPEC §4).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::model::{Metadata, ScoredMemory};
+use crate::{Error, Result};
+
+/// The type of an event, its `type` field on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    /// A memory was added.
+    MemoryStore,
+    /// Memories were retrieved by a search.
+    MemoryRetrieve,
+    /// A memory was changed.
+    MemoryUpdate,
+    /// A memory was removed.
+    MemoryDelete,
+    /// A conversation turn was added.
+    ConversationTurn,
+    /// Short-term memory was persisted into long-term memory.
+    MemoryPersist,
+    /// Short-term memory was cleared.
+    MemoryClear,
+    /// A snapshot was created, saved, loaded, applied, deleted or pruned.
+    MemorySnapshot,
+}
+
+impl EventType {
+    /// Every event type, in wire-name order of the SPEC table.
+    pub const ALL: [EventType; 8] = [
+        EventType::MemoryStore,
+        EventType::MemoryRetrieve,
+        EventType::MemoryUpdate,
+        EventType::MemoryDelete,
+        EventType::ConversationTurn,
+        EventType::MemoryPersist,
+        EventType::MemoryClear,
+        EventType::MemorySnapshot,
+    ];
+
+    /// The wire name, e.g. `memory_store`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::MemoryStore => "memory_store",
+            EventType::MemoryRetrieve => "memory_retrieve",
+            EventType::MemoryUpdate => "memory_update",
+            EventType::MemoryDelete => "memory_delete",
+            EventType::ConversationTurn => "conversation_turn",
+            EventType::MemoryPersist => "memory_persist",
+            EventType::MemoryClear => "memory_clear",
+            EventType::MemorySnapshot => "memory_snapshot",
+        }
+    }
+
+    /// Position in [`EventType::ALL`], for per-type counters.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Drop priority under back-pressure: lower goes first (SPEC §5).
+    pub fn priority(self) -> u8 {
+        match self {
+            EventType::MemoryRetrieve => 0,
+            EventType::ConversationTurn => 1,
+            EventType::MemoryStore | EventType::MemoryUpdate | EventType::MemoryDelete => 2,
+            EventType::MemoryPersist | EventType::MemoryClear | EventType::MemorySnapshot => 3,
+        }
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for EventType {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+                Error::invalid(
+                    "types",
+                    format!("unknown event type `{s}`; known: {}", known.join(", ")),
+                )
+            })
+    }
+}
+
+/// What a `memory_snapshot` event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotAction {
+    /// Captured in memory.
+    Create,
+    /// Written to the store.
+    Save,
+    /// Read from the store.
+    Load,
+    /// Restored into memory.
+    Apply,
+    /// Removed from the store.
+    Delete,
+    /// Old snapshots removed by retention or prune.
+    Prune,
+}
+
+/// The body of an event: everything but `seq`, `event_id` and `timestamp`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    /// `memory_store`.
+    MemoryStore {
+        /// The new memory's id.
+        memory_id: Uuid,
+        /// Its text.
+        content: String,
+        /// Its metadata.
+        metadata: Metadata,
+    },
+    /// `memory_retrieve`.
+    MemoryRetrieve {
+        /// The query text.
+        query: String,
+        /// What was found, most similar first.
+        results: Vec<ScoredMemory>,
+    },
+    /// `memory_update`.
+    MemoryUpdate {
+        /// The memory's id.
+        memory_id: Uuid,
+        /// Its new text.
+        content: String,
+        /// Its new metadata.
+        metadata: Metadata,
+    },
+    /// `memory_delete`.
+    MemoryDelete {
+        /// The removed memory's id.
+        memory_id: Uuid,
+    },
+    /// `conversation_turn`.
+    ConversationTurn {
+        /// Who spoke.
+        role: crate::model::Role,
+        /// What was said.
+        content: String,
+        /// The turn's index in the session.
+        turn_index: u64,
+    },
+    /// `memory_persist`.
+    MemoryPersist {
+        /// Turns in the session so far.
+        turn_count: u64,
+        /// Long-term memories the persist added.
+        memories_added: usize,
+    },
+    /// `memory_clear`.
+    MemoryClear {},
+    /// `memory_snapshot`.
+    MemorySnapshot {
+        /// What happened.
+        action: SnapshotAction,
+        /// Which snapshot (for `prune`, the newest one removed, or empty).
+        snapshot_id: String,
+        /// The seed's snapshot metadata; for `prune`, `{"removed": [ids]}`.
+        metadata: Value,
+    },
+}
+
+impl EventBody {
+    /// The event's type.
+    pub fn event_type(&self) -> EventType {
+        match self {
+            EventBody::MemoryStore { .. } => EventType::MemoryStore,
+            EventBody::MemoryRetrieve { .. } => EventType::MemoryRetrieve,
+            EventBody::MemoryUpdate { .. } => EventType::MemoryUpdate,
+            EventBody::MemoryDelete { .. } => EventType::MemoryDelete,
+            EventBody::ConversationTurn { .. } => EventType::ConversationTurn,
+            EventBody::MemoryPersist { .. } => EventType::MemoryPersist,
+            EventBody::MemoryClear {} => EventType::MemoryClear,
+            EventBody::MemorySnapshot { .. } => EventType::MemorySnapshot,
+        }
+    }
+}
+
+/// A published event: its envelope fields and its JSON, serialised once and shared by every
+/// sink and connection.
+#[derive(Debug)]
+pub struct Event {
+    /// Position in the epoch's stream, strictly increasing.
+    pub seq: u64,
+    /// Unique id.
+    pub event_id: Uuid,
+    /// When it was published.
+    pub timestamp: DateTime<Utc>,
+    /// Its type.
+    pub event_type: EventType,
+    /// xxHash of the body, used for duplicate suppression.
+    pub body_hash: u64,
+    json: Arc<str>,
+}
+
+/// An event shared between the bus, the replay ring and every sink.
+pub type SharedEvent = Arc<Event>;
+
+impl Event {
+    /// Assembles an event from its serialised body (`{"type":..,...}`), appending the envelope.
+    pub(crate) fn assemble(
+        body_json: &str,
+        event_type: EventType,
+        body_hash: u64,
+        seq: u64,
+        timestamp: DateTime<Utc>,
+    ) -> Event {
+        let event_id = Uuid::new_v4();
+        let stamp = crate::model::timestamp::format(&timestamp);
+        // The body is a JSON object from serde: drop its closing brace and append the envelope.
+        let open = body_json.strip_suffix('}').unwrap_or(body_json);
+        let sep = if open.ends_with('{') { "" } else { "," };
+        let json = format!(
+            "{open}{sep}\"seq\":{seq},\"event_id\":\"{event_id}\",\"timestamp\":\"{stamp}\"}}"
+        );
+        Event {
+            seq,
+            event_id,
+            timestamp,
+            event_type,
+            body_hash,
+            json: json.into(),
+        }
+    }
+
+    /// The complete event as JSON text.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// The JSON text as a shared string, cheap to clone into many queues.
+    pub fn json_shared(&self) -> Arc<str> {
+        Arc::clone(&self.json)
+    }
+
+    /// The event parsed back into a JSON object (for tests and tools; sinks send [`json`](Self::json)).
+    pub fn to_value(&self) -> Map<String, Value> {
+        match serde_json::from_str::<Value>(&self.json) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_is_appended_to_the_body() {
+        let body = serde_json::to_string(&EventBody::MemoryClear {}).expect("serialise");
+        assert_eq!(body, r#"{"type":"memory_clear"}"#);
+        let event = Event::assemble(&body, EventType::MemoryClear, 1, 7, Utc::now());
+        let value = event.to_value();
+        assert_eq!(value["type"], "memory_clear");
+        assert_eq!(value["seq"], 7);
+        assert!(value["event_id"].is_string() && value["timestamp"].is_string());
+    }
+
+    #[test]
+    fn event_types_parse_and_order_by_priority() {
+        assert_eq!(
+            "memory_persist".parse::<EventType>().expect("known"),
+            EventType::MemoryPersist
+        );
+        assert!("nope".parse::<EventType>().is_err());
+        assert!(EventType::MemoryRetrieve.priority() < EventType::ConversationTurn.priority());
+        assert!(EventType::ConversationTurn.priority() < EventType::MemorySnapshot.priority());
+    }
+}

@@ -1,0 +1,43 @@
+#![doc = include_str!("../README.md")]
+
+pub mod backend;
+pub mod bus;
+pub mod config;
+pub mod embed;
+pub mod error;
+pub mod event;
+pub mod extract;
+pub mod filter;
+pub mod manager;
+pub mod model;
+pub mod registry;
+pub mod sink;
+pub mod snapshot;
+pub mod stats;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod vector;
+
+pub use backend::{BackendContext, Change, MemoryBackend};
+pub use bus::{Dedup, EventBus, ReplayRing, Sequencer};
+pub use config::Config;
+pub use embed::{Embedder, EmbedderContext, HashingEmbedder};
+pub use error::{Error, Result};
+pub use event::{Event, EventBody, EventType, SharedEvent, SnapshotAction};
+pub use extract::{Extracted, MemoryExtractor, RuleExtractor};
+pub use filter::Filter;
+pub use manager::{
+    Conversation, ManagerBuilder, MemoryManager, MemoryPatch, PersistOutcome, SnapshotListing,
+};
+pub use model::{Memory, MemoryId, MemoryRecord, Metadata, NewMemory, Role, ScoredMemory, Turn};
+pub use sink::{EventSink, SinkContext};
+pub use snapshot::{Snapshot, SnapshotMeta, SnapshotStore, StoreContext, StoredSnapshot};
+pub use stats::MemoryStats;
+
+/// Re-exports the registration macros rely on; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use erased_serde;
+    pub use inventory;
+    pub use serde_json;
+}

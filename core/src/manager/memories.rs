@@ -1,0 +1,244 @@
+//! Long-term memories: add, search, read, update, delete, list.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::MemoryManager;
+use crate::bus::Dedup;
+use crate::event::EventBody;
+use crate::filter::Filter;
+use crate::model::{Memory, MemoryId, MemoryRecord, Metadata, NewMemory, ScoredMemory};
+use crate::{Error, Result};
+
+/// Largest `limit` a search or listing accepts.
+pub const MAX_LIMIT: usize = 1000;
+
+/// Metadata keys the manager owns; callers set them through their own fields.
+const RESERVED_KEYS: [&str; 3] = ["source_type", "importance", "timestamp"];
+
+/// A change to a memory: every field is optional; `metadata` keys are merged (null removes).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryPatch {
+    /// New text (re-embedded).
+    pub content: Option<String>,
+    /// New source type.
+    pub memory_type: Option<String>,
+    /// New importance.
+    pub importance: Option<f64>,
+    /// Keys to set (`topics` replaces the topics); a null value removes the key.
+    pub metadata: Option<Map<String, Value>>,
+}
+
+fn check_importance(importance: f64) -> Result<()> {
+    if !(0.0..=1.0).contains(&importance) {
+        return Err(Error::invalid(
+            "importance",
+            format!("{importance} is outside [0, 1]"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_type(memory_type: &str) -> Result<()> {
+    if memory_type.trim().is_empty() {
+        return Err(Error::invalid("memory_type", "must not be empty"));
+    }
+    Ok(())
+}
+
+/// Splits caller metadata into topics and the remaining keys, rejecting reserved keys.
+fn split_metadata(mut metadata: Map<String, Value>) -> Result<(Option<Vec<String>>, Map<String, Value>)> {
+    for key in RESERVED_KEYS {
+        if metadata.contains_key(key) {
+            return Err(Error::invalid(
+                format!("metadata.{key}"),
+                "is set by Coda; use the top-level field instead",
+            ));
+        }
+    }
+    let topics = match metadata.remove("topics") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(s) if !s.trim().is_empty() => Ok(s),
+                    _ => Err(Error::invalid(
+                        "metadata.topics",
+                        "must be an array of non-empty strings",
+                    )),
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        Some(_) => {
+            return Err(Error::invalid(
+                "metadata.topics",
+                "must be an array of non-empty strings",
+            ))
+        }
+    };
+    Ok((topics, metadata))
+}
+
+impl MemoryManager {
+    /// Adds a long-term memory after validating it.
+    pub fn add_memory(&self, new: NewMemory) -> Result<Memory> {
+        self.check_content("content", &new.content)?;
+        check_importance(new.importance)?;
+        check_type(&new.memory_type)?;
+        let (topics, extra) = split_metadata(new.metadata)?;
+        let memory = Memory {
+            id: Uuid::new_v4(),
+            content: new.content,
+            metadata: Metadata {
+                source_type: new.memory_type,
+                importance: new.importance,
+                timestamp: crate::model::timestamp::now(),
+                topics: topics.unwrap_or_default(),
+                extra,
+            },
+        };
+        let embedding = self.embedder.embed(&memory.content)?;
+        self.backend.insert(MemoryRecord {
+            memory: memory.clone(),
+            embedding,
+        })?;
+        self.knowledge.lock().summary.add(&memory.metadata);
+        self.bus.emit(&EventBody::MemoryStore {
+            memory_id: memory.id,
+            content: memory.content.clone(),
+            metadata: memory.metadata.clone(),
+        });
+        Ok(memory)
+    }
+
+    /// The `limit` memories most similar to `query`, at least `min_similarity`, matching
+    /// `filter`; publishes `memory_retrieve`.
+    pub fn get_memories(
+        &self,
+        query: &str,
+        limit: usize,
+        min_similarity: f32,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<ScoredMemory>> {
+        self.check_content("query", query)?;
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(Error::invalid("limit", format!("must be in 1..={MAX_LIMIT}")));
+        }
+        if !(-1.0..=1.0).contains(&min_similarity) {
+            return Err(Error::invalid("min_similarity", "must be in [-1, 1]"));
+        }
+        let embedding = self.embedder.embed(query)?;
+        let results = self.backend.search(&embedding, limit, min_similarity, filter)?;
+        // A repeated search is a distinct retrieval, never a duplicate.
+        self.bus.emit_with(
+            &EventBody::MemoryRetrieve {
+                query: query.to_owned(),
+                results: results.clone(),
+            },
+            Dedup::Skip,
+        );
+        Ok(results)
+    }
+
+    /// The memory with `id`.
+    pub fn get_memory(&self, id: MemoryId) -> Result<Memory> {
+        self.backend
+            .get(id)?
+            .map(|record| record.memory)
+            .ok_or_else(|| Error::memory_not_found(id))
+    }
+
+    /// A page of memories, newest first, optionally filtered.
+    pub fn list_memories(
+        &self,
+        offset: usize,
+        limit: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Memory>> {
+        if limit > MAX_LIMIT {
+            return Err(Error::invalid("limit", format!("must be at most {MAX_LIMIT}")));
+        }
+        self.backend.list(offset, limit, filter)
+    }
+
+    /// How many long-term memories are stored.
+    pub fn memory_count(&self) -> Result<usize> {
+        self.backend.len()
+    }
+
+    /// Applies `patch` to the memory with `id`; publishes `memory_update`.
+    pub fn update_memory(&self, id: MemoryId, patch: MemoryPatch) -> Result<Memory> {
+        if let Some(content) = &patch.content {
+            self.check_content("content", content)?;
+        }
+        if let Some(importance) = patch.importance {
+            check_importance(importance)?;
+        }
+        if let Some(memory_type) = &patch.memory_type {
+            check_type(memory_type)?;
+        }
+        let (topics, keys) = split_metadata(patch.metadata.unwrap_or_default())?;
+        // Held across read-modify-write so concurrent updates keep the summary exact.
+        let mut knowledge = self.knowledge.lock();
+        let old = self
+            .backend
+            .get(id)?
+            .ok_or_else(|| Error::memory_not_found(id))?;
+        let mut memory = old.memory.clone();
+        let embedding = match patch.content {
+            Some(content) if content != memory.content => {
+                memory.content = content;
+                self.embedder.embed(&memory.content)?
+            }
+            _ => old.embedding.clone(),
+        };
+        if let Some(memory_type) = patch.memory_type {
+            memory.metadata.source_type = memory_type;
+        }
+        if let Some(importance) = patch.importance {
+            memory.metadata.importance = importance;
+        }
+        if let Some(topics) = topics {
+            memory.metadata.topics = topics;
+        }
+        for (key, value) in keys {
+            if value.is_null() {
+                memory.metadata.extra.remove(&key);
+            } else {
+                memory.metadata.extra.insert(key, value);
+            }
+        }
+        self.backend.update(MemoryRecord {
+            memory: memory.clone(),
+            embedding,
+        })?;
+        knowledge.summary.remove(&old.memory.metadata);
+        knowledge.summary.add(&memory.metadata);
+        drop(knowledge);
+        self.bus.emit(&EventBody::MemoryUpdate {
+            memory_id: memory.id,
+            content: memory.content.clone(),
+            metadata: memory.metadata.clone(),
+        });
+        Ok(memory)
+    }
+
+    /// Removes the memory with `id`; publishes `memory_delete`.
+    pub fn delete_memory(&self, id: MemoryId) -> Result<Memory> {
+        let mut knowledge = self.knowledge.lock();
+        let old = self
+            .backend
+            .get(id)?
+            .ok_or_else(|| Error::memory_not_found(id))?;
+        if !self.backend.delete(id)? {
+            return Err(Error::memory_not_found(id));
+        }
+        knowledge.summary.remove(&old.memory.metadata);
+        drop(knowledge);
+        self.bus.emit(&EventBody::MemoryDelete { memory_id: id });
+        Ok(old.memory)
+    }
+}

@@ -1,0 +1,364 @@
+//! Snapshots: create, save, load, apply, list, delete, automatic snapshots.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::{MemoryManager, Session};
+use crate::bus::Dedup;
+use crate::event::{EventBody, SnapshotAction};
+use crate::model::{Memory, MemoryRecord, Metadata};
+use crate::snapshot::{
+    new_snapshot_id, LongTermState, ShortTermState, Snapshot, SnapshotMemory, SnapshotMeta,
+};
+use crate::stats::LongTermSummary;
+use crate::{Error, Result};
+
+/// Namespace for ids derived from non-uuid snapshot keys (the seed's `memory_1`).
+const LEGACY_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c0d_a5ee_d1d0_4e5c_9a3b_0c0d_a000_0001);
+
+/// A snapshot as listed: metadata, and where it is saved if it is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotListing {
+    /// The seed's metadata.
+    #[serde(flatten)]
+    pub meta: SnapshotMeta,
+    /// Where it is saved; `None` while it lives only in memory.
+    pub location: Option<String>,
+}
+
+struct Cached {
+    snapshot: Arc<Snapshot>,
+    location: Option<String>,
+}
+
+/// Recently created or loaded snapshots, by id, at most `capacity`.
+pub(super) struct SnapshotCache {
+    capacity: usize,
+    order: VecDeque<String>,
+    entries: HashMap<String, Cached>,
+}
+
+impl SnapshotCache {
+    pub(super) fn new(capacity: usize) -> Self {
+        SnapshotCache {
+            capacity: capacity.max(1),
+            order: VecDeque::new(),
+            entries: HashMap::new(),
+        }
+    }
+
+    fn put(&mut self, snapshot: Arc<Snapshot>, location: Option<String>) {
+        let id = snapshot.snapshot_id.clone();
+        if self.entries.insert(id.clone(), Cached { snapshot, location }).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.entries.remove(&old);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &str) -> bool {
+        self.order.retain(|o| o != id);
+        self.entries.remove(id).is_some()
+    }
+}
+
+impl MemoryManager {
+    fn emit_snapshot(&self, action: SnapshotAction, meta: &SnapshotMeta) {
+        let metadata = serde_json::to_value(meta).unwrap_or(Value::Null);
+        self.bus.emit_with(
+            &EventBody::MemorySnapshot {
+                action,
+                snapshot_id: meta.snapshot_id.clone(),
+                metadata,
+            },
+            Dedup::Skip,
+        );
+    }
+
+    /// Captures the whole memory state in memory; returns its metadata.
+    pub fn create_snapshot(&self) -> Result<SnapshotMeta> {
+        let now = crate::model::timestamp::now();
+        let session = self.session.lock().clone();
+        let mut memories = IndexMap::with_capacity(self.backend.len()?);
+        self.backend.scan(&mut |record| {
+            let memory = &record.memory;
+            let mut metadata = memory.metadata.extra.clone();
+            metadata.insert(
+                "source_type".into(),
+                Value::String(memory.metadata.source_type.clone()),
+            );
+            metadata.insert(
+                "topics".into(),
+                Value::Array(
+                    memory.metadata.topics.iter().cloned().map(Value::String).collect(),
+                ),
+            );
+            memories.insert(
+                memory.id.to_string(),
+                SnapshotMemory {
+                    content: memory.content.clone(),
+                    timestamp: memory.metadata.timestamp,
+                    importance: memory.metadata.importance,
+                    metadata,
+                },
+            );
+        })?;
+        let topics = self.knowledge.lock().summary.topics();
+        let snapshot = Snapshot {
+            snapshot_id: new_snapshot_id(now),
+            timestamp: now,
+            short_term: ShortTermState {
+                turns: session.turns.iter().cloned().collect(),
+                turn_count: session.turn_count,
+                session_start: session.session_start,
+            },
+            long_term: LongTermState {
+                memory_count: memories.len(),
+                memories,
+                topics,
+            },
+            memory_stats: self.stats(),
+        };
+        let meta = snapshot.meta();
+        self.snapshot_cache.lock().put(Arc::new(snapshot), None);
+        self.emit_snapshot(SnapshotAction::Create, &meta);
+        Ok(meta)
+    }
+
+    /// The snapshot with `id`, from memory or the store.
+    pub fn get_snapshot(&self, id: &str) -> Result<Arc<Snapshot>> {
+        if let Some(cached) = self.snapshot_cache.lock().entries.get(id) {
+            return Ok(Arc::clone(&cached.snapshot));
+        }
+        let stored = self
+            .store
+            .list()?
+            .into_iter()
+            .find(|s| s.meta.snapshot_id == id)
+            .ok_or_else(|| Error::snapshot_not_found(id))?;
+        let snapshot = Arc::new(self.store.load(&stored.location)?);
+        self.snapshot_cache
+            .lock()
+            .put(Arc::clone(&snapshot), Some(stored.location));
+        Ok(snapshot)
+    }
+
+    /// Writes the snapshot with `id` to the store; returns its location.
+    pub fn save_snapshot(&self, id: &str) -> Result<String> {
+        let snapshot = self.get_snapshot(id)?;
+        let location = self.store.save(&snapshot)?;
+        self.snapshot_cache
+            .lock()
+            .put(Arc::clone(&snapshot), Some(location.clone()));
+        self.emit_snapshot(SnapshotAction::Save, &snapshot.meta());
+        Ok(location)
+    }
+
+    /// Reads a saved snapshot (from any location the store understands); returns its id.
+    pub fn load_snapshot(&self, location: &str) -> Result<String> {
+        let snapshot = Arc::new(self.store.load(location)?);
+        let meta = snapshot.meta();
+        self.snapshot_cache
+            .lock()
+            .put(snapshot, Some(location.to_owned()));
+        self.emit_snapshot(SnapshotAction::Load, &meta);
+        Ok(meta.snapshot_id)
+    }
+
+    /// Restores memory to the snapshot with `id`, all or nothing: if anything fails, the state
+    /// is unchanged.
+    pub fn apply_snapshot(&self, id: &str) -> Result<()> {
+        let snapshot = self.get_snapshot(id)?;
+        // Everything that can fail happens before the first change.
+        let records = self.snapshot_records(&snapshot)?;
+        let summary = LongTermSummary::of(records.iter().map(|r| &r.memory.metadata));
+        let mut session = self.session.lock();
+        let mut knowledge = self.knowledge.lock();
+        self.backend.replace_all(records)?;
+        let short = &snapshot.short_term;
+        let mut turns: std::collections::VecDeque<_> = short.turns.iter().cloned().collect();
+        // Seed snapshots carry no turn indexes: number them so they end at turn_count.
+        if turns.len() > 1 && turns.iter().all(|t| t.turn_index == 0) {
+            let first = short.turn_count.saturating_sub(turns.len() as u64);
+            for (i, turn) in turns.iter_mut().enumerate() {
+                turn.turn_index = first + i as u64;
+            }
+        }
+        let turn_count = short
+            .turn_count
+            .max(turns.back().map_or(0, |t| t.turn_index + 1));
+        *session = Session {
+            turns,
+            turn_count,
+            session_start: short.session_start,
+            persisted_upto: turn_count,
+            last_tool_used: snapshot.memory_stats.last_tool_used.clone(),
+        };
+        knowledge.summary = summary;
+        knowledge.user_summary_keys = snapshot
+            .memory_stats
+            .long_term
+            .user_summary_keys
+            .iter()
+            .cloned()
+            .collect();
+        drop(knowledge);
+        drop(session);
+        self.emit_snapshot(SnapshotAction::Apply, &snapshot.meta());
+        Ok(())
+    }
+
+    /// Long-term records for a snapshot, reusing current embeddings of unchanged memories.
+    fn snapshot_records(&self, snapshot: &Snapshot) -> Result<Vec<MemoryRecord>> {
+        let mut memories = Vec::with_capacity(snapshot.long_term.memories.len());
+        for (key, stored) in &snapshot.long_term.memories {
+            memories.push(memory_from_snapshot(key, stored)?);
+        }
+        let dims = self.embedder.dims();
+        let mut records = Vec::with_capacity(memories.len());
+        let mut missing = Vec::new();
+        for memory in memories {
+            let reuse = self
+                .backend
+                .get(memory.id)?
+                .filter(|r| r.memory.content == memory.content && r.embedding.len() == dims)
+                .map(|r| r.embedding);
+            if reuse.is_none() {
+                missing.push(records.len());
+            }
+            records.push(MemoryRecord {
+                memory,
+                embedding: reuse.unwrap_or_default(),
+            });
+        }
+        let texts: Vec<&str> = missing
+            .iter()
+            .map(|&i| records[i].memory.content.as_str())
+            .collect();
+        let embeddings = self.embedder.embed_batch(&texts)?;
+        for (i, embedding) in missing.into_iter().zip(embeddings) {
+            records[i].embedding = embedding;
+        }
+        Ok(records)
+    }
+
+    /// Saved and in-memory snapshots, newest first.
+    pub fn list_snapshots(&self) -> Result<Vec<SnapshotListing>> {
+        let mut out: Vec<SnapshotListing> = self
+            .store
+            .list()?
+            .into_iter()
+            .map(|s| SnapshotListing {
+                meta: s.meta,
+                location: Some(s.location),
+            })
+            .collect();
+        let cache = self.snapshot_cache.lock();
+        for cached in cache.entries.values() {
+            let id = &cached.snapshot.snapshot_id;
+            if !out.iter().any(|l| &l.meta.snapshot_id == id) {
+                out.push(SnapshotListing {
+                    meta: cached.snapshot.meta(),
+                    location: cached.location.clone(),
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            (b.meta.timestamp, &b.meta.snapshot_id).cmp(&(a.meta.timestamp, &a.meta.snapshot_id))
+        });
+        Ok(out)
+    }
+
+    /// Removes the snapshot with `id` from memory and from the store.
+    pub fn delete_snapshot(&self, id: &str) -> Result<()> {
+        let meta = self.get_snapshot(id).ok().map(|s| s.meta());
+        let cached = self.snapshot_cache.lock().remove(id);
+        let stored = self.store.delete(id)?;
+        if !(cached || stored) {
+            return Err(Error::snapshot_not_found(id));
+        }
+        if let Some(meta) = meta {
+            self.emit_snapshot(SnapshotAction::Delete, &meta);
+        }
+        Ok(())
+    }
+
+    /// Takes and saves a snapshot every `interval` turns from now on.
+    pub fn enable_auto_snapshot(&self, interval: u64) -> Result<()> {
+        if interval == 0 {
+            return Err(Error::invalid("interval", "must be at least 1"));
+        }
+        *self.auto.lock() = super::AutoSnapshot {
+            enabled: true,
+            interval,
+        };
+        Ok(())
+    }
+
+    /// Stops automatic snapshots.
+    pub fn disable_auto_snapshot(&self) {
+        self.auto.lock().enabled = false;
+    }
+
+    /// Whether automatic snapshots are on, and their interval.
+    pub fn auto_snapshot_settings(&self) -> (bool, u64) {
+        let auto = *self.auto.lock();
+        (auto.enabled, auto.interval)
+    }
+
+    pub(super) fn auto_snapshot(&self) -> Result<String> {
+        let meta = self.create_snapshot()?;
+        self.save_snapshot(&meta.snapshot_id)
+    }
+}
+
+/// A memory as restored from a snapshot entry.
+fn memory_from_snapshot(key: &str, stored: &SnapshotMemory) -> Result<Memory> {
+    let field = |name: &str| format!("long_term.memories.{key}.{name}");
+    let mut extra: Map<String, Value> = stored.metadata.clone();
+    let source_type = match extra.remove("source_type") {
+        Some(Value::String(s)) => s,
+        None => "fact".to_owned(),
+        Some(_) => return Err(Error::invalid(field("metadata.source_type"), "must be a string")),
+    };
+    let topics = match extra.remove("topics") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|t| match t {
+                Value::String(s) => Ok(s),
+                _ => Err(Error::invalid(field("metadata.topics"), "must be strings")),
+            })
+            .collect::<Result<_>>()?,
+        Some(_) => return Err(Error::invalid(field("metadata.topics"), "must be an array")),
+    };
+    if !(0.0..=1.0).contains(&stored.importance) {
+        return Err(Error::invalid(field("importance"), "is outside [0, 1]"));
+    }
+    let id = match Uuid::parse_str(key) {
+        Ok(id) => id,
+        Err(_) => {
+            extra.insert("legacy_id".into(), Value::String(key.to_owned()));
+            Uuid::new_v5(&LEGACY_ID_NAMESPACE, key.as_bytes())
+        }
+    };
+    Ok(Memory {
+        id,
+        content: stored.content.clone(),
+        metadata: Metadata {
+            source_type,
+            importance: stored.importance,
+            timestamp: stored.timestamp,
+            topics,
+            extra,
+        },
+    })
+}

@@ -1,0 +1,302 @@
+//! The data Coda stores and sends: memories, turns and their metadata (SPEC §3).
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// A memory's identifier.
+pub type MemoryId = Uuid;
+
+/// A long-term memory: a fact, preference or conversation summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Memory {
+    /// Unique id, assigned when the memory is added.
+    pub id: MemoryId,
+    /// The remembered text.
+    pub content: String,
+    /// Source type, importance, timestamp, topics and the caller's own keys.
+    pub metadata: Metadata,
+}
+
+/// Metadata every memory carries, plus whatever keys the caller added.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// What kind of memory: `fact`, `preference`, `conversation`, or a caller's own type.
+    pub source_type: String,
+    /// How much the memory matters, in `[0, 1]`.
+    pub importance: f64,
+    /// When the memory was added (RFC 3339, UTC).
+    #[serde(with = "timestamp")]
+    pub timestamp: DateTime<Utc>,
+    /// Keywords the memory is about.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// The caller's own keys, kept as given.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Metadata {
+    /// The value of `key` as JSON, looking at the fixed fields first, then the caller's keys.
+    pub fn field(&self, key: &str) -> Option<Value> {
+        match key {
+            "source_type" => Some(Value::String(self.source_type.clone())),
+            "importance" => serde_json::Number::from_f64(self.importance).map(Value::Number),
+            "timestamp" => Some(Value::String(timestamp::format(&self.timestamp))),
+            "topics" => Some(Value::Array(
+                self.topics.iter().cloned().map(Value::String).collect(),
+            )),
+            other => self.extra.get(other).cloned(),
+        }
+    }
+}
+
+/// A memory together with its embedding, as backends store it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryRecord {
+    /// The memory.
+    pub memory: Memory,
+    /// Its embedding, L2-normalised, of the embedder's `dims`.
+    pub embedding: Vec<f32>,
+}
+
+/// A memory found by a search, with its cosine similarity to the query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredMemory {
+    /// The memory's id.
+    pub id: MemoryId,
+    /// The memory's text.
+    pub content: String,
+    /// The memory's metadata.
+    pub metadata: Metadata,
+    /// Cosine similarity to the query, in `[-1, 1]`.
+    pub similarity: f32,
+}
+
+impl ScoredMemory {
+    /// Pairs `memory` with its `similarity`.
+    pub fn new(memory: Memory, similarity: f32) -> Self {
+        ScoredMemory {
+            id: memory.id,
+            content: memory.content,
+            metadata: memory.metadata,
+            similarity,
+        }
+    }
+}
+
+/// Who spoke a conversation turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions to the assistant.
+    System,
+    /// The person.
+    User,
+    /// The assistant.
+    Assistant,
+    /// A tool's output.
+    Tool,
+}
+
+impl Role {
+    /// The role's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "system" => Ok(Role::System),
+            "user" => Ok(Role::User),
+            "assistant" => Ok(Role::Assistant),
+            "tool" => Ok(Role::Tool),
+            other => Err(crate::Error::invalid(
+                "role",
+                format!("`{other}` is not one of system, user, assistant, tool"),
+            )),
+        }
+    }
+}
+
+/// One conversation turn in short-term memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    /// Who spoke.
+    pub role: Role,
+    /// What was said.
+    pub content: String,
+    /// Position in the session, counting from 0; never reused, even after a clear.
+    #[serde(default)]
+    pub turn_index: u64,
+    /// When the turn was added.
+    #[serde(with = "timestamp", default = "timestamp::now")]
+    pub timestamp: DateTime<Utc>,
+    /// For `tool` turns: the tool's name, which `memory_stats.last_tool_used` reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A memory to add: what callers and the persist extractor produce.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewMemory {
+    /// The text to remember.
+    pub content: String,
+    /// `fact`, `preference`, `conversation` or the caller's own type.
+    #[serde(default = "NewMemory::default_type")]
+    pub memory_type: String,
+    /// In `[0, 1]`; 0.5 when not given.
+    #[serde(default = "NewMemory::default_importance")]
+    pub importance: f64,
+    /// Caller keys; `topics` here becomes the memory's topics.
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+impl NewMemory {
+    fn default_type() -> String {
+        "fact".to_owned()
+    }
+
+    fn default_importance() -> f64 {
+        0.5
+    }
+
+    /// A memory of `memory_type` with default importance and no extra metadata.
+    pub fn new(content: impl Into<String>, memory_type: impl Into<String>) -> Self {
+        NewMemory {
+            content: content.into(),
+            memory_type: memory_type.into(),
+            importance: Self::default_importance(),
+            metadata: Map::new(),
+        }
+    }
+
+    /// Sets the importance.
+    pub fn importance(mut self, importance: f64) -> Self {
+        self.importance = importance;
+        self
+    }
+
+    /// Sets the topics.
+    pub fn topics<I, S>(mut self, topics: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let topics = topics.into_iter().map(|t| Value::String(t.into())).collect();
+        self.metadata.insert("topics".into(), Value::Array(topics));
+        self
+    }
+
+    /// Adds one caller metadata key.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// Serde helpers for timestamps: written as RFC 3339 UTC with microseconds; read from RFC 3339 or
+/// from the seed's naive ISO form (`2025-04-26T12:34:56.789012`), taken as UTC.
+pub mod timestamp {
+    use super::*;
+
+    /// The current time at the microsecond precision timestamps are stored with, so a value
+    /// survives a round trip through JSON unchanged.
+    pub fn now() -> DateTime<Utc> {
+        use chrono::SubsecRound;
+        Utc::now().trunc_subsecs(6)
+    }
+
+    /// Formats `ts` as RFC 3339 UTC with microseconds.
+    pub fn format(ts: &DateTime<Utc>) -> String {
+        ts.to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+
+    /// Parses RFC 3339, or a naive ISO 8601 date-time taken as UTC.
+    pub fn parse(s: &str) -> Option<DateTime<Utc>> {
+        if let Ok(ts) = DateTime::parse_from_rfc3339(s) {
+            return Some(ts.with_timezone(&Utc));
+        }
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()
+            .map(|naive| naive.and_utc())
+    }
+
+    /// Serialises with [`format`].
+    pub fn serialize<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(ts))
+    }
+
+    /// Deserialises with [`parse`].
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s).ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not an RFC 3339 time")))
+    }
+
+    /// The same, for optional timestamps.
+    pub mod option {
+        use super::*;
+
+        /// Serialises `Some` with [`format`](super::format), `None` as null.
+        pub fn serialize<S: Serializer>(
+            ts: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match ts {
+                Some(ts) => s.serialize_str(&super::format(ts)),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Deserialises null as `None`, a string with [`parse`](super::parse).
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            match Option::<String>::deserialize(d)? {
+                None => Ok(None),
+                Some(s) => super::parse(&s).map(Some).ok_or_else(|| {
+                    serde::de::Error::custom(format!("`{s}` is not an RFC 3339 time"))
+                }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_round_trips_with_caller_keys() {
+        let json = r#"{"source_type":"fact","importance":0.8,"timestamp":"2025-04-26T12:05:00Z","topics":["user"],"user_id":"u1"}"#;
+        let meta: Metadata = serde_json::from_str(json).expect("parse");
+        assert_eq!(meta.extra.get("user_id"), Some(&Value::from("u1")));
+        assert_eq!(meta.field("user_id"), Some(Value::from("u1")));
+        let back = serde_json::to_value(&meta).expect("serialise");
+        assert_eq!(back["timestamp"], "2025-04-26T12:05:00.000000Z");
+        assert_eq!(back["user_id"], "u1");
+    }
+
+    #[test]
+    fn seed_naive_timestamps_parse_as_utc() {
+        let ts = timestamp::parse("2025-04-26T12:34:56.789012").expect("naive");
+        assert_eq!(timestamp::format(&ts), "2025-04-26T12:34:56.789012Z");
+    }
+
+    #[test]
+    fn unknown_role_is_a_named_error() {
+        let err = "robot".parse::<Role>().expect_err("robot is no role");
+        assert!(err.to_string().contains("`role`"), "{err}");
+    }
+}

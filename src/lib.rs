@@ -1,0 +1,47 @@
+//! # Coda
+//!
+//! A memory service for AI assistants: short-term conversation turns, long-term memories found
+//! again by similarity, persist, snapshots, and every operation published as an event to sinks.
+//!
+//! This facade re-exports [`coda_core`] and links every bundled plugin, so
+//! `MemoryManager::open(Config::load(None)?)` can pick any of them by name:
+//!
+//! ```
+//! use coda::{Config, MemoryManager, NewMemory, Role};
+//!
+//! # fn main() -> coda::Result<()> {
+//! # let dir = tempfile::tempdir().expect("tempdir");
+//! # let snapshots = dir.path().join("snapshots");
+//! let config = Config::from_toml_str(&format!(r#"
+//!     [memory]
+//!     backend = "memory"
+//!     [stores.fs]
+//!     dir = "{}"
+//!     [[sinks]]
+//!     type = "log"
+//!     path = "stderr"
+//! "#, snapshots.display()))?;
+//! let coda = MemoryManager::open(config)?;
+//! coda.add_turn(Role::User, "Hi, my name is Alice and I live in Paris.")?;
+//! coda.persist_short_term_memory()?;
+//! coda.add_memory(NewMemory::new("The user prefers brief responses.", "preference"))?;
+//! let found = coda.get_memories("what is the user's name", 3, 0.0, None)?;
+//! assert_eq!(found[0].content, "The user's name is Alice.");
+//! # Ok(())
+//! # }
+//! ```
+
+pub use coda_core::*;
+
+// Referencing each plugin crate keeps its `inventory` registration in the final binary.
+pub use coda_backend_memory as backend_memory;
+pub use coda_sink_log as sink_log;
+pub use coda_snapshot_fs as snapshot_fs;
+
+/// The names of every bundled plugin, by kind, as the registry should report them.
+pub const BUNDLED: &[(&str, &[&str])] = &[
+    ("backend", &[coda_backend_memory::NAME]),
+    ("embedder", &[coda_core::embed::HASHING_NAME]),
+    ("sink", &[coda_sink_log::NAME]),
+    ("snapshot store", &[coda_snapshot_fs::NAME]),
+];
