@@ -303,3 +303,31 @@ mod tests {
         assert_eq!(filled, serde_json::json!({"dims": 384}));
     }
 }
+
+#[cfg(test)]
+mod duplicate_tests {
+    use super::*;
+    use crate::snapshot::SnapshotStore;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct NoOptions {}
+
+    fn refuse(_: NoOptions, _: &StoreContext) -> Result<Arc<dyn SnapshotStore>> {
+        Err(Error::Unavailable("test store".into()))
+    }
+
+    // Two registrations under one name, in this test binary only.
+    crate::register_store!("twice", NoOptions, refuse);
+    crate::register_store!("twice", NoOptions, refuse);
+
+    #[test]
+    fn a_name_registered_twice_is_an_error_not_first_wins() {
+        let err = find::<StoreFactory>("twice")
+            .map(|f| f.name)
+            .expect_err("duplicate");
+        assert_eq!(
+            err.to_string(),
+            "snapshot store `twice` is registered twice; plugin names must be unique"
+        );
+    }
+}
