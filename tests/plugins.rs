@@ -12,7 +12,7 @@ fn registry_lists_exactly_the_bundled_plugins() {
         ("backend", vec!["memory"]),
         ("embedder", vec!["hashing"]),
         ("sink", vec!["log"]),
-        ("snapshot store", vec!["fs"]),
+        ("snapshot store", vec!["fs", "zstd"]),
     ];
     assert_eq!(got, want);
     let bundled: Vec<(&str, Vec<&str>)> = common::BUNDLED
@@ -47,7 +47,8 @@ fn unknown_names_list_what_is_registered() {
         .err()
         .expect("unknown store");
     assert!(
-        err.to_string().contains("registered snapshot stores: fs"),
+        err.to_string()
+            .contains("registered snapshot stores: fs, zstd"),
         "{err}"
     );
     let err = registry::find::<EmbedderFactory>("bert")

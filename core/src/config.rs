@@ -176,7 +176,13 @@ impl Default for Config {
             backends: BTreeMap::from([("memory".to_owned(), json!({}))]),
             embedders: BTreeMap::from([("hashing".to_owned(), json!({"dims": 384}))]),
             snapshots: SnapshotsConfig::default(),
-            stores: BTreeMap::from([("fs".to_owned(), json!({"dir": "data/memory/snapshots"}))]),
+            stores: BTreeMap::from([
+                ("fs".to_owned(), json!({"dir": "data/memory/snapshots"})),
+                (
+                    "zstd".to_owned(),
+                    json!({"dir": "data/memory/snapshots", "level": 3, "key_env": ""}),
+                ),
+            ]),
             events: EventsConfig::default(),
             sinks: vec![SinkConfig {
                 kind: "log".into(),
@@ -324,6 +330,19 @@ impl Config {
         }
         out["sinks"] = Value::Array(sinks);
         Ok(out)
+    }
+
+    /// Builds the configured snapshot store alone, for tools that work on saved snapshots while
+    /// the server is stopped (`coda snapshot ...`).
+    pub fn snapshot_store(&self) -> Result<std::sync::Arc<dyn crate::snapshot::SnapshotStore>> {
+        let name = &self.snapshots.store;
+        registry::find::<StoreFactory>(name)
+            .map_err(|e| Error::config("snapshots.store", e.to_string()))?
+            .build_with(
+                Config::options(&self.stores, name),
+                &format!("stores.{name}"),
+                &Default::default(),
+            )
     }
 
     /// The option table for `name` under a plugin section (an empty table when absent).
