@@ -120,7 +120,10 @@ fn every_operation_publishes_its_event() {
     assert_eq!(results.len(), found.len());
     let first = results[0].as_object().expect("result object");
     let keys: BTreeSet<&str> = first.keys().map(String::as_str).collect();
-    assert_eq!(keys, ["content", "id", "metadata", "similarity"].into());
+    assert_eq!(
+        keys,
+        ["content", "id", "metadata", "score", "similarity"].into()
+    );
     assert_eq!(first["id"], json!(memory.id));
     check(
         next(),
@@ -397,4 +400,56 @@ fn events_can_be_emitted_from_plain_threads_without_a_runtime() {
         (0..100).collect::<Vec<_>>(),
         "turn order and seq order agree"
     );
+}
+
+#[test]
+fn search_modes_rank_by_vector_words_or_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (coda, _sink) = common::manager_in(dir.path(), "");
+    let jazz = coda
+        .add_memory(NewMemory::new("The user likes jazz.", "preference"))
+        .expect("add");
+    coda.add_memory(NewMemory::new("Completely unrelated words here.", "fact"))
+        .expect("add");
+    let vector = coda
+        .search_memories("jazz", 5, -1.0, None, Some(coda::SearchMode::Vector))
+        .expect("vector");
+    assert_eq!(vector.len(), 2, "vector search ranks every memory");
+    assert!(vector.iter().all(|h| h.score == h.similarity));
+    let lexical = coda
+        .search_memories("jazz", 5, -1.0, None, Some(coda::SearchMode::Lexical))
+        .expect("lexical");
+    assert_eq!(lexical.len(), 1, "lexical search needs a shared word");
+    assert_eq!((lexical[0].id, lexical[0].score), (jazz.id, 1.0));
+    let hybrid = coda
+        .search_memories("jazz", 5, -1.0, None, Some(coda::SearchMode::Hybrid))
+        .expect("hybrid");
+    assert_eq!(hybrid[0].id, jazz.id);
+    let expected = 0.7 * hybrid[0].similarity + 0.3;
+    assert!((hybrid[0].score - expected).abs() < 1e-5, "{:?}", hybrid[0]);
+    // The lexical index follows updates and deletes.
+    coda.update_memory(
+        jazz.id,
+        MemoryPatch {
+            content: Some("The user likes blues.".into()),
+            ..Default::default()
+        },
+    )
+    .expect("update");
+    let mode = Some(coda::SearchMode::Lexical);
+    assert!(coda
+        .search_memories("jazz", 5, -1.0, None, mode)
+        .expect("search")
+        .is_empty());
+    assert_eq!(
+        coda.search_memories("blues", 5, -1.0, None, mode)
+            .expect("search")
+            .len(),
+        1
+    );
+    coda.delete_memory(jazz.id).expect("delete");
+    assert!(coda
+        .search_memories("blues", 5, -1.0, None, mode)
+        .expect("search")
+        .is_empty());
 }

@@ -31,6 +31,8 @@ pub struct Config {
     pub snapshots: SnapshotsConfig,
     /// `[stores.<name>]`: options for each snapshot store.
     pub stores: BTreeMap<String, Value>,
+    /// `[search]`: how memories are ranked.
+    pub search: SearchConfig,
     /// `[events]`: duplicate suppression and replay.
     pub events: EventsConfig,
     /// `[[sinks]]`: where events go, each with its `type` and options.
@@ -130,6 +132,56 @@ impl Default for SnapshotsConfig {
     }
 }
 
+/// How a search ranks memories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Cosine similarity of embeddings.
+    Vector,
+    /// BM25 over the words of the memories.
+    Lexical,
+    /// A weighted sum of both.
+    Hybrid,
+}
+
+impl std::str::FromStr for SearchMode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "vector" => Ok(SearchMode::Vector),
+            "lexical" => Ok(SearchMode::Lexical),
+            "hybrid" => Ok(SearchMode::Hybrid),
+            other => Err(Error::invalid(
+                "mode",
+                format!("`{other}` is not one of vector, lexical, hybrid"),
+            )),
+        }
+    }
+}
+
+/// `[search]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// The ranking used when a query does not name one.
+    pub mode: SearchMode,
+    /// Weight of the cosine similarity in hybrid ranking.
+    pub vector_weight: f32,
+    /// Weight of the normalised BM25 score in hybrid ranking.
+    pub lexical_weight: f32,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            mode: SearchMode::Hybrid,
+            vector_weight: 0.7,
+            lexical_weight: 0.3,
+        }
+    }
+}
+
 /// `[events]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -176,6 +228,7 @@ impl Default for Config {
             backends: BTreeMap::from([("memory".to_owned(), json!({}))]),
             embedders: BTreeMap::from([("hashing".to_owned(), json!({"dims": 384}))]),
             snapshots: SnapshotsConfig::default(),
+            search: SearchConfig::default(),
             stores: BTreeMap::from([
                 ("fs".to_owned(), json!({"dir": "data/memory/snapshots"})),
                 (
@@ -287,6 +340,14 @@ impl Config {
         for (path, value) in positive {
             if value == 0 {
                 return Err(Error::config(path, "must be at least 1"));
+            }
+        }
+        for (path, weight) in [
+            ("search.vector_weight", self.search.vector_weight),
+            ("search.lexical_weight", self.search.lexical_weight),
+        ] {
+            if !(0.0..=1.0).contains(&weight) {
+                return Err(Error::config(path, "must be in [0, 1]"));
             }
         }
         if self.server.tokens.iter().any(|t| t.is_empty()) {

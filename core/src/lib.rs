@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod extract;
 pub mod filter;
+pub mod lexical;
 pub mod manager;
 pub mod model;
 pub mod registry;
@@ -22,7 +23,7 @@ pub mod vector;
 
 pub use backend::{BackendContext, Change, MemoryBackend};
 pub use bus::{Dedup, EventBus, ReplayRing, Sequencer};
-pub use config::Config;
+pub use config::{Config, SearchMode};
 pub use diff::SnapshotDiff;
 pub use embed::{Embedder, EmbedderContext, HashingEmbedder};
 pub use error::{Error, Result};

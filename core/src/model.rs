@@ -72,16 +72,20 @@ pub struct ScoredMemory {
     pub metadata: Metadata,
     /// Cosine similarity to the query, in `[-1, 1]`.
     pub similarity: f32,
+    /// The ranking score: the similarity for vector search, normalised BM25 for lexical search,
+    /// their weighted sum for hybrid search.
+    pub score: f32,
 }
 
 impl ScoredMemory {
-    /// Pairs `memory` with its `similarity`.
+    /// Pairs `memory` with its `similarity` (which is also its score).
     pub fn new(memory: Memory, similarity: f32) -> Self {
         ScoredMemory {
             id: memory.id,
             content: memory.content,
             metadata: memory.metadata,
             similarity,
+            score: similarity,
         }
     }
 }

@@ -4,11 +4,15 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use std::collections::HashMap;
+
 use super::MemoryManager;
 use crate::bus::Dedup;
+use crate::config::SearchMode;
 use crate::event::EventBody;
 use crate::filter::Filter;
 use crate::model::{Memory, MemoryId, MemoryRecord, Metadata, NewMemory, ScoredMemory};
+use crate::vector::dot;
 use crate::{Error, Result};
 
 /// Largest `limit` a search or listing accepts.
@@ -109,6 +113,7 @@ impl MemoryManager {
             embedding,
         })?;
         self.knowledge.lock().summary.add(&memory.metadata);
+        self.lexical.write().insert(memory.id, &memory.content);
         self.bus.emit(&EventBody::MemoryStore {
             memory_id: memory.id,
             content: memory.content.clone(),
@@ -117,14 +122,28 @@ impl MemoryManager {
         Ok(memory)
     }
 
-    /// The `limit` memories most similar to `query`, at least `min_similarity`, matching
-    /// `filter`; publishes `memory_retrieve`.
+    /// The `limit` memories that best match `query`, ranked by the configured search mode,
+    /// with similarity at least `min_similarity` and matching `filter`; publishes
+    /// `memory_retrieve`.
     pub fn get_memories(
         &self,
         query: &str,
         limit: usize,
         min_similarity: f32,
         filter: Option<&Filter>,
+    ) -> Result<Vec<ScoredMemory>> {
+        self.search_memories(query, limit, min_similarity, filter, None)
+    }
+
+    /// As [`get_memories`](Self::get_memories), ranking by `mode` (the configured default when
+    /// `None`).
+    pub fn search_memories(
+        &self,
+        query: &str,
+        limit: usize,
+        min_similarity: f32,
+        filter: Option<&Filter>,
+        mode: Option<SearchMode>,
     ) -> Result<Vec<ScoredMemory>> {
         self.check_content("query", query)?;
         if limit == 0 || limit > MAX_LIMIT {
@@ -137,9 +156,24 @@ impl MemoryManager {
             return Err(Error::invalid("min_similarity", "must be in [-1, 1]"));
         }
         let embedding = self.embedder.embed(query)?;
-        let results = self
-            .backend
-            .search(&embedding, limit, min_similarity, filter)?;
+        let search = &self.config.search;
+        let results = match mode.unwrap_or(search.mode) {
+            SearchMode::Vector => self
+                .backend
+                .search(&embedding, limit, min_similarity, filter)?,
+            SearchMode::Lexical => {
+                self.ranked(query, &embedding, limit, min_similarity, filter, 0.0, 1.0)?
+            }
+            SearchMode::Hybrid => self.ranked(
+                query,
+                &embedding,
+                limit,
+                min_similarity,
+                filter,
+                search.vector_weight,
+                search.lexical_weight,
+            )?,
+        };
         // A repeated search is a distinct retrieval, never a duplicate.
         self.bus.emit_with(
             &EventBody::MemoryRetrieve {
@@ -149,6 +183,67 @@ impl MemoryManager {
             Dedup::Skip,
         );
         Ok(results)
+    }
+
+    /// Lexical or hybrid ranking: candidates from BM25 (and, with a vector weight, from vector
+    /// search), scored `vector_weight * cosine + lexical_weight * bm25 / best bm25`.
+    #[allow(clippy::too_many_arguments)]
+    fn ranked(
+        &self,
+        query: &str,
+        embedding: &[f32],
+        limit: usize,
+        min_similarity: f32,
+        filter: Option<&Filter>,
+        vector_weight: f32,
+        lexical_weight: f32,
+    ) -> Result<Vec<ScoredMemory>> {
+        // Enough candidates that a memory strong on one signal but not the other can still win.
+        let pool = limit.saturating_mul(5).max(50);
+        let lexical = self.lexical.read().search(query, pool);
+        let best = lexical.first().map_or(0.0, |(_, s)| *s);
+        let normalised = |bm25: f32| if best > 0.0 { bm25 / best } else { 0.0 };
+        let mut candidates: HashMap<MemoryId, ScoredMemory> = HashMap::new();
+        if vector_weight > 0.0 {
+            for hit in self
+                .backend
+                .search(embedding, pool, min_similarity, filter)?
+            {
+                candidates.insert(hit.id, hit);
+            }
+        }
+        let bm25: HashMap<MemoryId, f32> = lexical.iter().copied().collect();
+        for (id, _) in &lexical {
+            if candidates.contains_key(id) {
+                continue;
+            }
+            let Some(record) = self.backend.get(*id)? else {
+                continue;
+            };
+            let similarity = dot(embedding, &record.embedding);
+            if similarity < min_similarity
+                || filter.is_some_and(|f| !f.matches(&record.memory.metadata))
+            {
+                continue;
+            }
+            candidates.insert(*id, ScoredMemory::new(record.memory, similarity));
+        }
+        let mut ranked: Vec<ScoredMemory> = candidates
+            .into_values()
+            .map(|mut hit| {
+                let lexical = normalised(bm25.get(&hit.id).copied().unwrap_or(0.0));
+                hit.score = vector_weight * hit.similarity + lexical_weight * lexical;
+                hit
+            })
+            .filter(|hit| vector_weight > 0.0 || hit.score > 0.0)
+            .collect();
+        ranked.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.similarity.total_cmp(&a.similarity))
+        });
+        ranked.truncate(limit);
+        Ok(ranked)
     }
 
     /// The memory with `id`.
@@ -228,6 +323,11 @@ impl MemoryManager {
         })?;
         knowledge.summary.remove(&old.memory.metadata);
         knowledge.summary.add(&memory.metadata);
+        if memory.content != old.memory.content {
+            let mut lexical = self.lexical.write();
+            lexical.remove_text(id, &old.memory.content);
+            lexical.insert(id, &memory.content);
+        }
         drop(knowledge);
         self.bus.emit(&EventBody::MemoryUpdate {
             memory_id: memory.id,
@@ -248,6 +348,7 @@ impl MemoryManager {
             return Err(Error::memory_not_found(id));
         }
         knowledge.summary.remove(&old.memory.metadata);
+        self.lexical.write().remove_text(id, &old.memory.content);
         drop(knowledge);
         self.bus.emit(&EventBody::MemoryDelete { memory_id: id });
         Ok(old.memory)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
 use crate::backend::{BackendContext, MemoryBackend};
@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::embed::{Embedder, EmbedderContext};
 use crate::event::EventBody;
 use crate::extract::{MemoryExtractor, RuleExtractor};
+use crate::lexical::LexicalIndex;
 use crate::model::{Memory, Role, Turn};
 use crate::registry::{self, BackendFactory, EmbedderFactory, SinkFactory};
 use crate::sink::{EventSink, SinkContext};
@@ -188,7 +189,11 @@ impl ManagerBuilder {
             bus.add_sink(sink);
         }
         let mut summary = LongTermSummary::default();
-        backend.scan(&mut |record| summary.add(&record.memory.metadata))?;
+        let mut lexical = LexicalIndex::new();
+        backend.scan(&mut |record| {
+            summary.add(&record.memory.metadata);
+            lexical.insert(record.memory.id, &record.memory.content);
+        })?;
         let auto = AutoSnapshot {
             enabled: config.snapshots.auto,
             interval: config.snapshots.interval,
@@ -206,6 +211,7 @@ impl ManagerBuilder {
                 summary,
                 user_summary_keys: BTreeSet::new(),
             }),
+            lexical: RwLock::new(lexical),
             persist_lock: Mutex::new(()),
             auto: Mutex::new(auto),
         }))
@@ -222,6 +228,8 @@ pub struct MemoryManager {
     extractor: Arc<dyn MemoryExtractor>,
     session: Mutex<Session>,
     knowledge: Mutex<Knowledge>,
+    /// BM25 index over memory content, for lexical and hybrid search.
+    lexical: RwLock<LexicalIndex>,
     /// Serialises persists so no turn is distilled twice.
     persist_lock: Mutex<()>,
     snapshot_cache: Mutex<snapshots::SnapshotCache>,

@@ -247,9 +247,14 @@ impl MemoryManager {
         // Everything that can fail happens before the first change.
         let records = self.snapshot_records(&snapshot)?;
         let summary = LongTermSummary::of(records.iter().map(|r| &r.memory.metadata));
+        let mut lexical = crate::lexical::LexicalIndex::new();
+        for record in &records {
+            lexical.insert(record.memory.id, &record.memory.content);
+        }
         let mut session = self.session.lock();
         let mut knowledge = self.knowledge.lock();
         self.backend.replace_all(records)?;
+        *self.lexical.write() = lexical;
         let short = &snapshot.short_term;
         let mut turns: std::collections::VecDeque<_> = short.turns.iter().cloned().collect();
         // Seed snapshots carry no turn indexes: number them so they end at turn_count.

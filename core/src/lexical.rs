@@ -1,0 +1,163 @@
+//! A BM25 keyword index over memory content, for lexical and hybrid search.
+
+use std::collections::HashMap;
+
+use crate::embed::{is_stopword, stem, words};
+use crate::model::MemoryId;
+use crate::vector::TopK;
+
+/// BM25 term-frequency saturation.
+const K1: f32 = 1.2;
+/// BM25 length normalisation.
+const B: f32 = 0.75;
+
+/// The terms BM25 scores: lower-cased words without stop words, lightly stemmed.
+pub fn terms(text: &str) -> Vec<String> {
+    words(text)
+        .into_iter()
+        .filter(|w| !is_stopword(w))
+        .map(|w| stem(&w).to_owned())
+        .collect()
+}
+
+/// An inverted index: term → (document → term frequency), plus document lengths.
+#[derive(Debug, Default, Clone)]
+pub struct LexicalIndex {
+    postings: HashMap<String, HashMap<MemoryId, u32>>,
+    lengths: HashMap<MemoryId, u32>,
+    total_length: u64,
+}
+
+impl LexicalIndex {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of indexed documents.
+    pub fn len(&self) -> usize {
+        self.lengths.len()
+    }
+
+    /// Whether nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.lengths.is_empty()
+    }
+
+    /// Indexes `text` as document `id`, replacing an earlier version.
+    pub fn insert(&mut self, id: MemoryId, text: &str) {
+        self.remove(id);
+        let terms = terms(text);
+        let length = terms.len() as u32;
+        for term in terms {
+            *self
+                .postings
+                .entry(term)
+                .or_default()
+                .entry(id)
+                .or_insert(0) += 1;
+        }
+        self.lengths.insert(id, length);
+        self.total_length += u64::from(length);
+    }
+
+    /// Removes document `id` (its terms are found again from `text`-free bookkeeping).
+    pub fn remove(&mut self, id: MemoryId) {
+        let Some(length) = self.lengths.remove(&id) else {
+            return;
+        };
+        self.total_length -= u64::from(length);
+        self.postings.retain(|_, docs| {
+            docs.remove(&id);
+            !docs.is_empty()
+        });
+    }
+
+    /// Removes document `id` whose content was `text` — faster than [`remove`](Self::remove),
+    /// which has to look at every term.
+    pub fn remove_text(&mut self, id: MemoryId, text: &str) {
+        let Some(length) = self.lengths.remove(&id) else {
+            return;
+        };
+        self.total_length -= u64::from(length);
+        for term in terms(text) {
+            if let Some(docs) = self.postings.get_mut(&term) {
+                docs.remove(&id);
+                if docs.is_empty() {
+                    self.postings.remove(&term);
+                }
+            }
+        }
+    }
+
+    /// Empties the index.
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// The `k` best documents for `query` by BM25, best first.
+    pub fn search(&self, query: &str, k: usize) -> Vec<(MemoryId, f32)> {
+        let n = self.lengths.len() as f32;
+        if n == 0.0 || k == 0 {
+            return Vec::new();
+        }
+        let average = (self.total_length as f32 / n).max(1.0);
+        let mut scores: HashMap<MemoryId, f32> = HashMap::new();
+        let mut seen = Vec::new();
+        for term in terms(query) {
+            if seen.contains(&term) {
+                continue;
+            }
+            let Some(docs) = self.postings.get(&term) else {
+                seen.push(term);
+                continue;
+            };
+            let df = docs.len() as f32;
+            let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
+            for (id, &tf) in docs {
+                let tf = tf as f32;
+                let length = self.lengths.get(id).copied().unwrap_or(0) as f32;
+                let norm = tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * length / average));
+                *scores.entry(*id).or_insert(0.0) += idf * norm;
+            }
+            seen.push(term);
+        }
+        let ids: Vec<(MemoryId, f32)> = scores.into_iter().collect();
+        let mut top = TopK::new(k);
+        for (i, (_, score)) in ids.iter().enumerate() {
+            top.offer(i, *score);
+        }
+        top.into_sorted()
+            .into_iter()
+            .map(|(i, score)| (ids[i].0, score))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[test]
+    fn rare_terms_outrank_common_ones_and_removal_works() {
+        let mut index = LexicalIndex::new();
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        index.insert(a, "The user has a dog named Rex.");
+        index.insert(b, "The user walks the dog every morning.");
+        index.insert(c, "The user drinks coffee every morning.");
+        let hits = index.search("what is the dog named", 3);
+        assert_eq!(hits[0].0, a);
+        assert_eq!(hits.len(), 2, "only documents sharing a term score");
+        index.remove_text(a, "The user has a dog named Rex.");
+        assert_eq!(index.search("named", 3), vec![]);
+        index.remove(b);
+        assert_eq!(index.len(), 1);
+        assert_eq!(index.search("morning coffee", 3)[0].0, c);
+        index.insert(c, "Replaced text about tea.");
+        assert!(
+            index.search("coffee", 3).is_empty(),
+            "insert replaces the old version"
+        );
+    }
+}
