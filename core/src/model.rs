@@ -240,12 +240,12 @@ pub mod timestamp {
             .map(|naive| naive.and_utc())
     }
 
-    /// Serialises with [`format`].
+    /// Serialises with [`format()`].
     pub fn serialize<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format(ts))
     }
 
-    /// Deserialises with [`parse`].
+    /// Deserialises with [`parse()`].
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let s = String::deserialize(d)?;
         parse(&s).ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not an RFC 3339 time")))
@@ -255,7 +255,7 @@ pub mod timestamp {
     pub mod option {
         use super::*;
 
-        /// Serialises `Some` with [`format`](super::format), `None` as null.
+        /// Serialises `Some` with [`format()`](super::format), `None` as null.
         pub fn serialize<S: Serializer>(
             ts: &Option<DateTime<Utc>>,
             s: S,
@@ -266,7 +266,7 @@ pub mod timestamp {
             }
         }
 
-        /// Deserialises null as `None`, a string with [`parse`](super::parse).
+        /// Deserialises null as `None`, a string with [`parse()`](super::parse).
         pub fn deserialize<'de, D: Deserializer<'de>>(
             d: D,
         ) -> Result<Option<DateTime<Utc>>, D::Error> {
