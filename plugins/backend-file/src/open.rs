@@ -62,6 +62,8 @@ impl FileBackend {
         })?;
         report.replayed = replayed.units;
         report.live = inner.len()?;
+        report.torn_tail = replayed.torn_tail.clone();
+        report.repaired = replayed.repaired.clone();
         let mut rewrite = false;
         if let Some(tail) = &replayed.torn_tail {
             tracing::warn!(
