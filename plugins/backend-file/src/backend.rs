@@ -118,6 +118,7 @@ impl FileBackend {
     /// between; if it says there is something to do, logs the change, applies it to the live
     /// set and waits for durability as the sync policy says. Returns what `validate` said.
     fn commit(&self, change: Change, validate: impl FnOnce() -> Result<bool>) -> Result<bool> {
+        let appending = self.shared.log.begin_append();
         let mut bytes = Vec::new();
         format::encode_change(&change, &mut bytes).ok_or_else(|| {
             Error::invalid("memories", "too large for one log record (over 4 GiB encoded)")
@@ -143,6 +144,7 @@ impl FileBackend {
             }
             (lsn, shared.wants_compaction(&appender))
         };
+        drop(appending);
         if compact {
             self.start_compaction();
         }
