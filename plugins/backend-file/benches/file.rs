@@ -16,7 +16,10 @@ use coda_core::{Embedder, HashingEmbedder, Memory, MemoryBackend, MemoryRecord, 
 use uuid::Uuid;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn record(i: u64, dims: usize) -> MemoryRecord {
@@ -68,7 +71,11 @@ fn writes(
     let backend = Arc::new(FileBackend::open(options, Arc::clone(embedder)).expect("open"));
     let per_writer = total / writers;
     let batches: Vec<Vec<MemoryRecord>> = (0..writers)
-        .map(|w| (0..per_writer).map(|i| record((w * per_writer + i) as u64, dims)).collect())
+        .map(|w| {
+            (0..per_writer)
+                .map(|i| record((w * per_writer + i) as u64, dims))
+                .collect()
+        })
         .collect();
     let started = Instant::now();
     let threads: Vec<_> = batches
@@ -154,7 +161,10 @@ fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| temp.path().to_owned());
     let embedder: Arc<dyn Embedder> = Arc::new(HashingEmbedder::new(dims).expect("dims"));
-    println!("coda-backend-file: {total} writes per scenario, dims {dims}, logs in {}", root.display());
+    println!(
+        "coda-backend-file: {total} writes per scenario, dims {dims}, logs in {}",
+        root.display()
+    );
     for (sync, writers) in [
         (SyncPolicy::Always, 1),
         (SyncPolicy::Always, 16),

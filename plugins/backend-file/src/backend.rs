@@ -121,7 +121,10 @@ impl FileBackend {
         let appending = self.shared.log.begin_append();
         let mut bytes = Vec::new();
         format::encode_change(&change, &mut bytes).ok_or_else(|| {
-            Error::invalid("memories", "too large for one log record (over 4 GiB encoded)")
+            Error::invalid(
+                "memories",
+                "too large for one log record (over 4 GiB encoded)",
+            )
         })?;
         let shared = &self.shared;
         let (lsn, compact) = {
@@ -239,16 +242,20 @@ impl MemoryBackend for FileBackend {
     fn update(&self, record: MemoryRecord) -> Result<()> {
         self.check_dims(&record)?;
         let id = record.memory.id;
-        self.commit(Change::Update(record), || match self.shared.inner.get(id)? {
-            Some(_) => Ok(true),
-            None => Err(Error::memory_not_found(id)),
+        self.commit(Change::Update(record), || {
+            match self.shared.inner.get(id)? {
+                Some(_) => Ok(true),
+                None => Err(Error::memory_not_found(id)),
+            }
         })
         .map(drop)
     }
 
     fn delete(&self, id: MemoryId) -> Result<bool> {
         // Deleting what is not there logs nothing.
-        self.commit(Change::Delete(id), || Ok(self.shared.inner.get(id)?.is_some()))
+        self.commit(Change::Delete(id), || {
+            Ok(self.shared.inner.get(id)?.is_some())
+        })
     }
 
     fn list(&self, offset: usize, limit: usize, filter: Option<&Filter>) -> Result<Vec<Memory>> {
@@ -262,7 +269,9 @@ impl MemoryBackend for FileBackend {
         min_similarity: f32,
         filter: Option<&Filter>,
     ) -> Result<Vec<ScoredMemory>> {
-        self.shared.inner.search(query, limit, min_similarity, filter)
+        self.shared
+            .inner
+            .search(query, limit, min_similarity, filter)
     }
 
     fn len(&self) -> Result<usize> {
@@ -284,7 +293,8 @@ impl MemoryBackend for FileBackend {
                 ));
             }
         }
-        self.commit(Change::ReplaceAll(records), || Ok(true)).map(drop)
+        self.commit(Change::ReplaceAll(records), || Ok(true))
+            .map(drop)
     }
 
     fn flush(&self) -> Result<()> {

@@ -106,13 +106,17 @@ pub fn compact(shared: &Shared) -> Result<Compacted> {
         }
         let units = records.len() as u64 + appender.units - units_at_mark;
         let bytes_before = appender.offset;
-        shared.log.install(&mut appender, file, fresh_len + tail, units);
+        shared
+            .log
+            .install(&mut appender, file, fresh_len + tail, units);
         tracing::warn!(error = %e, bytes_before, "compaction installed the new log but could not fsync its directory");
         return Err(e);
     }
     let bytes_before = appender.offset;
     let units = records.len() as u64 + appender.units - units_at_mark;
-    shared.log.install(&mut appender, file, fresh_len + tail, units);
+    shared
+        .log
+        .install(&mut appender, file, fresh_len + tail, units);
     Ok(Compacted {
         bytes_before,
         bytes_after: fresh_len + tail,

@@ -95,7 +95,10 @@ impl FileOptions {
     /// Checks values serde cannot: ranges.
     pub fn validate(&self) -> Result<()> {
         if self.batch_ms == 0 {
-            return Err(Error::config("backends.file.batch_ms", "must be at least 1"));
+            return Err(Error::config(
+                "backends.file.batch_ms",
+                "must be at least 1",
+            ));
         }
         if !(self.compact_ratio.is_finite() && self.compact_ratio >= 0.0) {
             return Err(Error::config(

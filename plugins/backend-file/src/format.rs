@@ -285,7 +285,10 @@ impl<'a> Reader<'a> {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(format!("{} unexpected bytes after the record", self.0.len()))
+            Err(format!(
+                "{} unexpected bytes after the record",
+                self.0.len()
+            ))
         }
     }
 }

@@ -24,7 +24,10 @@ use std::sync::Arc;
 use coda_core::{BackendContext, MemoryBackend, Result};
 
 fn build(options: FileOptions, ctx: &BackendContext) -> Result<Arc<dyn MemoryBackend>> {
-    Ok(Arc::new(FileBackend::open(options, Arc::clone(&ctx.embedder))?))
+    Ok(Arc::new(FileBackend::open(
+        options,
+        Arc::clone(&ctx.embedder),
+    )?))
 }
 
 coda_core::register_backend!(NAME, FileOptions, build);

@@ -120,7 +120,9 @@ impl Log {
     /// followed by good ones.
     pub fn append(&self, appender: &mut Appender, bytes: &[u8], units: u64) -> Result<u64> {
         if let Some(reason) = &appender.failed {
-            return Err(Error::Unavailable(format!("the memory log is unusable: {reason}")));
+            return Err(Error::Unavailable(format!(
+                "the memory log is unusable: {reason}"
+            )));
         }
         if let Err(e) = (&*appender.file).write_all(bytes) {
             if let Err(cut) = appender.file.set_len(appender.offset) {
@@ -144,7 +146,9 @@ impl Log {
         let mut state = self.sync.lock();
         loop {
             if let Some(reason) = &state.failed {
-                return Err(Error::Unavailable(format!("the memory log is unusable: {reason}")));
+                return Err(Error::Unavailable(format!(
+                    "the memory log is unusable: {reason}"
+                )));
             }
             if state.synced >= lsn {
                 return Ok(());

@@ -91,7 +91,10 @@ impl FileBackend {
             rewrite = true;
         }
         if report.skipped > 0 {
-            tracing::warn!(skipped = report.skipped, "valid log records could not be applied");
+            tracing::warn!(
+                skipped = report.skipped,
+                "valid log records could not be applied"
+            );
         }
         let (header, inner) = if header != wanted {
             rewrite = true;
@@ -148,7 +151,8 @@ fn cut_tail(path: &Path, end: u64) -> Result<()> {
         .write(true)
         .open(path)
         .map_err(|e| Error::io("open", path, e))?;
-    file.set_len(end).map_err(|e| Error::io("truncate", path, e))?;
+    file.set_len(end)
+        .map_err(|e| Error::io("truncate", path, e))?;
     file.sync_all().map_err(|e| Error::io("fsync", path, e))
 }
 

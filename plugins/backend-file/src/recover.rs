@@ -53,7 +53,10 @@ pub fn open_log(path: &Path) -> Result<(Header, LogScan)> {
     let mut magic = [0u8; 8];
     if log.len < 8 || log.read_exact_at(0, &mut magic).map_err(io)?.is_err() || magic != FILE_MAGIC
     {
-        return Err(Error::corrupt(path, "not a Coda memory log (bad magic at offset 0)"));
+        return Err(Error::corrupt(
+            path,
+            "not a Coda memory log (bad magic at offset 0)",
+        ));
     }
     let header = match log.frame_at(8).map_err(io)? {
         Ok(()) => Header::decode(&log.buf),
@@ -151,7 +154,10 @@ struct FrameReader {
 impl FrameReader {
     fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
-        let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", path, e))?
+            .len();
         Ok(FrameReader {
             file: BufReader::with_capacity(1 << 20, file),
             pos: 0,

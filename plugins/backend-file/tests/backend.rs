@@ -16,7 +16,9 @@ fn conformance(sync: SyncPolicy) {
     let root = tempfile::tempdir().unwrap();
     let n = AtomicUsize::new(0);
     coda_core::testkit::backend_conformance(&|| {
-        let dir = root.path().join(n.fetch_add(1, Ordering::Relaxed).to_string());
+        let dir = root
+            .path()
+            .join(n.fetch_add(1, Ordering::Relaxed).to_string());
         let options = FileOptions {
             sync,
             batch_ms: 5,
@@ -53,7 +55,11 @@ fn every_kind_of_change_survives_a_reopen() {
         backend.update(record(ids[3], 1)).unwrap();
         assert!(backend.delete(ids[4]).unwrap());
         let mut with_extra = record(ids[5], 2);
-        with_extra.memory.metadata.extra.insert("user_id".into(), "u1".into());
+        with_extra
+            .memory
+            .metadata
+            .extra
+            .insert("user_id".into(), "u1".into());
         backend.update(with_extra).unwrap();
         backend.export().unwrap()
     };
@@ -85,7 +91,10 @@ fn concurrent_writers_share_fsyncs_with_sync_always() {
     }
     let fsyncs = backend.fsyncs();
     assert!(fsyncs > 0, "sync = always fsyncs");
-    assert!(fsyncs < 640, "640 writes from 16 threads took {fsyncs} fsyncs: no group commit");
+    assert!(
+        fsyncs < 640,
+        "640 writes from 16 threads took {fsyncs} fsyncs: no group commit"
+    );
 }
 
 #[test]
@@ -114,7 +123,10 @@ fn sync_batch_fsyncs_in_the_background() {
     backend.insert(record(Uuid::new_v4(), 0)).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while backend.fsyncs() == 0 {
-        assert!(std::time::Instant::now() < deadline, "no background fsync within 10 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no background fsync within 10 s"
+        );
         std::thread::yield_now();
     }
 }
@@ -141,7 +153,10 @@ fn compaction_drops_dead_records_and_keeps_live_ones() {
             }
         }
         backend.wait_for_compaction();
-        assert!(size(&backend) < before * 2, "the log was not compacted by itself");
+        assert!(
+            size(&backend) < before * 2,
+            "the log was not compacted by itself"
+        );
         // Writes after (and during) compaction land in the new log.
         backend.delete(ids[0]).unwrap();
         let done = backend.compact().unwrap();
@@ -152,7 +167,11 @@ fn compaction_drops_dead_records_and_keeps_live_ones() {
     };
     let reopened = open(opts);
     assert_eq!(reopened.export().unwrap(), expected);
-    assert_eq!(reopened.recovery().replayed, 40, "39 live records and one update");
+    assert_eq!(
+        reopened.recovery().replayed,
+        40,
+        "39 live records and one update"
+    );
 }
 
 #[test]
@@ -181,7 +200,9 @@ fn compaction_with_concurrent_writers_loses_nothing() {
         w.join().unwrap();
     }
     let expected = backend.export().unwrap();
-    assert!(expected.iter().all(|r| r.memory.content.ends_with("version 99")));
+    assert!(expected
+        .iter()
+        .all(|r| r.memory.content.ends_with("version 99")));
     drop(backend);
     assert_eq!(open(options(dir.path())).export().unwrap(), expected);
 }
@@ -191,7 +212,11 @@ fn a_leftover_compaction_file_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let id = Uuid::new_v4();
     open(options(dir.path())).insert(record(id, 0)).unwrap();
-    std::fs::write(dir.path().join(coda_backend_file::TEMP_FILE), b"half a rewrite").unwrap();
+    std::fs::write(
+        dir.path().join(coda_backend_file::TEMP_FILE),
+        b"half a rewrite",
+    )
+    .unwrap();
     let backend = open(options(dir.path()));
     assert_eq!(backend.get(id).unwrap(), Some(record(id, 0)));
     assert!(!dir.path().join(coda_backend_file::TEMP_FILE).exists());
@@ -206,28 +231,49 @@ fn an_embedder_change_reembeds_or_refuses() {
         on_embedder_change: OnEmbedderChange::Refuse,
         ..options(dir.path())
     };
-    let err = FileBackend::open(refuse, embedder(16)).map(drop).unwrap_err();
+    let err = FileBackend::open(refuse, embedder(16))
+        .map(drop)
+        .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("hashing-v1/8") && msg.contains("hashing-v1/16"), "{msg}");
+    assert!(
+        msg.contains("hashing-v1/8") && msg.contains("hashing-v1/16"),
+        "{msg}"
+    );
     assert!(msg.contains("on_embedder_change"), "{msg}");
-    assert_eq!(open(options(dir.path())).get(id).unwrap(), Some(record(id, 0)), "refusal changed nothing");
+    assert_eq!(
+        open(options(dir.path())).get(id).unwrap(),
+        Some(record(id, 0)),
+        "refusal changed nothing"
+    );
     let backend = FileBackend::open(options(dir.path()), embedder(16)).unwrap();
     assert_eq!(backend.recovery().reembedded, Some(1));
     let got = backend.get(id).unwrap().unwrap();
-    assert_eq!(got.embedding, embedder(16).embed(&got.memory.content).unwrap());
+    assert_eq!(
+        got.embedding,
+        embedder(16).embed(&got.memory.content).unwrap()
+    );
     drop(backend);
     let again = FileBackend::open(options(dir.path()), embedder(16)).unwrap();
-    assert_eq!(again.recovery().reembedded, None, "the rewritten log records the new embedder");
+    assert_eq!(
+        again.recovery().reembedded,
+        None,
+        "the rewritten log records the new embedder"
+    );
     assert_eq!(again.get(id).unwrap().unwrap().embedding.len(), 16);
     let log = std::fs::read(dir.path().join(LOG_FILE)).unwrap();
-    assert!(log.windows(12).any(|w| w == b"hashing-v1/1"), "the header names the embedder");
+    assert!(
+        log.windows(12).any(|w| w == b"hashing-v1/1"),
+        "the header names the embedder"
+    );
 }
 
 #[test]
 fn a_second_open_of_the_same_directory_is_locked_out() {
     let dir = tempfile::tempdir().unwrap();
     let first = open(options(dir.path()));
-    let err = FileBackend::open(options(dir.path()), embedder(DIMS)).map(drop).unwrap_err();
+    let err = FileBackend::open(options(dir.path()), embedder(DIMS))
+        .map(drop)
+        .unwrap_err();
     assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
     assert!(err.to_string().contains("locked"), "{err}");
     drop(first);
@@ -236,10 +282,9 @@ fn a_second_open_of_the_same_directory_is_locked_out() {
 
 #[test]
 fn options_reject_unknown_keys_and_bad_values() {
-    let factory = coda_core::registry::find::<coda_core::registry::BackendFactory>(
-        coda_backend_file::NAME,
-    )
-    .unwrap();
+    let factory =
+        coda_core::registry::find::<coda_core::registry::BackendFactory>(coda_backend_file::NAME)
+            .unwrap();
     let filled = factory
         .check_options(serde_json::json!({}), "backends.file")
         .unwrap();
@@ -260,5 +305,9 @@ fn options_reject_unknown_keys_and_bad_values() {
         batch_ms: 0,
         ..FileOptions::default()
     };
-    assert!(bad.validate().unwrap_err().to_string().contains("backends.file.batch_ms"));
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("backends.file.batch_ms"));
 }

@@ -43,7 +43,8 @@ fn crash_child() {
     let (Ok(dir), Ok(mode)) = (std::env::var(CHILD_DIR), std::env::var(CHILD_MODE)) else {
         return;
     };
-    let backend = Arc::new(FileBackend::open(child_options(Path::new(&dir), &mode), embedder(DIMS)).unwrap());
+    let backend =
+        Arc::new(FileBackend::open(child_options(Path::new(&dir), &mode), embedder(DIMS)).unwrap());
     let writers: Vec<_> = (0..WRITERS)
         .map(|writer| {
             let backend = Arc::clone(&backend);
@@ -130,7 +131,10 @@ fn run_and_kill(dir: &Path, mode: &str) -> Vec<(Uuid, u64)> {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(ack) => acks.push(ack),
-            Err(e) => panic!("child stopped acknowledging after {} writes: {e}", acks.len()),
+            Err(e) => panic!(
+                "child stopped acknowledging after {} writes: {e}",
+                acks.len()
+            ),
         }
     }
     // A random extra moment, so the kill does not always follow an acknowledgement.
@@ -172,7 +176,10 @@ fn crash_cycles(cycles: usize, mode: &str) {
             let stored = stored.unwrap_or_else(|| panic!("cycle {cycle}: acknowledged {id} lost"));
             let got = intact_version(&stored)
                 .unwrap_or_else(|| panic!("cycle {cycle}: {id} is not intact: {stored:?}"));
-            assert!(got >= *version, "cycle {cycle}: {id} went back from v{version} to v{got}");
+            assert!(
+                got >= *version,
+                "cycle {cycle}: {id} went back from v{version} to v{got}"
+            );
         }
         backend
             .scan(&mut |r| assert!(intact_version(r).is_some(), "cycle {cycle}: garbage {r:?}"))

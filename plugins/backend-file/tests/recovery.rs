@@ -43,15 +43,26 @@ fn a_torn_tail_is_cut_at_every_byte_of_the_last_record() {
         let dir = root.path().join(format!("cut-{cut}"));
         copy_log(&source, &dir, cut);
         let backend = open(options(&dir));
-        assert_eq!(backend.export().unwrap(), records[..4].to_vec(), "cut at {cut}");
+        assert_eq!(
+            backend.export().unwrap(),
+            records[..4].to_vec(),
+            "cut at {cut}"
+        );
         let torn = backend.recovery().torn_tail.clone();
         if cut == last {
             assert_eq!(torn, None, "a log cut between records is whole");
         } else {
             let torn = torn.unwrap_or_else(|| panic!("cut at {cut}: no torn tail reported"));
-            assert_eq!((torn.offset, torn.bytes, torn.records), (last, cut - last, 1));
+            assert_eq!(
+                (torn.offset, torn.bytes, torn.records),
+                (last, cut - last, 1)
+            );
         }
-        assert_eq!(fs::metadata(backend.log_path()).unwrap().len(), last, "cut at {cut}");
+        assert_eq!(
+            fs::metadata(backend.log_path()).unwrap().len(),
+            last,
+            "cut at {cut}"
+        );
         // Appends continue cleanly after the cut.
         backend.insert(records[4].clone()).unwrap();
         drop(backend);
@@ -90,13 +101,25 @@ fn damage_in_the_middle_refuses_to_open_and_repair_keeps_the_rest() {
     }
     fs::write(&path, &bytes).unwrap();
 
-    let err = FileBackend::open(options(dir.path()), embedder(DIMS)).map(drop).unwrap_err();
+    let err = FileBackend::open(options(dir.path()), embedder(DIMS))
+        .map(drop)
+        .unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains(&path.display().to_string()), "names the file: {msg}");
-    assert!(msg.contains(&format!("offset {}", starts[4])), "names the offset: {msg}");
+    assert!(
+        msg.contains(&path.display().to_string()),
+        "names the file: {msg}"
+    );
+    assert!(
+        msg.contains(&format!("offset {}", starts[4])),
+        "names the offset: {msg}"
+    );
     assert!(msg.contains("repair"), "says how to open anyway: {msg}");
-    assert_eq!(fs::read(&path).unwrap(), bytes, "a refused open changes nothing");
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        bytes,
+        "a refused open changes nothing"
+    );
 
     let repaired = open(FileOptions {
         repair: true,
@@ -104,10 +127,17 @@ fn damage_in_the_middle_refuses_to_open_and_repair_keeps_the_rest() {
     });
     let mut expected = records.clone();
     expected.remove(4);
-    assert_eq!(repaired.export().unwrap(), expected, "every valid record before and after");
+    assert_eq!(
+        repaired.export().unwrap(),
+        expected,
+        "every valid record before and after"
+    );
     let damage = &repaired.recovery().repaired;
     assert_eq!(damage.len(), 1);
-    assert_eq!((damage[0].offset, damage[0].bytes), (starts[4], starts[5] - starts[4]));
+    assert_eq!(
+        (damage[0].offset, damage[0].bytes),
+        (starts[4], starts[5] - starts[4])
+    );
     drop(repaired);
     // The repaired log was rewritten without the damage: it opens without `repair`.
     let reopened = open(options(dir.path()));
@@ -129,8 +159,18 @@ fn a_damaged_length_field_in_the_middle_is_found_too() {
         repair: true,
         ..options(dir.path())
     });
-    let ids: Vec<_> = repaired.export().unwrap().iter().map(|r| r.memory.id).collect();
-    let want: Vec<_> = records.iter().enumerate().filter(|(i, _)| *i != 2).map(|(_, r)| r.memory.id).collect();
+    let ids: Vec<_> = repaired
+        .export()
+        .unwrap()
+        .iter()
+        .map(|r| r.memory.id)
+        .collect();
+    let want: Vec<_> = records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .map(|(_, r)| r.memory.id)
+        .collect();
     assert_eq!(ids, want);
 }
 
@@ -138,6 +178,8 @@ fn a_damaged_length_field_in_the_middle_is_found_too() {
 fn a_file_that_is_not_a_log_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join(LOG_FILE), b"{\"not\": \"a log\"}").unwrap();
-    let err = FileBackend::open(options(dir.path()), embedder(DIMS)).map(drop).unwrap_err();
+    let err = FileBackend::open(options(dir.path()), embedder(DIMS))
+        .map(drop)
+        .unwrap_err();
     assert!(err.to_string().contains("bad magic at offset 0"), "{err}");
 }
