@@ -38,6 +38,7 @@ pub use coda_backend_file as backend_file;
 pub use coda_backend_memory as backend_memory;
 pub use coda_sink_log as sink_log;
 pub use coda_snapshot_fs as snapshot_fs;
+pub use coda_snapshot_zstd as snapshot_zstd;
 
 /// The names of every bundled plugin, by kind, as the registry should report them.
 pub const BUNDLED: &[(&str, &[&str])] = &[
@@ -47,5 +48,8 @@ pub const BUNDLED: &[(&str, &[&str])] = &[
     ),
     ("embedder", &[coda_core::embed::HASHING_NAME]),
     ("sink", &[coda_sink_log::NAME]),
-    ("snapshot store", &[coda_snapshot_fs::NAME]),
+    (
+        "snapshot store",
+        &[coda_snapshot_fs::NAME, coda_snapshot_zstd::NAME],
+    ),
 ];

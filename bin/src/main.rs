@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod snapshot_cmd;
+
 /// Coda: a memory service for AI assistants.
 #[derive(Parser)]
 #[command(name = "coda", version, about, long_about = None)]
@@ -24,6 +26,11 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Work on saved snapshots in the configured store (with the server stopped).
+    Snapshot {
+        #[command(subcommand)]
+        command: snapshot_cmd::SnapshotCommand,
     },
 }
 
@@ -67,6 +74,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             print!("{}", toml::to_string_pretty(&effective)?);
             eprintln!("configuration is valid");
             Ok(())
+        }
+        Command::Snapshot { command } => {
+            let config = coda::Config::load(cli.config.as_deref())?;
+            snapshot_cmd::run(&config, command)
         }
     }
 }

@@ -10,7 +10,9 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::registry::{self, BackendFactory, EmbedderFactory, PluginKind, SinkFactory, StoreFactory};
+use crate::registry::{
+    self, BackendFactory, EmbedderFactory, PluginKind, SinkFactory, StoreFactory,
+};
 use crate::{Error, Result};
 
 /// The whole configuration.
@@ -177,7 +179,13 @@ impl Default for Config {
             )]),
             embedders: BTreeMap::from([("hashing".to_owned(), json!({"dims": 384}))]),
             snapshots: SnapshotsConfig::default(),
-            stores: BTreeMap::from([("fs".to_owned(), json!({"dir": "data/memory/snapshots"}))]),
+            stores: BTreeMap::from([
+                ("fs".to_owned(), json!({"dir": "data/memory/snapshots"})),
+                (
+                    "zstd".to_owned(),
+                    json!({"dir": "data/memory/snapshots", "level": 3, "key_env": ""}),
+                ),
+            ]),
             events: EventsConfig::default(),
             sinks: vec![SinkConfig {
                 kind: "log".into(),
@@ -271,7 +279,10 @@ impl Config {
             .map_err(|e| Error::config("server.bind", format!("`{}`: {e}", self.server.bind)))?;
         let positive = [
             ("server.max_body_bytes", self.server.max_body_bytes),
-            ("memory.short_term_max_turns", self.memory.short_term_max_turns),
+            (
+                "memory.short_term_max_turns",
+                self.memory.short_term_max_turns,
+            ),
             ("memory.max_content_bytes", self.memory.max_content_bytes),
             ("snapshots.in_memory", self.snapshots.in_memory),
             ("snapshots.interval", self.snapshots.interval as usize),
@@ -324,6 +335,19 @@ impl Config {
         Ok(out)
     }
 
+    /// Builds the configured snapshot store alone, for tools that work on saved snapshots while
+    /// the server is stopped (`coda snapshot ...`).
+    pub fn snapshot_store(&self) -> Result<std::sync::Arc<dyn crate::snapshot::SnapshotStore>> {
+        let name = &self.snapshots.store;
+        registry::find::<StoreFactory>(name)
+            .map_err(|e| Error::config("snapshots.store", e.to_string()))?
+            .build_with(
+                Config::options(&self.stores, name),
+                &format!("stores.{name}"),
+                &Default::default(),
+            )
+    }
+
     /// The option table for `name` under a plugin section (an empty table when absent).
     pub fn options(section: &BTreeMap<String, Value>, name: &str) -> Value {
         section
@@ -334,15 +358,12 @@ impl Config {
 }
 
 /// Checks every option table of one plugin section, and that `chosen` is registered.
-fn check_tables<F: PluginKind>(
+fn check_tables<F: PluginKind + CheckOptions>(
     section: &str,
     tables: &BTreeMap<String, Value>,
     chosen: &str,
     chosen_key: &str,
-) -> Result<Value>
-where
-    F: CheckOptions,
-{
+) -> Result<Value> {
     registry::find::<F>(chosen).map_err(|e| Error::config(chosen_key, e.to_string()))?;
     let mut out = Map::new();
     let mut names: Vec<&str> = tables.keys().map(String::as_str).collect();
@@ -351,8 +372,7 @@ where
     }
     for name in names {
         let path = format!("{section}.{name}");
-        let factory =
-            registry::find::<F>(name).map_err(|e| Error::config(&path, e.to_string()))?;
+        let factory = registry::find::<F>(name).map_err(|e| Error::config(&path, e.to_string()))?;
         let checked = factory.check(Config::options(tables, name), &path)?;
         out.insert(name.to_owned(), checked);
     }
@@ -416,7 +436,10 @@ mod tests {
 
     #[test]
     fn empty_file_gives_the_defaults() {
-        assert_eq!(Config::from_toml_str("").expect("defaults"), Config::default());
+        assert_eq!(
+            Config::from_toml_str("").expect("defaults"),
+            Config::default()
+        );
     }
 
     #[test]
@@ -431,14 +454,20 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_path() {
-        let err = Config::from_toml_str("[memory]\nshort_term_max_turns = \"x\"").expect_err("type");
-        assert!(err.to_string().contains("`memory.short_term_max_turns`"), "{err}");
+        let err =
+            Config::from_toml_str("[memory]\nshort_term_max_turns = \"x\"").expect_err("type");
+        assert!(
+            err.to_string().contains("`memory.short_term_max_turns`"),
+            "{err}"
+        );
         let err = Config::from_toml_str("[memory]\nshort_term_max_turns = 0").expect_err("zero");
-        assert!(err.to_string().contains("`memory.short_term_max_turns`"), "{err}");
+        assert!(
+            err.to_string().contains("`memory.short_term_max_turns`"),
+            "{err}"
+        );
         let err = Config::from_toml_str("[server]\nbind = \"nowhere\"").expect_err("bind");
         assert!(err.to_string().contains("`server.bind`"), "{err}");
     }
-
 
     #[test]
     fn seed_aliases_map_to_canonical_keys() {
@@ -450,8 +479,9 @@ mod tests {
         assert_eq!(config.snapshots.interval, 3);
         assert_eq!(config.stores["fs"]["dir"], "snaps");
         assert_eq!(config.memory.auto_snapshot, None);
-        let err = Config::from_toml_str("[memory]\nauto_snapshot = true\n[snapshots]\nauto = false")
-            .expect_err("both set");
+        let err =
+            Config::from_toml_str("[memory]\nauto_snapshot = true\n[snapshots]\nauto = false")
+                .expect_err("both set");
         assert!(err.to_string().contains("`memory.auto_snapshot`"), "{err}");
     }
 }

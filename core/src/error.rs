@@ -27,7 +27,7 @@ pub enum Error {
         name: String,
     },
     /// A configuration value is missing, unknown or out of range.
-    #[error("invalid configuration at `{path}`: {reason}")]
+    #[error("invalid configuration{}: {reason}", at_path(path))]
     InvalidConfig {
         /// Dotted key path, e.g. `backends.file.sync`.
         path: String,
@@ -72,6 +72,14 @@ pub enum Error {
     /// The component is unavailable (locked by another process, shut down, ...).
     #[error("{0}")]
     Unavailable(String),
+}
+
+fn at_path(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!(" at `{path}`")
+    }
 }
 
 impl Error {

@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod bus;
 pub mod config;
+pub mod diff;
 pub mod embed;
 pub mod error;
 pub mod event;
@@ -11,6 +12,7 @@ pub mod filter;
 pub mod manager;
 pub mod model;
 pub mod registry;
+pub mod retention;
 pub mod sink;
 pub mod snapshot;
 pub mod stats;
@@ -21,6 +23,7 @@ pub mod vector;
 pub use backend::{BackendContext, Change, MemoryBackend};
 pub use bus::{Dedup, EventBus, ReplayRing, Sequencer};
 pub use config::Config;
+pub use diff::SnapshotDiff;
 pub use embed::{Embedder, EmbedderContext, HashingEmbedder};
 pub use error::{Error, Result};
 pub use event::{Event, EventBody, EventType, SharedEvent, SnapshotAction};
@@ -30,6 +33,7 @@ pub use manager::{
     Conversation, ManagerBuilder, MemoryManager, MemoryPatch, PersistOutcome, SnapshotListing,
 };
 pub use model::{Memory, MemoryId, MemoryRecord, Metadata, NewMemory, Role, ScoredMemory, Turn};
+pub use retention::{PrunePolicy, SnapshotFilter};
 pub use sink::{EventSink, SinkContext};
 pub use snapshot::{Snapshot, SnapshotMeta, SnapshotStore, StoreContext, StoredSnapshot};
 pub use stats::MemoryStats;

@@ -19,7 +19,7 @@ use crate::embed::{Embedder, EmbedderContext};
 use crate::event::EventBody;
 use crate::extract::{MemoryExtractor, RuleExtractor};
 use crate::model::{Memory, Role, Turn};
-use crate::registry::{self, BackendFactory, EmbedderFactory, SinkFactory, StoreFactory};
+use crate::registry::{self, BackendFactory, EmbedderFactory, SinkFactory};
 use crate::sink::{EventSink, SinkContext};
 use crate::snapshot::SnapshotStore;
 use crate::stats::{LongTermSummary, MemoryStats, ShortTermStats};
@@ -165,14 +165,7 @@ impl ManagerBuilder {
         };
         let store = match self.store {
             Some(store) => store,
-            None => {
-                let name = &config.snapshots.store;
-                registry::find::<StoreFactory>(name)?.build_with(
-                    Config::options(&config.stores, name),
-                    &format!("stores.{name}"),
-                    &Default::default(),
-                )?
-            }
+            None => config.snapshot_store()?,
         };
         let events = &config.events;
         let ttl = (events.dedup_ttl_ms > 0).then(|| Duration::from_millis(events.dedup_ttl_ms));
@@ -186,8 +179,8 @@ impl ManagerBuilder {
             for (i, sink) in config.sinks.iter().enumerate() {
                 let path = format!("sinks[{i}]");
                 let options = serde_json::Value::Object(sink.options.clone());
-                let built = registry::find::<SinkFactory>(&sink.kind)?
-                    .build_with(options, &path, &ctx)?;
+                let built =
+                    registry::find::<SinkFactory>(&sink.kind)?.build_with(options, &path, &ctx)?;
                 bus.add_sink(built);
             }
         }
@@ -419,7 +412,8 @@ impl MemoryManager {
             )
         };
         let knowledge = self.knowledge.lock();
-        let duration = (crate::model::timestamp::now() - session_start).num_milliseconds() as f64 / 1000.0;
+        let duration =
+            (crate::model::timestamp::now() - session_start).num_milliseconds() as f64 / 1000.0;
         MemoryStats {
             short_term: ShortTermStats {
                 turn_count,

@@ -10,13 +10,18 @@ use uuid::Uuid;
 
 use super::{MemoryManager, Session};
 use crate::bus::Dedup;
+use crate::diff::{self, SnapshotDiff};
 use crate::event::{EventBody, SnapshotAction};
 use crate::model::{Memory, MemoryRecord, Metadata};
+use crate::retention::{self, PrunePolicy, SnapshotFilter};
 use crate::snapshot::{
     new_snapshot_id, LongTermState, ShortTermState, Snapshot, SnapshotMemory, SnapshotMeta,
 };
 use crate::stats::LongTermSummary;
 use crate::{Error, Result};
+
+/// The name that stands for the live state in a diff.
+pub const CURRENT: &str = "current";
 
 /// Namespace for ids derived from non-uuid snapshot keys (the seed's `memory_1`).
 const LEGACY_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c0d_a5ee_d1d0_4e5c_9a3b_0c0d_a000_0001);
@@ -54,7 +59,11 @@ impl SnapshotCache {
 
     fn put(&mut self, snapshot: Arc<Snapshot>, location: Option<String>) {
         let id = snapshot.snapshot_id.clone();
-        if self.entries.insert(id.clone(), Cached { snapshot, location }).is_none() {
+        if self
+            .entries
+            .insert(id.clone(), Cached { snapshot, location })
+            .is_none()
+        {
             self.order.push_back(id);
         }
         while self.order.len() > self.capacity {
@@ -85,6 +94,15 @@ impl MemoryManager {
 
     /// Captures the whole memory state in memory; returns its metadata.
     pub fn create_snapshot(&self) -> Result<SnapshotMeta> {
+        let snapshot = self.capture()?;
+        let meta = snapshot.meta();
+        self.snapshot_cache.lock().put(Arc::new(snapshot), None);
+        self.emit_snapshot(SnapshotAction::Create, &meta);
+        Ok(meta)
+    }
+
+    /// The current state as a snapshot, without keeping it or publishing anything.
+    pub fn capture(&self) -> Result<Snapshot> {
         let now = crate::model::timestamp::now();
         let session = self.session.lock().clone();
         let mut memories = IndexMap::with_capacity(self.backend.len()?);
@@ -98,7 +116,13 @@ impl MemoryManager {
             metadata.insert(
                 "topics".into(),
                 Value::Array(
-                    memory.metadata.topics.iter().cloned().map(Value::String).collect(),
+                    memory
+                        .metadata
+                        .topics
+                        .iter()
+                        .cloned()
+                        .map(Value::String)
+                        .collect(),
                 ),
             );
             memories.insert(
@@ -127,10 +151,7 @@ impl MemoryManager {
             },
             memory_stats: self.stats(),
         };
-        let meta = snapshot.meta();
-        self.snapshot_cache.lock().put(Arc::new(snapshot), None);
-        self.emit_snapshot(SnapshotAction::Create, &meta);
-        Ok(meta)
+        Ok(snapshot)
     }
 
     /// The snapshot with `id`, from memory or the store.
@@ -151,7 +172,8 @@ impl MemoryManager {
         Ok(snapshot)
     }
 
-    /// Writes the snapshot with `id` to the store; returns its location.
+    /// Writes the snapshot with `id` to the store; returns its location. Then applies the
+    /// `snapshots.retain` limit, if one is set.
     pub fn save_snapshot(&self, id: &str) -> Result<String> {
         let snapshot = self.get_snapshot(id)?;
         let location = self.store.save(&snapshot)?;
@@ -159,7 +181,52 @@ impl MemoryManager {
             .lock()
             .put(Arc::clone(&snapshot), Some(location.clone()));
         self.emit_snapshot(SnapshotAction::Save, &snapshot.meta());
+        let retain = self.config.snapshots.retain;
+        if retain > 0 {
+            let policy = PrunePolicy {
+                keep: Some(retain),
+                older_than: None,
+            };
+            if let Err(e) = self.prune_snapshots(&policy) {
+                tracing::warn!(error = %e, "snapshot retention failed");
+            }
+        }
         Ok(location)
+    }
+
+    /// Removes saved snapshots as `policy` says; returns the removed ids, newest first, and
+    /// publishes one `memory_snapshot` `prune` event when any were removed.
+    pub fn prune_snapshots(&self, policy: &PrunePolicy) -> Result<Vec<String>> {
+        let removed = retention::prune_store(self.store.as_ref(), policy)?;
+        if !removed.is_empty() {
+            let mut cache = self.snapshot_cache.lock();
+            for id in &removed {
+                cache.remove(id);
+            }
+            drop(cache);
+            self.bus.emit_with(
+                &EventBody::MemorySnapshot {
+                    action: SnapshotAction::Prune,
+                    snapshot_id: removed[0].clone(),
+                    metadata: serde_json::json!({ "removed": removed }),
+                },
+                Dedup::Skip,
+            );
+        }
+        Ok(removed)
+    }
+
+    /// Compares snapshot `a` with snapshot `b`; either may be `current`, the live state.
+    pub fn diff_snapshots(&self, a: &str, b: &str) -> Result<SnapshotDiff> {
+        let side = |id: &str| -> Result<Arc<Snapshot>> {
+            if id == CURRENT {
+                Ok(Arc::new(self.capture()?))
+            } else {
+                self.get_snapshot(id)
+            }
+        };
+        let (from, to) = (side(a)?, side(b)?);
+        Ok(diff::diff(&from, &to, a, b))
     }
 
     /// Reads a saved snapshot (from any location the store understands); returns its id.
@@ -252,9 +319,12 @@ impl MemoryManager {
 
     /// Saved and in-memory snapshots, newest first.
     pub fn list_snapshots(&self) -> Result<Vec<SnapshotListing>> {
-        let mut out: Vec<SnapshotListing> = self
-            .store
-            .list()?
+        self.find_snapshots(&SnapshotFilter::default())
+    }
+
+    /// Saved and in-memory snapshots passing `filter`, newest first.
+    pub fn find_snapshots(&self, filter: &SnapshotFilter) -> Result<Vec<SnapshotListing>> {
+        let mut out: Vec<SnapshotListing> = retention::list_store(self.store.as_ref(), filter)?
             .into_iter()
             .map(|s| SnapshotListing {
                 meta: s.meta,
@@ -264,7 +334,9 @@ impl MemoryManager {
         let cache = self.snapshot_cache.lock();
         for cached in cache.entries.values() {
             let id = &cached.snapshot.snapshot_id;
-            if !out.iter().any(|l| &l.meta.snapshot_id == id) {
+            let wanted = filter.in_range(&cached.snapshot.meta())
+                && (cached.location.is_none() && filter.matches_content(&cached.snapshot));
+            if wanted && !out.iter().any(|l| &l.meta.snapshot_id == id) {
                 out.push(SnapshotListing {
                     meta: cached.snapshot.meta(),
                     location: cached.location.clone(),
@@ -327,7 +399,12 @@ fn memory_from_snapshot(key: &str, stored: &SnapshotMemory) -> Result<Memory> {
     let source_type = match extra.remove("source_type") {
         Some(Value::String(s)) => s,
         None => "fact".to_owned(),
-        Some(_) => return Err(Error::invalid(field("metadata.source_type"), "must be a string")),
+        Some(_) => {
+            return Err(Error::invalid(
+                field("metadata.source_type"),
+                "must be a string",
+            ))
+        }
     };
     let topics = match extra.remove("topics") {
         None | Some(Value::Null) => Vec::new(),

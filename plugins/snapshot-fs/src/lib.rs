@@ -1,10 +1,13 @@
 #![doc = include_str!("../README.md")]
 
 mod config;
+pub mod format;
+mod index;
 mod store;
 
 pub use config::FsOptions;
-pub use store::FsStore;
+pub use index::INDEX_FILE;
+pub use store::{DirStore, FsStore};
 
 /// The name this store registers under.
 pub const NAME: &str = "fs";
