@@ -29,6 +29,9 @@ pub(crate) struct Shared {
     /// The live set; changed only by holders of the appender lock, after the log write.
     pub inner: InMemoryBackend,
     pub log: Log,
+    /// Held for the whole of a compaction: a manual one and a background one never overlap.
+    pub compaction: Mutex<()>,
+    /// A background compaction has been started and not finished.
     compacting: AtomicBool,
     _lock: DirLock,
 }
@@ -47,6 +50,7 @@ impl Shared {
             header,
             inner,
             log,
+            compaction: Mutex::new(()),
             compacting: AtomicBool::new(false),
             _lock: lock,
         }
@@ -65,18 +69,15 @@ impl Shared {
 pub struct FileBackend {
     shared: Arc<Shared>,
     recovery: Recovery,
-    syncer: Option<(Arc<(Mutex<bool>, Condvar)>, JoinHandle<()>)>,
+    syncer: Option<BatchSyncer>,
     compactor: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl FileBackend {
     pub(crate) fn start(shared: Shared, recovery: Recovery) -> Self {
         let shared = Arc::new(shared);
-        let syncer = (shared.options.sync == SyncPolicy::Batch).then(|| {
-            let stop = Arc::new((Mutex::new(false), Condvar::new()));
-            let handle = spawn_syncer(Arc::clone(&shared), Arc::clone(&stop));
-            (stop, handle)
-        });
+        let syncer =
+            (shared.options.sync == SyncPolicy::Batch).then(|| BatchSyncer::spawn(&shared));
         FileBackend {
             shared,
             recovery,
@@ -103,7 +104,6 @@ impl FileBackend {
 
     /// Rewrites the log now to hold only live records, whatever the threshold says.
     pub fn compact(&self) -> Result<Compacted> {
-        self.wait_for_compaction();
         compact::compact(&self.shared)
     }
 
@@ -206,20 +206,37 @@ impl FileBackend {
     }
 }
 
-fn spawn_syncer(shared: Arc<Shared>, stop: Arc<(Mutex<bool>, Condvar)>) -> JoinHandle<()> {
-    let every = Duration::from_millis(shared.options.batch_ms);
-    std::thread::spawn(move || {
-        let (stopped, wake) = &*stop;
-        let mut stopped = stopped.lock();
-        while !*stopped {
-            wake.wait_for(&mut stopped, every);
-            if shared.log.has_unsynced() {
-                if let Err(e) = shared.log.sync_all_appended() {
-                    tracing::error!(error = %e, "batch fsync failed; further writes will fail");
+/// With `sync = "batch"`: a thread that fsyncs whatever was appended every `batch_ms`.
+struct BatchSyncer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    handle: JoinHandle<()>,
+}
+
+impl BatchSyncer {
+    fn spawn(shared: &Arc<Shared>) -> Self {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let every = Duration::from_millis(shared.options.batch_ms);
+        let (shared, signal) = (Arc::clone(shared), Arc::clone(&stop));
+        let handle = std::thread::spawn(move || {
+            let (stopped, wake) = &*signal;
+            let mut stopped = stopped.lock();
+            while !*stopped {
+                wake.wait_for(&mut stopped, every);
+                if shared.log.has_unsynced() {
+                    if let Err(e) = shared.log.sync_all_appended() {
+                        tracing::error!(error = %e, "batch fsync failed; further writes will fail");
+                    }
                 }
             }
-        }
-    })
+        });
+        BatchSyncer { stop, handle }
+    }
+
+    fn stop(self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        let _ = self.handle.join();
+    }
 }
 
 impl MemoryBackend for FileBackend {
@@ -304,10 +321,8 @@ impl MemoryBackend for FileBackend {
 
 impl Drop for FileBackend {
     fn drop(&mut self) {
-        if let Some((stop, handle)) = self.syncer.take() {
-            *stop.0.lock() = true;
-            stop.1.notify_all();
-            let _ = handle.join();
+        if let Some(syncer) = self.syncer.take() {
+            syncer.stop();
         }
         self.wait_for_compaction();
         // A clean shutdown loses nothing, whatever the sync policy.

@@ -80,6 +80,7 @@ pub fn remove_if_present(path: &Path) -> Result<()> {
 
 /// Compacts the log of a running backend (see the module docs).
 pub fn compact(shared: &Shared) -> Result<Compacted> {
+    let _only_one = shared.compaction.lock();
     let (mark, units_at_mark, records) = {
         let appender = shared.log.lock();
         (appender.offset, appender.units, shared.inner.export()?)

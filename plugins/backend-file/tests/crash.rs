@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use coda_backend_file::{FileBackend, FileOptions, SyncPolicy, TEMP_FILE};
@@ -99,13 +99,15 @@ impl Drop for KillOnDrop {
 /// Runs one child until it has acknowledged a random number of writes, then SIGKILLs it;
 /// returns every acknowledged `(id, version)`.
 fn run_and_kill(dir: &Path, mode: &str) -> Vec<(Uuid, u64)> {
+    let stderr_path = dir.with_extension("stderr");
+    let stderr = std::fs::File::create(&stderr_path).unwrap();
     let mut child = KillOnDrop(
         Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_DIR, dir)
             .env(CHILD_MODE, mode)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap(),
     );
@@ -132,8 +134,9 @@ fn run_and_kill(dir: &Path, mode: &str) -> Vec<(Uuid, u64)> {
         match rx.recv_timeout(left) {
             Ok(ack) => acks.push(ack),
             Err(e) => panic!(
-                "child stopped acknowledging after {} writes: {e}",
-                acks.len()
+                "child stopped acknowledging after {} writes ({e}); its stderr:\n{}",
+                acks.len(),
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
             ),
         }
     }
@@ -150,7 +153,12 @@ fn parse_ack(line: &str) -> Option<(Uuid, u64)> {
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
+/// Crash runs take turns: a child forked by one run briefly shares (until it execs) the lock
+/// file descriptor of a backend the other run has open, which would lock the other's child out.
+static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 fn crash_cycles(cycles: usize, mode: &str) {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let root = tempfile::tempdir().unwrap();
     let mut acked: HashMap<Uuid, u64> = HashMap::new();
     let mut total = 0;
