@@ -34,6 +34,7 @@
 pub use coda_core::*;
 
 // Referencing each plugin crate keeps its `inventory` registration in the final binary.
+pub use coda_backend_file as backend_file;
 pub use coda_backend_memory as backend_memory;
 pub use coda_sink_log as sink_log;
 pub use coda_snapshot_fs as snapshot_fs;
@@ -41,7 +42,10 @@ pub use coda_snapshot_zstd as snapshot_zstd;
 
 /// The names of every bundled plugin, by kind, as the registry should report them.
 pub const BUNDLED: &[(&str, &[&str])] = &[
-    ("backend", &[coda_backend_memory::NAME]),
+    (
+        "backend",
+        &[coda_backend_file::NAME, coda_backend_memory::NAME],
+    ),
     ("embedder", &[coda_core::embed::HASHING_NAME]),
     ("sink", &[coda_sink_log::NAME]),
     (

@@ -9,7 +9,7 @@ fn registry_lists_exactly_the_bundled_plugins() {
     let names = registry::all_names().expect("no duplicate names");
     let got: Vec<(&str, Vec<&str>)> = names.into_iter().collect();
     let want: Vec<(&str, Vec<&str>)> = vec![
-        ("backend", vec!["memory"]),
+        ("backend", vec!["file", "memory"]),
         ("embedder", vec!["hashing"]),
         ("sink", vec!["log"]),
         ("snapshot store", vec!["fs", "zstd"]),
@@ -36,7 +36,7 @@ fn unknown_names_list_what_is_registered() {
         .expect("unknown backend");
     assert!(
         err.to_string()
-            .starts_with("unknown backend `redis`; registered backends: memory"),
+            .starts_with("unknown backend `redis`; registered backends: file, memory"),
         "{err}"
     );
     let err = registry::find::<SinkFactory>("kafka")

@@ -92,7 +92,7 @@ pub struct MemoryConfig {
 impl Default for MemoryConfig {
     fn default() -> Self {
         MemoryConfig {
-            backend: "memory".into(),
+            backend: "file".into(),
             embedder: "hashing".into(),
             short_term_max_turns: 50,
             persist_interval: 0,
@@ -225,7 +225,10 @@ impl Default for Config {
         Config {
             server: ServerConfig::default(),
             memory: MemoryConfig::default(),
-            backends: BTreeMap::from([("memory".to_owned(), json!({}))]),
+            backends: BTreeMap::from([(
+                "file".to_owned(),
+                json!({"dir": "data/memory", "sync": "always", "batch_ms": 1000, "repair": false}),
+            )]),
             embedders: BTreeMap::from([("hashing".to_owned(), json!({"dims": 384}))]),
             snapshots: SnapshotsConfig::default(),
             search: SearchConfig::default(),

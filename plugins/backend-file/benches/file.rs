@@ -1,0 +1,181 @@
+//! File backend benchmark: write throughput and latency per sync policy, and open (recovery)
+//! time. Prints figures; asserts nothing.
+//!
+//! `cargo bench -p coda-backend-file`; scale with environment variables:
+//! `CODA_BENCH_WRITES` (writes per scenario, default 20000), `CODA_BENCH_OPEN` (comma-separated
+//! memory counts to reopen, default `100000,1000000`), `CODA_BENCH_DIMS` (default 384),
+//! `CODA_BENCH_DIR` (where logs go, default a temp dir; put it on the disk you care about).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::DateTime;
+use coda_backend_file::{FileBackend, FileOptions, SyncPolicy};
+use coda_core::vector::normalize;
+use coda_core::{Embedder, HashingEmbedder, Memory, MemoryBackend, MemoryRecord, Metadata};
+use uuid::Uuid;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn record(i: u64, dims: usize) -> MemoryRecord {
+    let mut state = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut embedding: Vec<f32> = (0..dims)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 2000) as f32 / 1000.0 - 1.0
+        })
+        .collect();
+    normalize(&mut embedding);
+    MemoryRecord {
+        memory: Memory {
+            id: Uuid::new_v4(),
+            content: format!("The user mentioned fact number {i} about topic {}.", i % 97),
+            metadata: Metadata {
+                source_type: "fact".into(),
+                importance: 0.5,
+                timestamp: DateTime::from_timestamp(1_700_000_000 + i as i64, 0)
+                    .unwrap_or_default(),
+                topics: vec![format!("topic{}", i % 97)],
+                extra: Default::default(),
+            },
+        },
+        embedding,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+fn writes(
+    root: &std::path::Path,
+    embedder: &Arc<dyn Embedder>,
+    sync: SyncPolicy,
+    writers: usize,
+    total: usize,
+) {
+    let dims = embedder.dims();
+    let dir = root.join(format!("writes-{sync:?}-{writers}"));
+    let options = FileOptions {
+        sync,
+        ..FileOptions::in_dir(&dir)
+    };
+    let backend = Arc::new(FileBackend::open(options, Arc::clone(embedder)).expect("open"));
+    let per_writer = total / writers;
+    let batches: Vec<Vec<MemoryRecord>> = (0..writers)
+        .map(|w| {
+            (0..per_writer)
+                .map(|i| record((w * per_writer + i) as u64, dims))
+                .collect()
+        })
+        .collect();
+    let started = Instant::now();
+    let threads: Vec<_> = batches
+        .into_iter()
+        .map(|batch| {
+            let backend = Arc::clone(&backend);
+            std::thread::spawn(move || {
+                let mut latencies = Vec::with_capacity(batch.len());
+                for r in batch {
+                    let t = Instant::now();
+                    backend.insert(r).expect("insert");
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("writer"))
+        .collect();
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let n = latencies.len();
+    println!(
+        "write  sync={:<6} writers={:<2} {:>9.0} writes/s  p50 {:>8.1} µs  p99 {:>8.1} µs  ({} fsyncs for {} writes)",
+        format!("{sync:?}").to_lowercase(),
+        writers,
+        n as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1e6,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e6,
+        backend.fsyncs(),
+        n
+    );
+    drop(backend);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn open_time(root: &std::path::Path, embedder: &Arc<dyn Embedder>, count: usize) {
+    let dims = embedder.dims();
+    let dir = root.join(format!("open-{count}"));
+    let options = FileOptions {
+        sync: SyncPolicy::Never,
+        ..FileOptions::in_dir(&dir)
+    };
+    {
+        let backend = FileBackend::open(options.clone(), Arc::clone(embedder)).expect("open");
+        for i in 0..count {
+            backend.insert(record(i as u64, dims)).expect("insert");
+        }
+        backend.flush().expect("flush");
+    }
+    let size = std::fs::metadata(dir.join(coda_backend_file::LOG_FILE))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let backend = FileBackend::open(options.clone(), Arc::clone(embedder)).expect("reopen");
+        times.push(started.elapsed());
+        assert_eq!(backend.len().expect("len"), count);
+    }
+    times.sort_unstable();
+    println!(
+        "open   {count:>8} memories ({:.0} MB log, dims {dims}): median {:.2} s over 3 opens (min {:.2} s)",
+        size as f64 / 1e6,
+        times[1].as_secs_f64(),
+        times[0].as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn main() {
+    let total: usize = env_or("CODA_BENCH_WRITES", 20_000);
+    let dims: usize = env_or("CODA_BENCH_DIMS", 384);
+    let opens: Vec<usize> = std::env::var("CODA_BENCH_OPEN")
+        .unwrap_or_else(|_| "100000,1000000".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let temp = tempfile::tempdir().expect("tempdir");
+    let root = std::env::var("CODA_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| temp.path().to_owned());
+    let embedder: Arc<dyn Embedder> = Arc::new(HashingEmbedder::new(dims).expect("dims"));
+    println!(
+        "coda-backend-file: {total} writes per scenario, dims {dims}, logs in {}",
+        root.display()
+    );
+    for (sync, writers) in [
+        (SyncPolicy::Always, 1),
+        (SyncPolicy::Always, 16),
+        (SyncPolicy::Batch, 1),
+        (SyncPolicy::Batch, 16),
+        (SyncPolicy::Never, 1),
+        (SyncPolicy::Never, 16),
+    ] {
+        writes(&root, &embedder, sync, writers, total);
+    }
+    for count in opens {
+        open_time(&root, &embedder, count);
+    }
+}

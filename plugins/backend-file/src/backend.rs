@@ -1,0 +1,333 @@
+//! The running backend: reads from the in-memory live set, writes through the log.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use coda_backend_memory::InMemoryBackend;
+use coda_core::{
+    Change, Error, Filter, Memory, MemoryBackend, MemoryId, MemoryRecord, Result, ScoredMemory,
+};
+use parking_lot::{Condvar, Mutex};
+
+use crate::compact::{self, Compacted};
+use crate::config::{FileOptions, SyncPolicy};
+use crate::format::{self, Header};
+use crate::lock::DirLock;
+use crate::log::{Appender, Log};
+use crate::open::Recovery;
+use crate::recover::units;
+
+/// State shared with the background syncer and compactor threads.
+pub(crate) struct Shared {
+    pub options: FileOptions,
+    pub dir: PathBuf,
+    pub header: Header,
+    /// The live set; changed only by holders of the appender lock, after the log write.
+    pub inner: InMemoryBackend,
+    pub log: Log,
+    /// Held for the whole of a compaction: a manual one and a background one never overlap.
+    pub compaction: Mutex<()>,
+    /// A background compaction has been started and not finished.
+    compacting: AtomicBool,
+    _lock: DirLock,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        options: FileOptions,
+        header: Header,
+        inner: InMemoryBackend,
+        log: Log,
+        lock: DirLock,
+    ) -> Self {
+        Shared {
+            dir: options.dir.clone(),
+            options,
+            header,
+            inner,
+            log,
+            compaction: Mutex::new(()),
+            compacting: AtomicBool::new(false),
+            _lock: lock,
+        }
+    }
+
+    /// Whether dead records outnumber live ones by the configured ratio.
+    fn wants_compaction(&self, appender: &Appender) -> bool {
+        let live = self.inner.len().unwrap_or(0) as u64;
+        let dead = appender.units.saturating_sub(live);
+        dead >= self.options.compact_min_dead
+            && dead as f64 > self.options.compact_ratio * live as f64
+    }
+}
+
+/// Backend `file`: a durable, append-only log of [`Change`]s in front of an in-memory live set.
+pub struct FileBackend {
+    shared: Arc<Shared>,
+    recovery: Recovery,
+    syncer: Option<BatchSyncer>,
+    compactor: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl FileBackend {
+    pub(crate) fn start(shared: Shared, recovery: Recovery) -> Self {
+        let shared = Arc::new(shared);
+        let syncer =
+            (shared.options.sync == SyncPolicy::Batch).then(|| BatchSyncer::spawn(&shared));
+        FileBackend {
+            shared,
+            recovery,
+            syncer,
+            compactor: Mutex::new(None),
+        }
+    }
+
+    /// What opening found and did: records replayed, tail cut, damage repaired, re-embedding.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// The log file's path.
+    pub fn log_path(&self) -> PathBuf {
+        self.shared.log.path().to_owned()
+    }
+
+    /// How many fsyncs of appended records have run since open: with `sync = "always"` and
+    /// concurrent writers, fewer than the writes (group commit).
+    pub fn fsyncs(&self) -> u64 {
+        self.shared.log.fsyncs()
+    }
+
+    /// Rewrites the log now to hold only live records, whatever the threshold says.
+    pub fn compact(&self) -> Result<Compacted> {
+        compact::compact(&self.shared)
+    }
+
+    /// Waits for a background compaction, if one is running.
+    pub fn wait_for_compaction(&self) {
+        if let Some(handle) = self.compactor.lock().take() {
+            let _ = handle.join();
+        }
+    }
+
+    /// Checks `change` with `validate` under the appender lock, so no other write slips in
+    /// between; if it says there is something to do, logs the change, applies it to the live
+    /// set and waits for durability as the sync policy says. Returns what `validate` said.
+    fn commit(&self, change: Change, validate: impl FnOnce() -> Result<bool>) -> Result<bool> {
+        let appending = self.shared.log.begin_append();
+        let mut bytes = Vec::new();
+        format::encode_change(&change, &mut bytes).ok_or_else(|| {
+            Error::invalid(
+                "memories",
+                "too large for one log record (over 4 GiB encoded)",
+            )
+        })?;
+        let shared = &self.shared;
+        let (lsn, compact) = {
+            let mut appender = shared.log.lock();
+            if !validate()? {
+                return Ok(false);
+            }
+            let lsn = shared.log.append(&mut appender, &bytes, units(&change))?;
+            let applied = match change {
+                Change::Insert(record) => shared.inner.insert(record),
+                Change::Update(record) => shared.inner.update(record),
+                Change::Delete(id) => shared.inner.delete(id).map(drop),
+                Change::ReplaceAll(records) => shared.inner.replace_all(records),
+            };
+            if let Err(e) = applied {
+                // Validation under this lock makes this unreachable; if it happens anyway, the
+                // log and the live set disagree and no further write may pretend otherwise.
+                appender.failed = Some(format!("a logged change could not be applied: {e}"));
+                return Err(e);
+            }
+            (lsn, shared.wants_compaction(&appender))
+        };
+        drop(appending);
+        if compact {
+            self.start_compaction();
+        }
+        if shared.options.sync == SyncPolicy::Always {
+            shared.log.wait_durable(lsn)?;
+        }
+        Ok(true)
+    }
+
+    fn start_compaction(&self) {
+        if self.shared.compacting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        let spawned = std::thread::Builder::new()
+            .name("coda-file-compact".into())
+            .spawn(move || {
+                match compact::compact(&shared) {
+                    Ok(done) => tracing::info!(
+                        log = %shared.log.path().display(),
+                        bytes_before = done.bytes_before,
+                        bytes_after = done.bytes_after,
+                        live = done.live,
+                        "compacted the memory log"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "compaction failed; the log is unchanged"),
+                }
+                shared.compacting.store(false, Ordering::Release);
+            });
+        match spawned {
+            Ok(handle) => {
+                let previous = self.compactor.lock().replace(handle);
+                if let Some(previous) = previous {
+                    let _ = previous.join();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not start compaction");
+                self.shared.compacting.store(false, Ordering::Release);
+            }
+        }
+    }
+
+    fn check_dims(&self, record: &MemoryRecord) -> Result<()> {
+        if record.embedding.len() != self.shared.header.dims {
+            return Err(Error::invalid(
+                "embedding",
+                format!(
+                    "has {} dimensions; this backend holds {}",
+                    record.embedding.len(),
+                    self.shared.header.dims
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// With `sync = "batch"`: a thread that fsyncs whatever was appended every `batch_ms`.
+struct BatchSyncer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    handle: JoinHandle<()>,
+}
+
+impl BatchSyncer {
+    fn spawn(shared: &Arc<Shared>) -> Self {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let every = Duration::from_millis(shared.options.batch_ms);
+        let (shared, signal) = (Arc::clone(shared), Arc::clone(&stop));
+        let handle = std::thread::spawn(move || {
+            let (stopped, wake) = &*signal;
+            let mut stopped = stopped.lock();
+            while !*stopped {
+                wake.wait_for(&mut stopped, every);
+                if shared.log.has_unsynced() {
+                    if let Err(e) = shared.log.sync_all_appended() {
+                        tracing::error!(error = %e, "batch fsync failed; further writes will fail");
+                    }
+                }
+            }
+        });
+        BatchSyncer { stop, handle }
+    }
+
+    fn stop(self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        let _ = self.handle.join();
+    }
+}
+
+impl MemoryBackend for FileBackend {
+    fn insert(&self, record: MemoryRecord) -> Result<()> {
+        self.check_dims(&record)?;
+        let id = record.memory.id;
+        self.commit(Change::Insert(record), || {
+            if self.shared.inner.get(id)?.is_some() {
+                return Err(Error::invalid("id", format!("memory {id} already exists")));
+            }
+            Ok(true)
+        })
+        .map(drop)
+    }
+
+    fn get(&self, id: MemoryId) -> Result<Option<MemoryRecord>> {
+        self.shared.inner.get(id)
+    }
+
+    fn update(&self, record: MemoryRecord) -> Result<()> {
+        self.check_dims(&record)?;
+        let id = record.memory.id;
+        self.commit(Change::Update(record), || {
+            match self.shared.inner.get(id)? {
+                Some(_) => Ok(true),
+                None => Err(Error::memory_not_found(id)),
+            }
+        })
+        .map(drop)
+    }
+
+    fn delete(&self, id: MemoryId) -> Result<bool> {
+        // Deleting what is not there logs nothing.
+        self.commit(Change::Delete(id), || {
+            Ok(self.shared.inner.get(id)?.is_some())
+        })
+    }
+
+    fn list(&self, offset: usize, limit: usize, filter: Option<&Filter>) -> Result<Vec<Memory>> {
+        self.shared.inner.list(offset, limit, filter)
+    }
+
+    fn search(
+        &self,
+        query: &[f32],
+        limit: usize,
+        min_similarity: f32,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<ScoredMemory>> {
+        self.shared
+            .inner
+            .search(query, limit, min_similarity, filter)
+    }
+
+    fn len(&self) -> Result<usize> {
+        self.shared.inner.len()
+    }
+
+    fn scan(&self, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()> {
+        self.shared.inner.scan(visit)
+    }
+
+    fn replace_all(&self, records: Vec<MemoryRecord>) -> Result<()> {
+        let mut seen = HashSet::with_capacity(records.len());
+        for record in &records {
+            self.check_dims(record)?;
+            if !seen.insert(record.memory.id) {
+                return Err(Error::invalid(
+                    "id",
+                    format!("memory {} appears twice", record.memory.id),
+                ));
+            }
+        }
+        self.commit(Change::ReplaceAll(records), || Ok(true))
+            .map(drop)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.shared.log.sync_all_appended()
+    }
+}
+
+impl Drop for FileBackend {
+    fn drop(&mut self) {
+        if let Some(syncer) = self.syncer.take() {
+            syncer.stop();
+        }
+        self.wait_for_compaction();
+        // A clean shutdown loses nothing, whatever the sync policy.
+        if let Err(e) = self.shared.log.sync_all_appended() {
+            tracing::error!(error = %e, "final fsync of the memory log failed");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Rewriting the log to hold only live records, atomically and without stopping readers.
+//!
+//! 1. Under the appender lock (briefly): note where the log ends and copy out the live set.
+//!    Readers are never blocked; writers wait only for the copy.
+//! 2. With no lock held: write header and live records to `memory.log.compact`, fsync.
+//! 3. Under the appender lock: append what writers logged meanwhile (the old log from the noted
+//!    end on), fsync, rename over `memory.log`, fsync the directory, append to the new file.
+//!
+//! A crash before the rename leaves the old log whole (the temp file is deleted on open); after
+//! it, the new log is whole. Either way nothing acknowledged is lost.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use coda_core::{Error, MemoryBackend, MemoryRecord, Result};
+
+use crate::backend::Shared;
+use crate::format::{self, Header};
+use crate::log::sync_dir;
+
+/// The log's file name inside `dir`.
+pub const LOG_FILE: &str = "memory.log";
+/// Where a rewrite is built before it is renamed over the log.
+pub const TEMP_FILE: &str = "memory.log.compact";
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compacted {
+    /// Log size before, in bytes.
+    pub bytes_before: u64,
+    /// Log size after, in bytes.
+    pub bytes_after: u64,
+    /// Live records written.
+    pub live: u64,
+}
+
+/// Writes `header` and one insert per record to the temp file in `dir`, fsynced, and returns it
+/// open for appending with its length. The log itself is not touched.
+pub fn write_fresh(dir: &Path, header: &Header, records: &[MemoryRecord]) -> Result<(File, u64)> {
+    let path = dir.join(TEMP_FILE);
+    let io = |action| move |e| Error::io(action, dir.join(TEMP_FILE), e);
+    remove_if_present(&path)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(io("create"))?;
+    let mut out = BufWriter::with_capacity(1 << 20, &file);
+    out.write_all(&header.encode()).map_err(io("write"))?;
+    let mut buf = Vec::new();
+    for record in records {
+        buf.clear();
+        format::encode_insert(record, &mut buf)
+            .ok_or_else(|| Error::invalid("memory", "a record is too large for the log"))?;
+        out.write_all(&buf).map_err(io("write"))?;
+    }
+    out.flush().map_err(io("write"))?;
+    drop(out);
+    file.sync_all().map_err(io("fsync"))?;
+    let len = file.metadata().map_err(io("stat"))?.len();
+    Ok((file, len))
+}
+
+/// Renames the temp file over the log and makes the rename durable.
+pub fn install_fresh(dir: &Path) -> Result<()> {
+    let (from, to) = (dir.join(TEMP_FILE), dir.join(LOG_FILE));
+    fs::rename(&from, &to).map_err(|e| Error::io("rename", &from, e))?;
+    sync_dir(dir)
+}
+
+/// Deletes `path` if it exists.
+pub fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("remove", path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Compacts the log of a running backend (see the module docs).
+pub fn compact(shared: &Shared) -> Result<Compacted> {
+    let _only_one = shared.compaction.lock();
+    let (mark, units_at_mark, records) = {
+        let appender = shared.log.lock();
+        (appender.offset, appender.units, shared.inner.export()?)
+    };
+    let (mut file, fresh_len) = match write_fresh(&shared.dir, &shared.header, &records) {
+        Ok(written) => written,
+        Err(e) => {
+            let _ = remove_if_present(&shared.dir.join(TEMP_FILE));
+            return Err(e);
+        }
+    };
+    let mut appender = shared.log.lock();
+    let tail = appender.offset - mark;
+    let copied = copy_tail(shared.log.path(), mark, tail, &mut file)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io("copy the log's tail to", shared.dir.join(TEMP_FILE), e))
+        .and_then(|()| install_fresh(&shared.dir));
+    if let Err(e) = copied {
+        // Before the rename the old log is still whole; after a failed directory fsync the new
+        // one is in place and must be what we append to.
+        if shared.dir.join(TEMP_FILE).exists() {
+            let _ = remove_if_present(&shared.dir.join(TEMP_FILE));
+            return Err(e);
+        }
+        let units = records.len() as u64 + appender.units - units_at_mark;
+        let bytes_before = appender.offset;
+        shared
+            .log
+            .install(&mut appender, file, fresh_len + tail, units);
+        tracing::warn!(error = %e, bytes_before, "compaction installed the new log but could not fsync its directory");
+        return Err(e);
+    }
+    let bytes_before = appender.offset;
+    let units = records.len() as u64 + appender.units - units_at_mark;
+    shared
+        .log
+        .install(&mut appender, file, fresh_len + tail, units);
+    Ok(Compacted {
+        bytes_before,
+        bytes_after: fresh_len + tail,
+        live: records.len() as u64,
+    })
+}
+
+fn copy_tail(log: &Path, from: u64, len: u64, to: &mut File) -> io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    let mut old = File::open(log)?;
+    old.seek(SeekFrom::Start(from))?;
+    let copied = io::copy(&mut io::Read::take(old, len), to)?;
+    if copied != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("the log ended {} bytes early", len - copied),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,366 @@
+//! The on-disk format: file header, record framing, and the encoding of [`Change`].
+//!
+//! ```text
+//! file   := MAGIC(8) frame(header) frame(change)*
+//! frame  := FRAME_MAGIC(4) len:u32 checksum:u64 payload[len]
+//! ```
+//! All integers are little-endian. `checksum` is xxh3-64 of the payload seeded with `len`, so a
+//! flipped length is caught as surely as a flipped payload byte. `FRAME_MAGIC` lets recovery find
+//! the next record after damage without trusting any length field.
+//!
+//! This module is the only place that knows how a [`Change`] looks on disk.
+
+use chrono::DateTime;
+use coda_core::{Change, Memory, MemoryRecord, Metadata};
+use serde_json::{Map, Value};
+use twox_hash::XxHash3_64;
+use uuid::Uuid;
+
+/// First bytes of every log file; the last byte is the format version.
+pub const FILE_MAGIC: [u8; 8] = *b"CODALOG\x01";
+/// First bytes of every frame.
+pub const FRAME_MAGIC: [u8; 4] = [0xC0, 0xDA, 0x4C, 0x47];
+/// Bytes before a frame's payload.
+pub const FRAME_HEADER: usize = 16;
+
+const INSERT: u8 = 1;
+const UPDATE: u8 = 2;
+const DELETE: u8 = 3;
+const REPLACE_ALL: u8 = 4;
+
+/// What the log's vectors are: recorded so a change of embedder is noticed on open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The embedder's [`fingerprint`](coda_core::Embedder::fingerprint).
+    pub fingerprint: String,
+    /// Length of every embedding in the log.
+    pub dims: usize,
+}
+
+impl Header {
+    /// The whole file prefix: magic and the framed header.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut payload = Vec::with_capacity(8 + self.fingerprint.len());
+        put_u32(&mut payload, self.dims as u32);
+        put_str(&mut payload, &self.fingerprint);
+        let mut out = FILE_MAGIC.to_vec();
+        frame(&payload, &mut out);
+        out
+    }
+
+    /// Decodes a header frame's payload.
+    pub fn decode(payload: &[u8]) -> Result<Header, String> {
+        let mut r = Reader(payload);
+        let dims = r.u32()? as usize;
+        let fingerprint = r.str()?.to_owned();
+        r.end()?;
+        Ok(Header { fingerprint, dims })
+    }
+}
+
+/// Appends `payload` framed to `out`. The caller keeps payloads under `u32::MAX` bytes.
+pub fn frame(payload: &[u8], out: &mut Vec<u8>) {
+    let len = payload.len() as u32;
+    out.extend_from_slice(&FRAME_MAGIC);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&checksum(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// The checksum stored for `payload`.
+pub fn checksum(payload: &[u8]) -> u64 {
+    XxHash3_64::oneshot_with_seed(payload.len() as u64, payload)
+}
+
+/// A frame header's fields, if it starts with the frame magic.
+pub fn parse_frame_header(bytes: &[u8; FRAME_HEADER]) -> Option<(u32, u64)> {
+    if bytes[..4] != FRAME_MAGIC {
+        return None;
+    }
+    let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    let mut sum = [0u8; 8];
+    sum.copy_from_slice(&bytes[8..16]);
+    Some((len, u64::from_le_bytes(sum)))
+}
+
+/// Appends `change` as one frame to `out`; `None` when it is too large for one frame.
+pub fn encode_change(change: &Change, out: &mut Vec<u8>) -> Option<()> {
+    framed(out, |out| {
+        match change {
+            Change::Insert(record) => {
+                out.push(INSERT);
+                put_record(out, record);
+            }
+            Change::Update(record) => {
+                out.push(UPDATE);
+                put_record(out, record);
+            }
+            Change::Delete(id) => {
+                out.push(DELETE);
+                out.extend_from_slice(id.as_bytes());
+            }
+            Change::ReplaceAll(records) => {
+                out.push(REPLACE_ALL);
+                put_u32(out, u32::try_from(records.len()).ok()?);
+                for record in records {
+                    put_record(out, record);
+                }
+            }
+        }
+        Some(())
+    })
+}
+
+/// The frame `encode_change(&Change::Insert(record.clone()))` would write, without the clone.
+pub fn encode_insert(record: &MemoryRecord, out: &mut Vec<u8>) -> Option<()> {
+    framed(out, |out| {
+        out.push(INSERT);
+        put_record(out, record);
+        Some(())
+    })
+}
+
+/// Writes the payload with `body`, then fills in the frame header in front of it.
+fn framed(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> Option<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; FRAME_HEADER]);
+    let written = body(out);
+    let payload = &out[start + FRAME_HEADER..];
+    let len = u32::try_from(payload.len()).ok();
+    let (Some(()), Some(len)) = (written, len) else {
+        out.truncate(start);
+        return None;
+    };
+    let sum = checksum(payload);
+    out[start..start + 4].copy_from_slice(&FRAME_MAGIC);
+    out[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
+    out[start + 8..start + 16].copy_from_slice(&sum.to_le_bytes());
+    Some(())
+}
+
+/// Decodes a change frame's payload.
+pub fn decode_change(payload: &[u8]) -> Result<Change, String> {
+    let mut r = Reader(payload);
+    let change = match r.u8()? {
+        INSERT => Change::Insert(r.record()?),
+        UPDATE => Change::Update(r.record()?),
+        DELETE => Change::Delete(r.uuid()?),
+        REPLACE_ALL => {
+            let count = r.u32()? as usize;
+            // Each record takes well over 16 bytes; never trust a count the payload can't hold.
+            let mut records = Vec::with_capacity(count.min(payload.len() / 16));
+            for _ in 0..count {
+                records.push(r.record()?);
+            }
+            Change::ReplaceAll(records)
+        }
+        other => return Err(format!("unknown change kind {other}")),
+    };
+    r.end()?;
+    Ok(change)
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_u32(out, s.len() as u32);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Fixed metadata fields are binary; only the caller's own keys are JSON (and absent when none),
+/// so replaying a million records parses almost no JSON.
+fn put_record(out: &mut Vec<u8>, record: &MemoryRecord) {
+    let memory = &record.memory;
+    let meta = &memory.metadata;
+    out.extend_from_slice(memory.id.as_bytes());
+    put_str(out, &memory.content);
+    put_str(out, &meta.source_type);
+    out.extend_from_slice(&meta.importance.to_le_bytes());
+    out.extend_from_slice(&meta.timestamp.timestamp().to_le_bytes());
+    put_u32(out, meta.timestamp.timestamp_subsec_nanos());
+    put_u32(out, meta.topics.len() as u32);
+    for topic in &meta.topics {
+        put_str(out, topic);
+    }
+    if meta.extra.is_empty() {
+        put_u32(out, 0);
+    } else {
+        // Serialising a map of JSON values cannot fail.
+        let json = serde_json::to_vec(&meta.extra).unwrap_or_default();
+        put_u32(out, json.len() as u32);
+        out.extend_from_slice(&json);
+    }
+    put_u32(out, record.embedding.len() as u32);
+    out.reserve(record.embedding.len() * 4);
+    for x in &record.embedding {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+/// Reads fields off a payload; every read is bounds-checked.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err(format!("record ends {} bytes early", n - self.0.len()));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    fn str(&mut self) -> Result<&'a str, String> {
+        let len = self.u32()? as usize;
+        std::str::from_utf8(self.take(len)?).map_err(|e| format!("text is not UTF-8: {e}"))
+    }
+
+    fn uuid(&mut self) -> Result<Uuid, String> {
+        Ok(Uuid::from_bytes(self.array()?))
+    }
+
+    fn record(&mut self) -> Result<MemoryRecord, String> {
+        let id = self.uuid()?;
+        let content = self.str()?.to_owned();
+        let source_type = self.str()?.to_owned();
+        let importance = f64::from_le_bytes(self.array()?);
+        let secs = i64::from_le_bytes(self.array()?);
+        let nanos = self.u32()?;
+        let timestamp = DateTime::from_timestamp(secs, nanos)
+            .ok_or_else(|| format!("timestamp {secs}.{nanos:09} is out of range"))?;
+        let topic_count = self.u32()? as usize;
+        let mut topics = Vec::with_capacity(topic_count.min(self.0.len() / 4));
+        for _ in 0..topic_count {
+            topics.push(self.str()?.to_owned());
+        }
+        let extra_len = self.u32()? as usize;
+        let extra = if extra_len == 0 {
+            Map::new()
+        } else {
+            match serde_json::from_slice::<Value>(self.take(extra_len)?) {
+                Ok(Value::Object(map)) => map,
+                Ok(_) => return Err("caller metadata is not a JSON object".into()),
+                Err(e) => return Err(format!("caller metadata is not JSON: {e}")),
+            }
+        };
+        let dims = self.u32()? as usize;
+        let bytes = self.take(dims.checked_mul(4).ok_or("embedding length overflows")?)?;
+        let embedding = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Ok(MemoryRecord {
+            memory: Memory {
+                id,
+                content,
+                metadata: Metadata {
+                    source_type,
+                    importance,
+                    timestamp,
+                    topics,
+                    extra,
+                },
+            },
+            embedding,
+        })
+    }
+
+    fn end(&self) -> Result<(), String> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} unexpected bytes after the record",
+                self.0.len()
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> MemoryRecord {
+        let mut extra = Map::new();
+        extra.insert("user_id".into(), Value::from("u1"));
+        MemoryRecord {
+            memory: Memory {
+                id: Uuid::new_v4(),
+                content: "The user's name is Alice — é".into(),
+                metadata: Metadata {
+                    source_type: "fact".into(),
+                    importance: 0.75,
+                    timestamp: DateTime::from_timestamp(1_700_000_000, 123_456_789)
+                        .unwrap_or_default(),
+                    topics: vec!["name".into(), "user".into()],
+                    extra,
+                },
+            },
+            embedding: vec![0.5, -0.25, 1.0e-7, 0.0],
+        }
+    }
+
+    fn payload(framed: &[u8]) -> &[u8] {
+        &framed[FRAME_HEADER..]
+    }
+
+    #[test]
+    fn every_change_round_trips() {
+        let record = sample();
+        for change in [
+            Change::Insert(record.clone()),
+            Change::Update(record.clone()),
+            Change::Delete(record.memory.id),
+            Change::ReplaceAll(vec![record.clone(), sample()]),
+            Change::ReplaceAll(Vec::new()),
+        ] {
+            let mut out = Vec::new();
+            encode_change(&change, &mut out).expect("fits");
+            let mut head = [0u8; FRAME_HEADER];
+            head.copy_from_slice(&out[..FRAME_HEADER]);
+            let (len, sum) = parse_frame_header(&head).expect("magic");
+            assert_eq!(len as usize, out.len() - FRAME_HEADER);
+            assert_eq!(sum, checksum(payload(&out)));
+            assert_eq!(decode_change(payload(&out)).expect("decodes"), change);
+        }
+    }
+
+    #[test]
+    fn header_round_trips() {
+        let header = Header {
+            fingerprint: "hashing-v1/384".into(),
+            dims: 384,
+        };
+        let bytes = header.encode();
+        assert_eq!(bytes[..8], FILE_MAGIC);
+        let decoded = Header::decode(&bytes[8 + FRAME_HEADER..]).expect("decodes");
+        assert_eq!(decoded, header);
+    }
+
+    #[test]
+    fn truncated_payloads_are_errors_not_panics() {
+        let mut out = Vec::new();
+        encode_change(&Change::Insert(sample()), &mut out).expect("fits");
+        let payload = payload(&out);
+        for cut in 0..payload.len() {
+            assert!(decode_change(&payload[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}

@@ -1,0 +1,33 @@
+#![doc = include_str!("../README.md")]
+
+mod backend;
+mod compact;
+mod config;
+mod format;
+mod lock;
+mod log;
+mod open;
+mod recover;
+
+pub use backend::FileBackend;
+pub use compact::{Compacted, LOG_FILE, TEMP_FILE};
+pub use config::{FileOptions, OnEmbedderChange, SyncPolicy};
+pub use lock::LOCK_FILE;
+pub use open::Recovery;
+pub use recover::Dropped;
+
+/// The name this backend registers under.
+pub const NAME: &str = "file";
+
+use std::sync::Arc;
+
+use coda_core::{BackendContext, MemoryBackend, Result};
+
+fn build(options: FileOptions, ctx: &BackendContext) -> Result<Arc<dyn MemoryBackend>> {
+    Ok(Arc::new(FileBackend::open(
+        options,
+        Arc::clone(&ctx.embedder),
+    )?))
+}
+
+coda_core::register_backend!(NAME, FileOptions, build);

@@ -1,0 +1,209 @@
+//! Opening a log directory: lock, replay, cut a torn tail, repair, re-embed.
+
+use std::fs::{self, OpenOptions};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use coda_backend_memory::InMemoryBackend;
+use coda_core::{Change, Embedder, Error, MemoryBackend, MemoryRecord, Result};
+
+use crate::backend::{FileBackend, Shared};
+use crate::compact::{self, LOG_FILE, TEMP_FILE};
+use crate::config::{FileOptions, OnEmbedderChange};
+use crate::format::Header;
+use crate::lock::DirLock;
+use crate::log::Log;
+use crate::recover::{self, Dropped};
+
+/// What opening the log found and did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recovery {
+    /// Record units replayed from the log.
+    pub replayed: u64,
+    /// Live memories after replay.
+    pub live: usize,
+    /// A torn or corrupt tail that was cut off.
+    pub torn_tail: Option<Dropped>,
+    /// Damage in the middle that `repair` skipped (the log was then rewritten without it).
+    pub repaired: Vec<Dropped>,
+    /// Valid records that could not be applied (e.g. an embedding of the wrong length).
+    pub skipped: u64,
+    /// Memories re-embedded because the embedder or `dims` changed.
+    pub reembedded: Option<usize>,
+}
+
+impl FileBackend {
+    /// Opens (or creates) the log in `options.dir` with vectors from `embedder`.
+    pub fn open(options: FileOptions, embedder: Arc<dyn Embedder>) -> Result<FileBackend> {
+        options.validate()?;
+        let dir = options.dir.clone();
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        let lock = DirLock::acquire(&dir)?;
+        // A compaction that died before its rename left this; the log itself is whole.
+        compact::remove_if_present(&dir.join(TEMP_FILE))?;
+        let path = dir.join(LOG_FILE);
+        let wanted = Header {
+            fingerprint: embedder.fingerprint(),
+            dims: embedder.dims(),
+        };
+        if !path.exists() {
+            compact::write_fresh(&dir, &wanted, &[])?;
+            compact::install_fresh(&dir)?;
+        }
+        let started = Instant::now();
+        let (header, scan) = recover::open_log(&path)?;
+        let inner = InMemoryBackend::new(header.dims);
+        let mut report = Recovery::default();
+        let replayed = scan.replay(options.repair, |change| {
+            if apply_replayed(&inner, change).is_err() {
+                report.skipped += 1;
+            }
+        })?;
+        report.replayed = replayed.units;
+        report.live = inner.len()?;
+        report.torn_tail = replayed.torn_tail.clone();
+        report.repaired = replayed.repaired.clone();
+        let mut rewrite = false;
+        if let Some(tail) = &replayed.torn_tail {
+            tracing::warn!(
+                log = %path.display(),
+                offset = tail.offset,
+                bytes = tail.bytes,
+                records = tail.records,
+                reason = %tail.reason,
+                "cut a torn or corrupt tail off the memory log: dropped {} bytes holding {} \
+                 unacknowledged record(s)",
+                tail.bytes,
+                tail.records
+            );
+            cut_tail(&path, replayed.end)?;
+        }
+        for damage in &replayed.repaired {
+            tracing::warn!(
+                log = %path.display(),
+                offset = damage.offset,
+                bytes = damage.bytes,
+                records = damage.records,
+                reason = %damage.reason,
+                "repair: skipped damaged bytes in the middle of the memory log"
+            );
+            rewrite = true;
+        }
+        if report.skipped > 0 {
+            tracing::warn!(
+                skipped = report.skipped,
+                "valid log records could not be applied"
+            );
+        }
+        let (header, inner) = if header != wanted {
+            rewrite = true;
+            let count = reembed_or_refuse(&options, &path, &header, &wanted, &inner, &*embedder)?;
+            report.reembedded = Some(count.len());
+            let fresh = InMemoryBackend::new(wanted.dims);
+            fresh.replace_all(count)?;
+            (wanted, fresh)
+        } else {
+            (header, inner)
+        };
+        let (end, units) = if rewrite {
+            let records = inner.export()?;
+            let (_, len) = compact::write_fresh(&dir, &header, &records)?;
+            compact::install_fresh(&dir)?;
+            (len, records.len() as u64)
+        } else {
+            (replayed.end, replayed.units)
+        };
+        tracing::info!(
+            log = %path.display(),
+            memories = report.live,
+            records = report.replayed,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "opened the memory log"
+        );
+        let log = Log::open(&path, end, units)?;
+        Ok(FileBackend::start(
+            Shared::new(options, header, inner, log, lock),
+            report,
+        ))
+    }
+}
+
+/// Applies a replayed change leniently: after a repair an update may lack its insert, so
+/// inserts and updates both upsert and deleting a missing id is a no-op.
+fn apply_replayed(inner: &InMemoryBackend, change: Change) -> Result<()> {
+    match change {
+        Change::Insert(record) | Change::Update(record) => {
+            if inner.get(record.memory.id)?.is_some() {
+                inner.update(record)
+            } else {
+                inner.insert(record)
+            }
+        }
+        Change::Delete(id) => inner.delete(id).map(drop),
+        Change::ReplaceAll(records) => inner.replace_all(records),
+    }
+}
+
+/// Cuts the log at `end` and makes the cut durable, so appends follow the last valid record.
+fn cut_tail(path: &Path, end: u64) -> Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    file.set_len(end)
+        .map_err(|e| Error::io("truncate", path, e))?;
+    file.sync_all().map_err(|e| Error::io("fsync", path, e))
+}
+
+/// The stored memories re-embedded with `embedder`, or the refusal the options ask for.
+fn reembed_or_refuse(
+    options: &FileOptions,
+    path: &Path,
+    stored: &Header,
+    wanted: &Header,
+    inner: &InMemoryBackend,
+    embedder: &dyn Embedder,
+) -> Result<Vec<MemoryRecord>> {
+    let mut records = inner.export()?;
+    if options.on_embedder_change == OnEmbedderChange::Refuse {
+        return Err(Error::config(
+            "backends.file.on_embedder_change",
+            format!(
+                "{} holds {} memories embedded by `{}` ({} dims) but the configured embedder is \
+                 `{}` ({} dims); set it to \"reembed\" to re-embed them, or configure the old \
+                 embedder",
+                path.display(),
+                records.len(),
+                stored.fingerprint,
+                stored.dims,
+                wanted.fingerprint,
+                wanted.dims
+            ),
+        ));
+    }
+    tracing::warn!(
+        log = %path.display(),
+        from = %stored.fingerprint,
+        to = %wanted.fingerprint,
+        memories = records.len(),
+        "the embedder changed since the log was written; re-embedding every memory"
+    );
+    const BATCH: usize = 256;
+    let total = records.len();
+    let mut done = 0;
+    let mut last_report = Instant::now();
+    for chunk in records.chunks_mut(BATCH) {
+        let texts: Vec<&str> = chunk.iter().map(|r| r.memory.content.as_str()).collect();
+        let vectors = embedder.embed_batch(&texts)?;
+        for (record, vector) in chunk.iter_mut().zip(vectors) {
+            record.embedding = vector;
+        }
+        done += chunk.len();
+        if last_report.elapsed().as_secs() >= 2 || done == total {
+            tracing::info!(done, total, "re-embedding memories");
+            last_report = Instant::now();
+        }
+    }
+    Ok(records)
+}
