@@ -85,21 +85,24 @@ pub(crate) async fn run<S>(
 
 /// Queues the welcome's replay: a resume after `since`, or the last N events. Returns the `seq`
 /// the client has already seen, below which live events are skipped.
-fn initial_replay(
-    hub: &WebSocketHub,
-    outbox: &Outbox,
-    params: &ConnectParams,
-    latest: u64,
-) -> u64 {
+fn initial_replay(hub: &WebSocketHub, outbox: &Outbox, params: &ConnectParams, latest: u64) -> u64 {
     let held = |e: &SharedEvent| outbox.wants(e.event_type);
     match params.since {
         Some((since, epoch)) if epoch.is_none_or(|e| e == hub.epoch) => {
             let replay = hub.ring.after(since);
-            let first = replay.events.first().map_or(latest.max(since) + 1, |e| e.seq);
+            let first = replay
+                .events
+                .first()
+                .map_or(latest.max(since) + 1, |e| e.seq);
             if first > since + 1 {
                 outbox.control(Control::Frame(protocol::replay_gap(since + 1, first - 1)));
             }
-            let events = replay.events.iter().filter(|e| held(e)).map(Wire::new).collect();
+            let events = replay
+                .events
+                .iter()
+                .filter(|e| held(e))
+                .map(Wire::new)
+                .collect();
             outbox.control(Control::Replay {
                 events,
                 advance: true,
@@ -112,7 +115,12 @@ fn initial_replay(
             let replay = hub.ring.after(0);
             let first = replay.events.first().map_or(latest + 1, |e| e.seq);
             outbox.control(Control::Frame(protocol::replay_gap(1, first - 1)));
-            let events = replay.events.iter().filter(|e| held(e)).map(Wire::new).collect();
+            let events = replay
+                .events
+                .iter()
+                .filter(|e| held(e))
+                .map(Wire::new)
+                .collect();
             outbox.control(Control::Replay {
                 events,
                 advance: true,
@@ -123,8 +131,13 @@ fn initial_replay(
             let n = params.replay.unwrap_or(hub.options.replay_on_connect);
             if n > 0 {
                 let all = hub.ring.after(0).events;
-                let mut chosen: Vec<Wire> =
-                    all.iter().rev().filter(|e| held(e)).take(n).map(Wire::new).collect();
+                let mut chosen: Vec<Wire> = all
+                    .iter()
+                    .rev()
+                    .filter(|e| held(e))
+                    .take(n)
+                    .map(Wire::new)
+                    .collect();
                 chosen.reverse();
                 outbox.control(Control::Replay {
                     events: chosen,

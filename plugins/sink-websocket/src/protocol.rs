@@ -42,7 +42,10 @@ impl ClientOp {
     pub fn parse(text: &str) -> Result<ClientOp, String> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("malformed frame: {e}"))?;
-        let op = value.get("op").and_then(|op| op.as_str()).map(str::to_owned);
+        let op = value
+            .get("op")
+            .and_then(|op| op.as_str())
+            .map(str::to_owned);
         match op.as_deref() {
             None => Err("a client frame needs an `op` (subscribe, replay, ping)".to_owned()),
             Some("subscribe" | "replay" | "ping") => serde_json::from_value(value)
@@ -117,11 +120,26 @@ mod tests {
         let ranged = ClientOp::parse(
             r#"{"op":"replay","types":["memory_store"],"from":"2025-01-01T00:00:00Z","limit":5}"#,
         );
-        assert!(matches!(ranged, Ok(ClientOp::Replay { from: Some(_), limit: Some(5), .. })));
-        assert!(ClientOp::parse("{nope").expect_err("bad json").contains("malformed"));
-        assert!(ClientOp::parse(r#"{"op":"dance"}"#).expect_err("unknown").contains("unknown op"));
-        assert!(ClientOp::parse(r#"{"op":"subscribe"}"#).expect_err("no types").contains("types"));
-        assert!(parse_types(&["memory_store", "nope"]).expect_err("unknown").contains("nope"));
+        assert!(matches!(
+            ranged,
+            Ok(ClientOp::Replay {
+                from: Some(_),
+                limit: Some(5),
+                ..
+            })
+        ));
+        assert!(ClientOp::parse("{nope")
+            .expect_err("bad json")
+            .contains("malformed"));
+        assert!(ClientOp::parse(r#"{"op":"dance"}"#)
+            .expect_err("unknown")
+            .contains("unknown op"));
+        assert!(ClientOp::parse(r#"{"op":"subscribe"}"#)
+            .expect_err("no types")
+            .contains("types"));
+        assert!(parse_types(&["memory_store", "nope"])
+            .expect_err("unknown")
+            .contains("nope"));
     }
 
     #[test]

@@ -119,7 +119,10 @@ pub(crate) struct Work {
 
 impl Work {
     pub fn is_empty(&self) -> bool {
-        self.control.is_empty() && self.lag.is_none() && self.events.is_empty() && self.close.is_none()
+        self.control.is_empty()
+            && self.lag.is_none()
+            && self.events.is_empty()
+            && self.close.is_none()
     }
 }
 
@@ -307,11 +310,24 @@ mod tests {
         outbox.push(&wire(2, EventType::MemoryRetrieve));
         outbox.push(&wire(3, EventType::ConversationTurn));
         // Full: the retrieve (lowest) goes, then the turn.
-        assert_eq!(outbox.push(&wire(4, EventType::MemoryStore)), Pushed::Dropped);
-        assert_eq!(outbox.push(&wire(5, EventType::MemorySnapshot)), Pushed::Dropped);
+        assert_eq!(
+            outbox.push(&wire(4, EventType::MemoryStore)),
+            Pushed::Dropped
+        );
+        assert_eq!(
+            outbox.push(&wire(5, EventType::MemorySnapshot)),
+            Pushed::Dropped
+        );
         let work = outbox.take();
         assert_eq!(seqs(&work), [1, 4, 5]);
-        assert_eq!(work.lag, Some(Lag { dropped: 2, from: 2, to: 3 }));
+        assert_eq!(
+            work.lag,
+            Some(Lag {
+                dropped: 2,
+                from: 2,
+                to: 3
+            })
+        );
     }
 
     #[test]
@@ -319,17 +335,30 @@ mod tests {
         let outbox = Outbox::new(2, Overflow::DropOldest, ALL_TYPES);
         outbox.push(&wire(1, EventType::MemoryPersist));
         outbox.push(&wire(2, EventType::MemoryStore));
-        assert_eq!(outbox.push(&wire(3, EventType::MemoryRetrieve)), Pushed::Dropped);
+        assert_eq!(
+            outbox.push(&wire(3, EventType::MemoryRetrieve)),
+            Pushed::Dropped
+        );
         let work = outbox.take();
         assert_eq!(seqs(&work), [1, 2]);
-        assert_eq!(work.lag, Some(Lag { dropped: 1, from: 3, to: 3 }));
+        assert_eq!(
+            work.lag,
+            Some(Lag {
+                dropped: 1,
+                from: 3,
+                to: 3
+            })
+        );
     }
 
     #[test]
     fn disconnect_closes_with_1008_and_frees_the_queue() {
         let outbox = Outbox::new(1, Overflow::Disconnect, ALL_TYPES);
         outbox.push(&wire(1, EventType::MemoryStore));
-        assert_eq!(outbox.push(&wire(2, EventType::MemoryStore)), Pushed::Disconnected);
+        assert_eq!(
+            outbox.push(&wire(2, EventType::MemoryStore)),
+            Pushed::Disconnected
+        );
         let work = outbox.take();
         assert!(work.events.is_empty());
         assert_eq!(work.close.map(|c| c.code), Some(1008));

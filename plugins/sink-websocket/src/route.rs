@@ -87,9 +87,11 @@ pub fn route(hub: Arc<WebSocketHub>, access: Arc<Access>) -> BoxedFilter<(Respon
         .and(warp::header::headers_cloned())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::ext::optional::<OnUpgrade>())
-        .map(move |headers: HeaderMap, query: String, upgrade: Option<OnUpgrade>| {
-            accept(&hub, &access, &headers, &query, upgrade)
-        })
+        .map(
+            move |headers: HeaderMap, query: String, upgrade: Option<OnUpgrade>| {
+                accept(&hub, &access, &headers, &query, upgrade)
+            },
+        )
         .boxed()
 }
 
@@ -101,7 +103,12 @@ fn accept(
     upgrade: Option<OnUpgrade>,
 ) -> Response {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
-    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let token = bearer(headers).or_else(|| param("token"));
     if !access.token_ok(token) {
         return error_response(
@@ -157,9 +164,12 @@ fn accept(
     tokio::spawn(async move {
         match upgrade.await {
             Ok(upgraded) => {
-                let socket =
-                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                        .await;
+                let socket = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
                 connection::run(hub, socket, params, admission).await;
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
@@ -192,7 +202,13 @@ fn websocket_key(headers: &HeaderMap) -> Option<String> {
     if headers.get(header::SEC_WEBSOCKET_VERSION)?.as_bytes() != b"13" {
         return None;
     }
-    Some(headers.get(header::SEC_WEBSOCKET_KEY)?.to_str().ok()?.to_owned())
+    Some(
+        headers
+            .get(header::SEC_WEBSOCKET_KEY)?
+            .to_str()
+            .ok()?
+            .to_owned(),
+    )
 }
 
 type Invalid = (&'static str, String);
@@ -200,7 +216,10 @@ type Invalid = (&'static str, String);
 fn connect_params<'a>(param: &impl Fn(&str) -> Option<&'a str>) -> Result<ConnectParams, Invalid> {
     let number = |name: &'static str| -> Result<Option<u64>, Invalid> {
         param(name)
-            .map(|v| v.parse::<u64>().map_err(|_| (name, format!("`{v}` is not a whole number"))))
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| (name, format!("`{v}` is not a whole number")))
+            })
             .transpose()
     };
     let mask = match param("types") {
@@ -260,7 +279,10 @@ mod tests {
             })
         };
         assert_eq!(get("since=x").expect_err("since").0, "since");
-        assert_eq!(get("types=memory_store,bogus").expect_err("types").0, "types");
+        assert_eq!(
+            get("types=memory_store,bogus").expect_err("types").0,
+            "types"
+        );
         assert_eq!(get("epoch=nope&since=1").expect_err("epoch").0, "epoch");
         assert!(get("types=memory_store&batch=1&since=3").expect("ok").batch);
     }

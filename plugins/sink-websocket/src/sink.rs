@@ -107,7 +107,9 @@ impl WebSocketHub {
 
     /// The newest `seq` delivered to the sink (or held by the ring).
     pub fn latest_seq(&self) -> u64 {
-        self.latest.load(Ordering::Acquire).max(self.ring.latest_seq())
+        self.latest
+            .load(Ordering::Acquire)
+            .max(self.ring.latest_seq())
     }
 
     /// Counters for metrics.
@@ -133,7 +135,9 @@ impl WebSocketHub {
         let max = self.options.max_connections;
         let admitted = self
             .admitted
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            });
         match admitted {
             Ok(_) => Some(Admission {
                 sink: Arc::clone(self),
@@ -154,7 +158,9 @@ impl WebSocketHub {
             outbox.close(shutdown_close());
         }
         connections.push(Registered { id, outbox });
-        self.counters.connections_total.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .connections_total
+            .fetch_add(1, Ordering::Relaxed);
         (id, self.latest_seq())
     }
 

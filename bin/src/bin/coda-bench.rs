@@ -1,0 +1,2 @@
+//! `coda-bench`: load tool (see README).
+fn main() {}
