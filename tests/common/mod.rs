@@ -116,7 +116,9 @@ pub async fn http(
 
 /// Connects to `/ws?query` with extra headers; `Err(status)` when refused before the upgrade.
 pub async fn try_ws(addr: &str, query: &str, headers: &[(&str, &str)]) -> Result<Ws, u16> {
-    let mut request = format!("ws://{addr}/ws?{query}").into_client_request().unwrap();
+    let mut request = format!("ws://{addr}/ws?{query}")
+        .into_client_request()
+        .unwrap();
     for (k, v) in headers {
         request.headers_mut().insert(
             http_types::HeaderName::from_bytes(k.as_bytes()).unwrap(),
