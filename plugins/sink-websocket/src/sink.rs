@@ -62,8 +62,17 @@ pub struct WebSocketHub {
     latest: AtomicU64,
     closing: AtomicBool,
     all_closed: Notify,
+    /// Beats every [`COALESCE`]: a connection that has just written waits for the next beat
+    /// before writing again, so under load each write carries every event of the interval.
+    pub(crate) beat: Notify,
+    beating: AtomicBool,
+    /// Wakes the beat task when the first connection arrives.
+    first_connection: Arc<Notify>,
     pub(crate) counters: Counters,
 }
+
+/// The write-coalescing interval: the longest a busy connection holds events back.
+pub(crate) const COALESCE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A slot toward `max_connections`, released when the connection ends.
 pub(crate) struct Admission {
@@ -91,6 +100,9 @@ impl WebSocketHub {
             latest: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             all_closed: Notify::new(),
+            beat: Notify::new(),
+            beating: AtomicBool::new(false),
+            first_connection: Arc::new(Notify::new()),
             counters: Counters::default(),
         }
     }
@@ -158,10 +170,36 @@ impl WebSocketHub {
             outbox.close(shutdown_close());
         }
         connections.push(Registered { id, outbox });
+        self.first_connection.notify_one();
         self.counters
             .connections_total
             .fetch_add(1, Ordering::Relaxed);
         (id, self.latest_seq())
+    }
+
+    /// Starts the coalescing beat (once; it sleeps while there are no connections). Needs a
+    /// tokio runtime, which connections always have.
+    pub(crate) fn start_beat(self: &Arc<Self>) {
+        if self.beating.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(COALESCE);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(hub) = hub.upgrade() else { return };
+                if hub.connections.read().is_empty() {
+                    let first = Arc::clone(&hub.first_connection);
+                    let woken = first.notified();
+                    drop(hub);
+                    woken.await;
+                    continue;
+                }
+                hub.beat.notify_waiters();
+            }
+        });
     }
 
     /// Removes a finished connection.
