@@ -299,3 +299,49 @@ impl WebSocketHub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::ALL_TYPES;
+    use crate::Overflow;
+
+    #[test]
+    fn passes_the_sink_conformance_suite() {
+        let options = WebSocketOptions::default();
+        let sink = Arc::new(WebSocketSink::new(
+            options,
+            Uuid::new_v4(),
+            Arc::new(ReplayRing::new(16)),
+        ));
+        // A connection's outbox stands in for a socket: what it holds is what would be sent.
+        let outbox = Arc::new(Outbox::new(1024, Overflow::DropOldest, ALL_TYPES));
+        sink.hub().register(Arc::clone(&outbox));
+        let written = parking_lot::Mutex::new(Vec::new());
+        coda_core::testkit::sink_conformance(sink.clone(), &|| {
+            let mut written = written.lock();
+            written.extend(outbox.take().events.iter().map(|w| w.text.to_string()));
+            written.clone()
+        });
+    }
+
+    #[test]
+    fn admission_stops_at_max_connections_and_frees_on_drop() {
+        let options = WebSocketOptions {
+            max_connections: 1,
+            ..WebSocketOptions::default()
+        };
+        let hub = Arc::new(WebSocketHub::new(
+            options,
+            Uuid::new_v4(),
+            Arc::new(ReplayRing::new(1)),
+        ));
+        let first = hub.admit().expect("a free slot");
+        assert!(hub.admit().is_none());
+        assert_eq!(hub.stats().refused, 1);
+        drop(first);
+        assert!(hub.admit().is_some());
+        hub.close_all();
+        assert!(hub.admit().is_none(), "no upgrades once closing");
+    }
+}
