@@ -204,6 +204,9 @@ async fn errors_have_the_spec_shape_and_status() {
     let big = format!(r#"{{"role":"user","content":"{}"}}"#, "x".repeat(2000));
     let r = http(&addr, "POST", "/api/v1/turns", &[JSON], Some(&big)).await;
     check(&r, 413, "payload_too_large");
+    let chunked = chunked_post(&addr, "/api/v1/memories", &big).await;
+    assert!(chunked.starts_with("HTTP/1.1 413"), "{chunked}");
+    assert!(chunked.contains("payload_too_large"), "{chunked}");
     // Unknown ids and routes: 404.
     let r = http(
         &addr,
@@ -478,4 +481,27 @@ async fn healthz_metrics_and_openapi() {
     let r = http(&addr, "GET", "/", &[], None).await;
     assert_eq!(r.status, 200);
     assert!(r.text.contains("<html"));
+}
+
+/// POSTs `body` with `Transfer-Encoding: chunked` (no declared length); returns the raw response.
+async fn chunked_post(addr: &str, path: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    for piece in body.as_bytes().chunks(100) {
+        request.push_str(&format!(
+            "{:x}\r\n{}\r\n",
+            piece.len(),
+            String::from_utf8_lossy(piece)
+        ));
+    }
+    request.push_str("0\r\n\r\n");
+    // The server may answer 413 and close before the whole body is sent.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(common::DEADLINE, stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response).into_owned()
 }

@@ -1,14 +1,4 @@
-//! The server behind `coda serve`: the WebSocket sink's `/ws`, the HTTP API under `/api/v1`,
-//! `/metrics` and `/healthz` on one address. A library so tests and the load tool can run it
-//! in-process:
-//!
-//! ```no_run
-//! # async fn run() -> coda::Result<()> {
-//! let server = coda_server::start(coda::Config::load(None)?).await?;
-//! println!("listening on {}", server.addr());
-//! server.run_until_signal().await
-//! # }
-//! ```
+#![doc = include_str!("../README.md")]
 
 pub mod api;
 pub mod metrics;

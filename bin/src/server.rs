@@ -291,6 +291,12 @@ fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .recover(|rejection: Rejection| async move {
             let error = if rejection.is_not_found() {
                 ApiError::not_found("route")
+            } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+                ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "this method is not allowed on this route",
+                )
             } else {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
