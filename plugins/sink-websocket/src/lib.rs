@@ -2,6 +2,7 @@
 
 mod config;
 mod connection;
+mod ops;
 mod protocol;
 mod queue;
 mod route;
