@@ -17,16 +17,20 @@ pub enum Overflow {
 #[serde(deny_unknown_fields, default)]
 pub struct WebSocketOptions {
     /// Events each connection may have waiting to be written.
+    #[serde(deserialize_with = "at_least_one")]
     pub queue: usize,
     /// What a full queue does: `drop_oldest` or `disconnect`.
     pub overflow: Overflow,
     /// Events sent to a new connection that gives no `since` (its `replay` overrides it).
     pub replay_on_connect: usize,
     /// Open connections at most; further upgrades get HTTP 503.
+    #[serde(deserialize_with = "at_least_one")]
     pub max_connections: usize,
     /// Largest client frame; a larger one closes the connection with 1009.
+    #[serde(deserialize_with = "at_least_one")]
     pub max_message_bytes: usize,
     /// Seconds between pings; a connection silent for three intervals is closed.
+    #[serde(deserialize_with = "at_least_one")]
     pub ping_interval_s: u64,
 }
 
@@ -43,23 +47,29 @@ impl Default for WebSocketOptions {
     }
 }
 
-impl WebSocketOptions {
-    /// Checks the values a sink cannot run with; errors name the key.
-    pub fn check(&self) -> coda_core::Result<()> {
-        let positive = [
-            ("queue", self.queue),
-            ("max_connections", self.max_connections),
-            ("max_message_bytes", self.max_message_bytes),
-            ("ping_interval_s", self.ping_interval_s as usize),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(coda_core::Error::config(
-                    format!("sinks.websocket.{key}"),
-                    "must be at least 1",
-                ));
-            }
-        }
-        Ok(())
+/// Rejects 0 while parsing, so `coda config check` and startup report it at its key path.
+fn at_least_one<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + PartialEq + From<u8>,
+{
+    let value = T::deserialize(deserializer)?;
+    if value == T::from(0) {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_limits_are_refused_while_parsing() {
+        let err = serde_json::from_str::<WebSocketOptions>(r#"{"queue":0}"#).expect_err("zero");
+        assert!(err.to_string().contains("at least 1"), "{err}");
+        let ok: WebSocketOptions =
+            serde_json::from_str(r#"{"overflow":"disconnect"}"#).expect("ok");
+        assert_eq!((ok.overflow, ok.queue), (Overflow::Disconnect, 1024));
     }
 }

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use coda_core::{EventSink, Result, SinkContext};
 
 fn build(options: WebSocketOptions, ctx: &SinkContext) -> Result<Arc<dyn EventSink>> {
-    options.check()?;
     Ok(Arc::new(WebSocketSink::new(
         options,
         ctx.epoch,
