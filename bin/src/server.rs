@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use coda::sink_websocket::{self, Access, WebSocketHub, WebSocketSink};
 use coda::{Config, MemoryManager};
 use http::{HeaderMap, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -27,6 +27,8 @@ use crate::state::State;
 
 /// How long shutdown waits for requests and WebSocket closes to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long a client may take to send its request headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running server.
 pub struct ServerHandle {
@@ -151,7 +153,12 @@ async fn accept_loop(
     mut stopped: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A client that never finishes its request headers is dropped instead of held forever.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
     loop {
         let (stream, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
