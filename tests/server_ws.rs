@@ -476,3 +476,41 @@ async fn shutdown_closes_websockets_with_1001_after_queued_events() {
     assert_eq!(close_code(&mut client).await, 1001);
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_overflow_important_events_survive_and_chatter_goes_first() {
+    let server = Server::start("queue = 16\nreplay_on_connect = 0", "").await;
+    let (mut client, _) = ws(&server.addr(), "").await;
+    let manager = server.manager();
+    // While the client does not read, a flood of turns (low priority) carries ten clears
+    // (dropped last): the queue keeps the clears.
+    let pad = "c".repeat(16_000);
+    let mut clears = Vec::new();
+    for i in 0..2_000 {
+        manager
+            .add_turn(coda::Role::User, &format!("{i} {pad}"))
+            .unwrap();
+        if i % 200 == 199 {
+            manager.clear_short_term();
+            clears.push(manager.bus().latest_seq());
+        }
+    }
+    let last = manager.bus().latest_seq();
+    let mut seen_clears = Vec::new();
+    let mut lagged = 0;
+    let mut previous = 0;
+    while previous < last {
+        let frame = next(&mut client).await;
+        match frame["type"].as_str() {
+            Some("lagged") => lagged += frame["dropped"].as_u64().unwrap(),
+            Some("memory_clear") => seen_clears.push(frame["seq"].as_u64().unwrap()),
+            _ => {}
+        }
+        if let Some(seq) = frame["seq"].as_u64() {
+            assert!(seq > previous, "in order, at most once");
+            previous = seq;
+        }
+    }
+    assert!(lagged > 0, "turns were dropped");
+    assert_eq!(seen_clears, clears, "every clear arrived");
+}
