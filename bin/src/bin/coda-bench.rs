@@ -222,7 +222,9 @@ async fn run(
                 ((now - start).as_secs_f64() * rate as f64) as u64
             };
             if seq >= due {
-                std::thread::sleep(Duration::from_micros(50));
+                // Sleep until the next event is due (rate > 0 here).
+                let next = start + Duration::from_secs_f64((seq + 1) as f64 / rate as f64);
+                std::thread::sleep(next.saturating_duration_since(now));
                 continue;
             }
             while seq < due && (seq as usize + 1) < emitter_sent.len() {

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::ops::{answer, initial_replay};
 use crate::protocol;
 use crate::queue::{Close, Control, Outbox, Wire};
-use crate::sink::{Admission, WebSocketHub};
+use crate::sink::{Admission, WebSocketHub, COALESCE};
 
 /// Events in one `batch` frame at most.
 const MAX_BATCH: usize = 512;
@@ -108,6 +108,9 @@ impl Writer {
         let tick = tokio::time::sleep(interval);
         tokio::pin!(tick);
         let mut ping_due = false;
+        let mut last_write = Instant::now()
+            .checked_sub(COALESCE)
+            .unwrap_or_else(Instant::now);
         loop {
             if ping_due {
                 ping_due = false;
@@ -136,6 +139,20 @@ impl Writer {
                     _ = &mut tick => {
                         ping_due = true;
                         tick.as_mut().reset((Instant::now() + interval).into());
+                        continue;
+                    }
+                }
+                // Woken by an event soon after a write: hold it until the next beat, so a
+                // busy connection writes at most once per beat with everything queued, while
+                // an idle one writes at once.
+                if last_write.elapsed() < COALESCE {
+                    let beat = self.hub.beat.notified();
+                    tokio::select! {
+                        _ = beat => {}
+                        _ = &mut tick => {
+                            ping_due = true;
+                            tick.as_mut().reset((Instant::now() + interval).into());
+                        }
                     }
                 }
                 continue;
@@ -169,18 +186,7 @@ impl Writer {
             };
             match written {
                 Some(Ok(())) if close.is_some() => return true,
-                Some(Ok(())) => {
-                    // Hold further writes until the next beat: an idle connection writes at
-                    // once, a busy one writes at most once per beat with everything queued.
-                    let beat = self.hub.beat.notified();
-                    tokio::select! {
-                        _ = beat => {}
-                        _ = &mut tick => {
-                            ping_due = true;
-                            tick.as_mut().reset((Instant::now() + interval).into());
-                        }
-                    }
-                }
+                Some(Ok(())) => last_write = Instant::now(),
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "websocket write failed; closing");
                     return false;
