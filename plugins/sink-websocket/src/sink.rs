@@ -185,6 +185,9 @@ impl WebSocketHub {
         }
         let hub = Arc::downgrade(self);
         tokio::spawn(async move {
+            // If the runtime goes away, the next connection (perhaps on another runtime)
+            // starts a new beat.
+            let _restart = BeatStopped(hub.clone());
             let mut ticks = tokio::time::interval(COALESCE);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -224,6 +227,17 @@ impl WebSocketHub {
                 return;
             }
             notified.await;
+        }
+    }
+}
+
+/// Marks the beat as stopped when its task ends or is dropped.
+struct BeatStopped(std::sync::Weak<WebSocketHub>);
+
+impl Drop for BeatStopped {
+    fn drop(&mut self) {
+        if let Some(hub) = self.0.upgrade() {
+            hub.beating.store(false, Ordering::Release);
         }
     }
 }
@@ -343,5 +357,28 @@ mod tests {
         assert!(hub.admit().is_some());
         hub.close_all();
         assert!(hub.admit().is_none(), "no upgrades once closing");
+    }
+
+    #[test]
+    fn the_beat_restarts_after_its_runtime_is_gone() {
+        let hub = Arc::new(WebSocketHub::new(
+            WebSocketOptions::default(),
+            Uuid::new_v4(),
+            Arc::new(ReplayRing::new(1)),
+        ));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            hub.start_beat();
+            tokio::task::yield_now().await;
+        });
+        assert!(hub.beating.load(Ordering::Acquire));
+        drop(runtime);
+        assert!(
+            !hub.beating.load(Ordering::Acquire),
+            "a later connection starts a new beat"
+        );
     }
 }
