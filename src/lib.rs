@@ -37,6 +37,7 @@ pub use coda_core::*;
 pub use coda_backend_file as backend_file;
 pub use coda_backend_memory as backend_memory;
 pub use coda_sink_log as sink_log;
+pub use coda_sink_websocket as sink_websocket;
 pub use coda_snapshot_fs as snapshot_fs;
 pub use coda_snapshot_zstd as snapshot_zstd;
 
@@ -47,7 +48,7 @@ pub const BUNDLED: &[(&str, &[&str])] = &[
         &[coda_backend_file::NAME, coda_backend_memory::NAME],
     ),
     ("embedder", &[coda_core::embed::HASHING_NAME]),
-    ("sink", &[coda_sink_log::NAME]),
+    ("sink", &[coda_sink_log::NAME, coda_sink_websocket::NAME]),
     (
         "snapshot store",
         &[coda_snapshot_fs::NAME, coda_snapshot_zstd::NAME],

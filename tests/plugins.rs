@@ -11,7 +11,7 @@ fn registry_lists_exactly_the_bundled_plugins() {
     let want: Vec<(&str, Vec<&str>)> = vec![
         ("backend", vec!["file", "memory"]),
         ("embedder", vec!["hashing"]),
-        ("sink", vec!["log"]),
+        ("sink", vec!["log", "websocket"]),
         ("snapshot store", vec!["fs", "zstd"]),
     ];
     assert_eq!(got, want);
@@ -42,7 +42,10 @@ fn unknown_names_list_what_is_registered() {
     let err = registry::find::<SinkFactory>("kafka")
         .err()
         .expect("unknown sink");
-    assert!(err.to_string().contains("registered sinks: log"), "{err}");
+    assert!(
+        err.to_string().contains("registered sinks: log, websocket"),
+        "{err}"
+    );
     let err = registry::find::<StoreFactory>("s3")
         .err()
         .expect("unknown store");

@@ -20,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the server: /ws, /api/v1, /metrics, /healthz and / on `server.bind`.
+    Serve,
     /// List registered plugins by kind.
     Plugins,
     /// Configuration commands.
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
+        Command::Serve => serve(cli.config),
         Command::Plugins => {
             for (kind, names) in coda::registry::all_names()? {
                 println!("{kind}: {}", names.join(", "));
@@ -80,4 +83,19 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             snapshot_cmd::run(&config, command)
         }
     }
+}
+
+fn serve(config: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
+    let config = coda::Config::load(config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = coda_server::start(config).await?;
+        // Exactly one line on stdout, so scripts and tests can find the port.
+        println!("listening on {}", server.addr());
+        std::io::Write::flush(&mut std::io::stdout())?;
+        server.run_until_signal().await?;
+        Ok(())
+    })
 }

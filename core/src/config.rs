@@ -240,10 +240,23 @@ impl Default for Config {
                 ),
             ]),
             events: EventsConfig::default(),
-            sinks: vec![SinkConfig {
-                kind: "log".into(),
-                options: table(json!({"path": "data/events.jsonl"})),
-            }],
+            sinks: vec![
+                SinkConfig {
+                    kind: "websocket".into(),
+                    options: table(json!({
+                        "queue": 1024,
+                        "overflow": "drop_oldest",
+                        "replay_on_connect": 100,
+                        "max_connections": 10000,
+                        "max_message_bytes": 65536,
+                        "ping_interval_s": 20,
+                    })),
+                },
+                SinkConfig {
+                    kind: "log".into(),
+                    options: table(json!({"path": "data/events.jsonl"})),
+                },
+            ],
         }
     }
 }

@@ -1,12 +1,222 @@
-//! Helpers shared by the end-to-end tests.
-#![allow(dead_code)]
+//! Helpers shared by the end-to-end tests: a manager with a collecting sink, and for the server
+//! tests an in-process server on an ephemeral port, an HTTP client and WebSocket clients that
+//! wait on conditions with deadlines.
 
-use std::sync::Arc;
+#![allow(dead_code, clippy::unwrap_used)]
 
-use coda::testkit::CollectingSink;
-use coda::{Config, MemoryManager};
+use std::time::Duration;
 
-// Every bundled plugin crate is referenced through the facade, so its registration is linked.
+use ::http as http_types;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+// Keep every bundled plugin's registration linked.
+use coda as _;
+
+/// How long any single wait in these tests may take.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A server on 127.0.0.1:0 over a temp dir.
+pub struct Server {
+    pub handle: coda_server::ServerHandle,
+    pub dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts a server with `websocket` sink options `ws` (TOML lines) and extra TOML.
+    pub async fn start(ws: &str, extra: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = format!(
+            r#"
+            {extra}
+            [memory]
+            backend = "memory"
+            [stores.fs]
+            dir = "{snaps}"
+            [[sinks]]
+            type = "websocket"
+            {ws}
+            "#,
+            snaps = dir.path().join("snapshots").display(),
+        );
+        let mut config = coda::Config::from_toml_str(&toml).unwrap();
+        config.server.bind = "127.0.0.1:0".into();
+        let handle = coda_server::start(config).await.unwrap();
+        Server { handle, dir }
+    }
+
+    pub fn addr(&self) -> String {
+        self.handle.addr().to_string()
+    }
+
+    pub fn manager(&self) -> &std::sync::Arc<coda::MemoryManager> {
+        self.handle.manager()
+    }
+
+    /// Emits `n` distinct conversation turns through the library.
+    pub fn turns(&self, n: usize) {
+        for i in 0..n {
+            self.manager()
+                .add_turn(coda::Role::User, &format!("message {i}"))
+                .unwrap();
+        }
+    }
+}
+
+/// An HTTP response: status, headers, body parsed as JSON (Null when empty or not JSON).
+pub struct Reply {
+    pub status: u16,
+    pub headers: http_types::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+/// Sends one HTTP request.
+pub async fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Reply {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut request = http_types::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let body = Full::new(Bytes::from(body.unwrap_or("").to_owned()));
+    let response = tokio::time::timeout(DEADLINE, client.request(request.body(body).unwrap()))
+        .await
+        .expect("HTTP response in time")
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        text,
+        json,
+    }
+}
+
+/// Connects to `/ws?query` with extra headers; `Err(status)` when refused before the upgrade.
+pub async fn try_ws(addr: &str, query: &str, headers: &[(&str, &str)]) -> Result<Ws, u16> {
+    let mut request = format!("ws://{addr}/ws?{query}")
+        .into_client_request()
+        .unwrap();
+    for (k, v) in headers {
+        request.headers_mut().insert(
+            http_types::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    match tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("WebSocket handshake in time")
+    {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(e) => panic!("unexpected WebSocket error: {e}"),
+    }
+}
+
+/// Connects and checks the welcome frame; returns the socket and the welcome.
+pub async fn ws(addr: &str, query: &str) -> (Ws, Value) {
+    let mut ws = try_ws(addr, query, &[]).await.unwrap();
+    let welcome = next(&mut ws).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    (ws, welcome)
+}
+
+/// The next text frame as JSON (pings are answered by reading).
+pub async fn next(ws: &mut Ws) -> Value {
+    loop {
+        let message = tokio::time::timeout(DEADLINE, ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("the connection is open")
+            .expect("a readable frame");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Close(frame) => panic!("closed: {frame:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// Reads frames until the next event (skipping protocol frames other than `batch`); for batch
+/// frames, returns every event in it.
+pub async fn next_events(ws: &mut Ws) -> Vec<Value> {
+    loop {
+        let frame = next(ws).await;
+        match frame["type"].as_str() {
+            Some("batch") => return frame["events"].as_array().unwrap().clone(),
+            Some("welcome" | "pong" | "lagged" | "replay_gap" | "error") => continue,
+            _ => return vec![frame],
+        }
+    }
+}
+
+/// Reads events until `count` have arrived; returns their seqs.
+pub async fn seqs(ws: &mut Ws, count: usize) -> Vec<u64> {
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        for event in next_events(ws).await {
+            out.push(event["seq"].as_u64().unwrap());
+        }
+    }
+    out
+}
+
+/// Sends a text frame.
+pub async fn send(ws: &mut Ws, text: &str) {
+    ws.send(Message::Text(text.into())).await.unwrap();
+}
+
+/// Reads until the server closes; returns the close code.
+pub async fn close_code(ws: &mut Ws) -> u16 {
+    loop {
+        let message = tokio::time::timeout(DEADLINE, ws.next())
+            .await
+            .expect("a close in time");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+            Some(Ok(Message::Close(None))) => return u16::from(CloseCode::Status),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+/// Sends a ping op and waits for the pong: everything sent before it has been handled.
+pub async fn round_trip(ws: &mut Ws) {
+    send(ws, r#"{"op":"ping"}"#).await;
+    loop {
+        if next(ws).await["type"] == "pong" {
+            return;
+        }
+    }
+}
+
+/// Every bundled plugin, as the facade lists them.
 #[allow(unused_imports)]
 pub use coda::BUNDLED;
 
@@ -15,14 +225,17 @@ pub use coda::BUNDLED;
 pub fn manager_in(
     dir: &std::path::Path,
     memory_keys: &str,
-) -> (Arc<MemoryManager>, Arc<CollectingSink>) {
+) -> (
+    std::sync::Arc<coda::MemoryManager>,
+    std::sync::Arc<coda::testkit::CollectingSink>,
+) {
     let toml = format!(
         "[memory]\nbackend = \"memory\"\n{memory_keys}\n[stores.fs]\ndir = \"{}\"\n",
         dir.join("snapshots").display()
     );
-    let config = Config::from_toml_str(&toml).expect("test config");
-    let sink = CollectingSink::new();
-    let manager = MemoryManager::builder(config)
+    let config = coda::Config::from_toml_str(&toml).expect("test config");
+    let sink = coda::testkit::CollectingSink::new();
+    let manager = coda::MemoryManager::builder(config)
         .configured_sinks(false)
         .sink(sink.clone())
         .build()

@@ -1,0 +1,231 @@
+//! The HTTP API under `/api/v1` (SPEC §6): one dispatch over method and path, handlers that run
+//! the manager's (possibly fsyncing) calls on the blocking pool, JSON errors throughout.
+
+mod body;
+mod conversation;
+mod error;
+mod memories;
+mod snapshots;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Buf;
+use futures_util::Stream;
+use http::{HeaderMap, Method, StatusCode};
+use serde::Serialize;
+use warp::reply::Response;
+
+pub use error::ApiError;
+
+use crate::metrics::Metrics;
+use crate::state::State;
+
+/// What handlers return.
+pub type Reply = Result<Response, ApiError>;
+
+/// A JSON response with `status`.
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut response = Response::new(body.into());
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "response failed to serialise");
+            let mut response = Response::new("{}".into());
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
+    }
+}
+
+fn ok<T: Serialize>(value: &T) -> Reply {
+    Ok(json_response(StatusCode::OK, value))
+}
+
+fn created<T: Serialize>(value: &T) -> Reply {
+    Ok(json_response(StatusCode::CREATED, value))
+}
+
+fn no_content() -> Reply {
+    let mut response = Response::new(Default::default());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}
+
+/// Runs `f` on the blocking pool: backend calls may fsync. Records its latency under `op`.
+async fn blocking<T, F>(state: &State, op: Option<&'static str>, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&coda::MemoryManager) -> coda::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let manager = Arc::clone(&state.manager);
+    let metrics: Arc<Metrics> = Arc::clone(&state.metrics);
+    let joined = tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        let result = f(&manager);
+        if let Some(op) = op {
+            metrics.observe(op, start.elapsed());
+        }
+        result
+    })
+    .await;
+    match joined {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the operation did not complete: {e}"),
+        )),
+    }
+}
+
+/// The query string as pairs.
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: &str) -> Result<Query, ApiError> {
+        serde_urlencoded::from_str(raw)
+            .map(Query)
+            .map_err(|e| ApiError::invalid("query", e))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                v.parse::<T>()
+                    .map_err(|_| ApiError::invalid(name, format!("`{v}` is not a number")))
+            })
+            .transpose()
+    }
+}
+
+/// A request as the dispatcher sees it.
+pub struct Request<'a> {
+    state: &'a State,
+    query: Query,
+    body: bytes::Bytes,
+}
+
+impl Request<'_> {
+    fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        body::json(&self.body, false)
+    }
+
+    fn json_or_empty<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        body::json(&self.body, true)
+    }
+}
+
+/// Serves one `/api/v1/...` request.
+pub async fn handle<S, B>(
+    state: Arc<State>,
+    method: Method,
+    tail: String,
+    raw_query: String,
+    headers: HeaderMap,
+    body: S,
+) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let reply = async {
+        let path: Vec<&str> = tail.trim_end_matches('/').split('/').collect();
+        if path != ["openapi.json"] && !state.authorized(&headers, None) {
+            return Err(ApiError::unauthorized());
+        }
+        let body = if method == Method::GET || method == Method::HEAD {
+            bytes::Bytes::new()
+        } else {
+            body::read(&headers, body, state.config.server.max_body_bytes).await?
+        };
+        let request = Request {
+            state: &state,
+            query: Query::parse(&raw_query)?,
+            body,
+        };
+        dispatch(&method, &path, request).await
+    }
+    .await;
+    reply.unwrap_or_else(ApiError::into_response)
+}
+
+async fn dispatch(method: &Method, path: &[&str], r: Request<'_>) -> Reply {
+    use Method as M;
+    match (method, path) {
+        (&M::POST, ["turns"]) => conversation::add_turn(r).await,
+        (&M::GET, ["turns"]) => conversation::turns(r).await,
+        (&M::DELETE, ["turns"]) => conversation::clear(r).await,
+        (&M::POST, ["persist"]) => conversation::persist(r).await,
+        (&M::GET, ["stats"]) => conversation::stats(r).await,
+        (&M::POST, ["memories"]) => memories::add(r).await,
+        (&M::GET, ["memories"]) => memories::list(r).await,
+        (&M::POST, ["memories", "search"]) => memories::search_body(r).await,
+        (&M::GET, ["memories", "search"]) => memories::search_query(r).await,
+        (&M::GET, ["memories", id]) => memories::get(r, id).await,
+        (&M::PATCH, ["memories", id]) => memories::update(r, id).await,
+        (&M::DELETE, ["memories", id]) => memories::delete(r, id).await,
+        (&M::GET, ["snapshots"]) => snapshots::list(r).await,
+        (&M::POST, ["snapshots"]) => snapshots::create(r).await,
+        (&M::POST, ["snapshots", "load"]) => snapshots::load(r).await,
+        (&M::POST, ["snapshots", "prune"]) => Err(ApiError::not_implemented("snapshot pruning")),
+        (&M::GET, ["snapshots", id]) => snapshots::get(r, id).await,
+        (&M::DELETE, ["snapshots", id]) => snapshots::delete(r, id).await,
+        (&M::POST, ["snapshots", id, "save"]) => snapshots::save(r, id).await,
+        (&M::POST, ["snapshots", id, "apply"]) => snapshots::apply(r, id).await,
+        (&M::GET, ["snapshots", _, "diff", _]) => {
+            Err(ApiError::not_implemented("snapshot comparison"))
+        }
+        (&M::PUT, ["auto-snapshot"]) => snapshots::auto(r).await,
+        (&M::GET, ["openapi.json"]) => Ok(openapi()),
+        (_, path) if known_path(path) => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on /api/v1/{}", path.join("/")),
+        )),
+        (_, path) => Err(ApiError::not_found(format!(
+            "route /api/v1/{}",
+            path.join("/")
+        ))),
+    }
+}
+
+fn known_path(path: &[&str]) -> bool {
+    matches!(
+        path,
+        ["turns"]
+            | ["persist"]
+            | ["stats"]
+            | ["memories"]
+            | ["memories", _]
+            | ["snapshots"]
+            | ["snapshots", _]
+            | ["snapshots", _, "save" | "apply"]
+            | ["snapshots", _, "diff", _]
+            | ["auto-snapshot"]
+            | ["openapi.json"]
+    )
+}
+
+fn openapi() -> Response {
+    let mut response = Response::new(include_str!("openapi.json").into());
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}

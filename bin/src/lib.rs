@@ -1,0 +1,8 @@
+#![doc = include_str!("../README.md")]
+
+pub mod api;
+pub mod metrics;
+mod server;
+pub mod state;
+
+pub use server::{start, start_with, ServerHandle};

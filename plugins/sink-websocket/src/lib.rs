@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+
+mod config;
+mod connection;
+mod ops;
+mod protocol;
+mod queue;
+mod route;
+mod sink;
+
+pub use config::{Overflow, WebSocketOptions};
+pub use route::{bearer, error_response, route, Access};
+pub use sink::{WebSocketHub, WebSocketSink, WebSocketStats};
+
+/// The name this sink registers under.
+pub const NAME: &str = "websocket";
+
+use std::sync::Arc;
+
+use coda_core::{EventSink, Result, SinkContext};
+
+fn build(options: WebSocketOptions, ctx: &SinkContext) -> Result<Arc<dyn EventSink>> {
+    Ok(Arc::new(WebSocketSink::new(
+        options,
+        ctx.epoch,
+        Arc::clone(&ctx.replay),
+    )))
+}
+
+coda_core::register_sink!(NAME, WebSocketOptions, build);

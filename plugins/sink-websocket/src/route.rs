@@ -1,0 +1,292 @@
+//! `GET /ws`: authentication, Origin check and limits before the upgrade, then the connection.
+
+use std::sync::Arc;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::StatusCode;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use subtle::ConstantTimeEq;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+use uuid::Uuid;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::Filter;
+
+use crate::connection::{self, ConnectParams};
+use crate::protocol;
+use crate::queue::{mask_of, ALL_TYPES};
+use crate::sink::WebSocketHub;
+
+/// Who may connect: `[server] tokens` and `allowed_origins`.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// Bearer tokens; empty means no authentication.
+    pub tokens: Vec<String>,
+    /// Accepted `Origin` values; empty means any.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Access {
+    /// Whether `presented` matches a configured token, in time independent of where it differs.
+    pub fn token_ok(&self, presented: Option<&str>) -> bool {
+        if self.tokens.is_empty() {
+            return true;
+        }
+        let Some(presented) = presented else {
+            return false;
+        };
+        // Compare against every token without stopping early.
+        self.tokens.iter().fold(false, |ok, token| {
+            ok | bool::from(token.as_bytes().ct_eq(presented.as_bytes()))
+        })
+    }
+
+    /// Whether `origin` (absent for non-browser clients) is allowed.
+    pub fn origin_ok(&self, origin: Option<&str>) -> bool {
+        match origin {
+            Some(origin) if !self.allowed_origins.is_empty() => {
+                self.allowed_origins.iter().any(|allowed| allowed == origin)
+            }
+            _ => true,
+        }
+    }
+}
+
+/// The bearer token of `Authorization: Bearer T`, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// A JSON error response in the API's shape: `{"error":{"code","message"}}`.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// The `/ws` route for `hub`, guarded by `access`.
+pub fn route(hub: Arc<WebSocketHub>, access: Arc<Access>) -> BoxedFilter<(Response,)> {
+    warp::path("ws")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(warp::header::headers_cloned())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::ext::optional::<OnUpgrade>())
+        .map(
+            move |headers: HeaderMap, query: String, upgrade: Option<OnUpgrade>| {
+                accept(&hub, &access, &headers, &query, upgrade)
+            },
+        )
+        .boxed()
+}
+
+fn accept(
+    hub: &Arc<WebSocketHub>,
+    access: &Access,
+    headers: &HeaderMap,
+    query: &str,
+    upgrade: Option<OnUpgrade>,
+) -> Response {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let token = bearer(headers).or_else(|| param("token"));
+    if !access.token_ok(token) {
+        return error_response(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required (Authorization header or `token` query)",
+        );
+    }
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if !access.origin_ok(origin) {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "forbidden_origin",
+            "this Origin is not in server.allowed_origins",
+        );
+    }
+    let params = match connect_params(&param) {
+        Ok(params) => params,
+        Err((field, reason)) => {
+            return error_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                &format!("invalid `{field}`: {reason}"),
+            )
+        }
+    };
+    let Some(key) = websocket_key(headers) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "not_websocket",
+            "expected a WebSocket upgrade (Upgrade: websocket, Sec-WebSocket-Version: 13)",
+        );
+    };
+    let Some(upgrade) = upgrade else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "not_websocket",
+            "this connection cannot be upgraded",
+        );
+    };
+    let Some(admission) = hub.admit() else {
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_connections",
+            "the server has max_connections WebSocket connections open (or is shutting down)",
+        );
+    };
+    let max = hub.options.max_message_bytes;
+    // tungstenite zeroes up to `read_buffer_size` bytes before each read: clients send
+    // little, so a small buffer saves work on every wakeup.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max));
+    let hub = Arc::clone(hub);
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(upgraded) => {
+                let socket = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
+                connection::run(hub, socket, params, admission).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+    });
+    let mut response = Response::new(Default::default());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = response.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+/// `Sec-WebSocket-Key`, if this is a well-formed version-13 upgrade request.
+fn websocket_key(headers: &HeaderMap) -> Option<String> {
+    let has = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|v| v.trim().eq_ignore_ascii_case(token))
+    };
+    if !has(header::UPGRADE, "websocket") || !has(header::CONNECTION, "upgrade") {
+        return None;
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION)?.as_bytes() != b"13" {
+        return None;
+    }
+    Some(
+        headers
+            .get(header::SEC_WEBSOCKET_KEY)?
+            .to_str()
+            .ok()?
+            .to_owned(),
+    )
+}
+
+type Invalid = (&'static str, String);
+
+fn connect_params<'a>(param: &impl Fn(&str) -> Option<&'a str>) -> Result<ConnectParams, Invalid> {
+    let number = |name: &'static str| -> Result<Option<u64>, Invalid> {
+        param(name)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| (name, format!("`{v}` is not a whole number")))
+            })
+            .transpose()
+    };
+    let mask = match param("types") {
+        Some(list) => {
+            let names: Vec<&str> = list.split(',').collect();
+            mask_of(&protocol::parse_types(&names).map_err(|e| ("types", e))?)
+        }
+        None => ALL_TYPES,
+    };
+    let epoch = param("epoch")
+        .map(|v| Uuid::parse_str(v).map_err(|_| ("epoch", format!("`{v}` is not a uuid"))))
+        .transpose()?;
+    let since = number("since")?;
+    if epoch.is_some() && since.is_none() {
+        return Err(("since", "`epoch` needs `since`".to_owned()));
+    }
+    let batch = match param("batch") {
+        None | Some("0") | Some("false") => false,
+        Some("1") | Some("true") => true,
+        Some(other) => return Err(("batch", format!("`{other}` is not 0 or 1"))),
+    };
+    Ok(ConnectParams {
+        mask,
+        since: since.map(|since| (since, epoch)),
+        replay: number("replay")?.map(|n| n as usize),
+        batch,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_origins() {
+        let open = Access::default();
+        assert!(open.token_ok(None) && open.origin_ok(Some("http://x")));
+        let guarded = Access {
+            tokens: vec!["alpha".into(), "beta".into()],
+            allowed_origins: vec!["http://ok".into()],
+        };
+        assert!(guarded.token_ok(Some("beta")));
+        assert!(!guarded.token_ok(Some("bet")) && !guarded.token_ok(None));
+        assert!(guarded.origin_ok(Some("http://ok")) && guarded.origin_ok(None));
+        assert!(!guarded.origin_ok(Some("http://evil")));
+    }
+
+    #[test]
+    fn bad_query_values_name_the_field() {
+        let get = |q: &'static str| {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).expect("query");
+            connect_params(&|name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| &*Box::leak(v.clone().into_boxed_str()))
+            })
+        };
+        assert_eq!(get("since=x").expect_err("since").0, "since");
+        assert_eq!(
+            get("types=memory_store,bogus").expect_err("types").0,
+            "types"
+        );
+        assert_eq!(get("epoch=nope&since=1").expect_err("epoch").0, "epoch");
+        assert!(get("types=memory_store&batch=1&since=3").expect("ok").batch);
+    }
+}
