@@ -1,6 +1,6 @@
 //! The server behind `coda serve`: the WebSocket sink's `/ws`, the HTTP API under `/api/v1`,
-//! `/metrics` and `/healthz` on one address. A library so tests and the load tool can run it
-//! in-process:
+//! `/metrics`, `/healthz` and the dashboard at `/` on one address. A library so tests and the
+//! load tool can run it in-process:
 //!
 //! ```no_run
 //! # async fn run() -> coda::Result<()> {
@@ -11,6 +11,7 @@
 //! ```
 
 pub mod api;
+pub mod dashboard;
 pub mod metrics;
 mod server;
 pub mod state;

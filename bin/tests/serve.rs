@@ -16,7 +16,9 @@ use tokio_tungstenite::tungstenite::Message;
 /// One HTTP/1.1 request on a fresh connection; `None` if the server is gone.
 fn post(addr: &str, path: &str, body: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(addr).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -26,7 +28,11 @@ fn post(addr: &str, path: &str, body: &str) -> Option<(u16, String)> {
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split(' ').nth(1)?.parse().ok()?;
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
     Some((status, body))
 }
 
@@ -64,9 +70,15 @@ fn serve_prints_its_address_and_sigterm_loses_no_acknowledged_write() {
         .to_owned();
 
     // A WebSocket client, to see the 1001 close.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut ws = runtime.block_on(async {
-        tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap().0
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap()
+            .0
     });
 
     // Writers keep adding memories while the server is told to stop.
@@ -94,7 +106,10 @@ fn serve_prints_its_address_and_sigterm_loses_no_acknowledged_write() {
         .collect();
     let deadline = Instant::now() + Duration::from_secs(10);
     while acknowledged.lock().unwrap().len() < 50 {
-        assert!(Instant::now() < deadline, "writes are not being acknowledged");
+        assert!(
+            Instant::now() < deadline,
+            "writes are not being acknowledged"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let status = Command::new("kill")
@@ -122,13 +137,19 @@ fn serve_prints_its_address_and_sigterm_loses_no_acknowledged_write() {
         .collect();
     let acknowledged = acknowledged.lock().unwrap();
     for id in acknowledged.iter() {
-        assert!(stored.contains(id), "acknowledged memory {id} missing from the event log");
+        assert!(
+            stored.contains(id),
+            "acknowledged memory {id} missing from the event log"
+        );
     }
 
     // The WebSocket client got every event it was sent and then a 1001 close.
     let code = runtime.block_on(async {
         loop {
-            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap() {
+            match tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .unwrap()
+            {
                 Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
                 Some(Ok(_)) => continue,
                 other => panic!("expected a close frame, got {other:?}"),
@@ -142,7 +163,11 @@ fn serve_prints_its_address_and_sigterm_loses_no_acknowledged_write() {
 fn serve_refuses_a_bad_config_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("Coda.toml");
-    std::fs::write(&config, "[[sinks]]\ntype = \"websocket\"\nqueue = \"big\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "[[sinks]]\ntype = \"websocket\"\nqueue = \"big\"\n",
+    )
+    .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_coda"))
         .args(["serve", "--config"])
         .arg(&config)
