@@ -607,9 +607,9 @@ function renderSnapshots() {
       h(
         "td",
         { class: "actions" },
-        s.location ? null : h("button", { class: "ghost small", type: "button", text: "Save", onclick: () => saveSnapshot(s.snapshot_id) }),
-        h("button", { class: "ghost small", type: "button", text: "Diff vs now", onclick: () => compare(s.snapshot_id, "current") }),
-        h("button", { class: "danger small", type: "button", text: "Apply…", onclick: () => applySnapshot(s.snapshot_id) }),
+        s.location ? null : h("button", { class: "ghost small", type: "button", dataset: { action: "save" }, text: "Save", onclick: () => saveSnapshot(s.snapshot_id) }),
+        h("button", { class: "ghost small", type: "button", dataset: { action: "diff" }, text: "Diff vs now", onclick: () => compare(s.snapshot_id, "current") }),
+        h("button", { class: "danger small", type: "button", dataset: { action: "apply" }, text: "Apply…", onclick: () => applySnapshot(s.snapshot_id) }),
       ),
     ),
   );
