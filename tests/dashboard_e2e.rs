@@ -199,6 +199,30 @@ async fn click(client: &Client, selector: &str) {
         .unwrap();
 }
 
+/// Saves a screenshot as `name`: in docs/ with `CODA_UPDATE_SCREENSHOT` set (the README's
+/// pictures), else in the target directory.
+async fn save_screenshot(client: &Client, name: &str) {
+    wait_for(
+        client,
+        "finished animations",
+        "return document.getAnimations().every(a => a.playState !== 'running');",
+        vec![],
+    )
+    .await;
+    let png = client.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let out = if std::env::var_os("CODA_UPDATE_SCREENSHOT").is_some() {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs")
+            .join(name)
+    } else {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+    };
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    std::fs::write(&out, &png).unwrap();
+    eprintln!("dashboard screenshot: {}", out.display());
+}
+
 async fn post(addr: &str, path: &str, body: Value) -> Value {
     let r = http(addr, "POST", path, &[JSON], Some(&body.to_string())).await;
     assert!(r.status < 300, "{path}: {} {}", r.status, r.text);
@@ -226,7 +250,12 @@ async fn dashboard_shows_live_memory_conversation_search_and_snapshots() {
     let api = |p: &str| format!("/api/v1{p}");
 
     // Something to show on load: a turn and a memory from before the page opened.
-    post(&addr, &api("/turns"), json!({"role": "system", "content": "You are Coda, a helpful voice assistant."})).await;
+    post(
+        &addr,
+        &api("/turns"),
+        json!({"role": "system", "content": "You are Coda, a helpful voice assistant."}),
+    )
+    .await;
     post(&addr, &api("/memories"), json!({"content": "The user's name is Alice.", "memory_type": "fact", "importance": 0.9, "metadata": {"topics": ["name"]}})).await;
 
     let driver = Driver::spawn(chromium, &driver);
@@ -237,14 +266,27 @@ async fn dashboard_shows_live_memory_conversation_search_and_snapshots() {
     wait_text(&client, "#turns", "You are Coda").await;
 
     // Live: a turn and a memory added through the API appear without reloading the page.
-    post(&addr, &api("/turns"), json!({"role": "user", "content": "Hi! I live in Lyon and I love green tea."})).await;
-    post(&addr, &api("/turns"), json!({"role": "assistant", "content": "Nice to meet you, Alice. Green tea it is."})).await;
+    post(
+        &addr,
+        &api("/turns"),
+        json!({"role": "user", "content": "Hi! I live in Lyon and I love green tea."}),
+    )
+    .await;
+    post(
+        &addr,
+        &api("/turns"),
+        json!({"role": "assistant", "content": "Nice to meet you, Alice. Green tea it is."}),
+    )
+    .await;
     wait_text(&client, "#turns", "I love green tea").await;
     post(&addr, &api("/memories"), json!({"content": "The user likes green tea.", "memory_type": "preference", "importance": 0.8, "metadata": {"topics": ["tea", "drinks"]}})).await;
     wait_text(&client, "#memory-list", "The user likes green tea.").await;
     assert_eq!(
         client
-            .execute("return document.querySelectorAll('#memory-list li').length;", vec![])
+            .execute(
+                "return document.querySelectorAll('#memory-list li').length;",
+                vec![]
+            )
             .await
             .unwrap(),
         json!(2),
@@ -257,9 +299,16 @@ async fn dashboard_shows_live_memory_conversation_search_and_snapshots() {
     q.send_keys("what does the user drink").await.unwrap();
     click(&client, "#search-go").await;
     wait_text(&client, "#search-results", "The user likes green tea.").await;
-    assert!(text(&client, "#search-results").await.contains("similarity"));
+    assert!(text(&client, "#search-results")
+        .await
+        .contains("similarity"));
     wait_text(&client, "#retrievals", "what does the user drink").await;
-    post(&addr, &api("/memories/search"), json!({"query": "where does the user live", "limit": 2})).await;
+    post(
+        &addr,
+        &api("/memories/search"),
+        json!({"query": "where does the user live", "limit": 2}),
+    )
+    .await;
     wait_text(&client, "#retrievals", "where does the user live").await;
 
     // Resume: drop the socket; the page reconnects with since/epoch, shows what happened
@@ -268,13 +317,21 @@ async fn dashboard_shows_live_memory_conversation_search_and_snapshots() {
         .execute("window.coda.ws.close(); return true;", vec![])
         .await
         .unwrap();
-    post(&addr, &api("/turns"), json!({"role": "user", "content": "I prefer short answers."})).await;
+    post(
+        &addr,
+        &api("/turns"),
+        json!({"role": "user", "content": "I prefer short answers."}),
+    )
+    .await;
     wait_text(&client, "#system-rows", "resumed after seq").await;
     wait_text(&client, "#turns", "I prefer short answers.").await;
     live(&client).await;
     assert_eq!(
         client
-            .execute("return document.querySelectorAll('#turns li').length;", vec![])
+            .execute(
+                "return document.querySelectorAll('#turns li').length;",
+                vec![]
+            )
             .await
             .unwrap(),
         json!(4),
@@ -295,19 +352,39 @@ async fn dashboard_shows_live_memory_conversation_search_and_snapshots() {
     post(&addr, &api("/memories"), json!({"content": "The user lives in Lyon, France.", "memory_type": "fact", "importance": 0.7, "metadata": {"topics": ["location"]}})).await;
     wait_text(&client, "#memory-list", "Lyon, France").await;
     click(&client, "#snap-rows tr [data-action=diff]").await;
-    wait_text(&client, "#diff [data-side=to]", "The user lives in Lyon, France.").await;
+    wait_text(
+        &client,
+        "#diff [data-side=to]",
+        "The user lives in Lyon, France.",
+    )
+    .await;
     let from_side = text(&client, "#diff [data-side=from]").await;
     assert!(!from_side.contains("Lyon, France"), "{from_side}");
-    assert!(text(&client, "#diff .diff-summary").await.contains("memories +1"));
+    assert!(text(&client, "#diff .diff-summary")
+        .await
+        .contains("memories +1"));
+    save_screenshot(&client, "dashboard-diff.png").await;
 
     // Apply asks first; cancelling changes nothing, confirming restores the snapshot and the
     // page reloads its views.
     click(&client, "#snap-rows tr [data-action=apply]").await;
-    wait_for(&client, "the confirmation", "return document.getElementById('confirm-dialog').open;", vec![]).await;
+    wait_for(
+        &client,
+        "the confirmation",
+        "return document.getElementById('confirm-dialog').open;",
+        vec![],
+    )
+    .await;
     click(&client, "#confirm-cancel").await;
     assert!(text(&client, "#memory-list").await.contains("Lyon, France"));
     click(&client, "#snap-rows tr [data-action=apply]").await;
-    wait_for(&client, "the confirmation", "return document.getElementById('confirm-dialog').open;", vec![]).await;
+    wait_for(
+        &client,
+        "the confirmation",
+        "return document.getElementById('confirm-dialog').open;",
+        vec![],
+    )
+    .await;
     click(&client, "#confirm-ok").await;
     wait_for(
         &client,
@@ -324,27 +401,18 @@ async fn dashboard_shows_live_memory_conversation_search_and_snapshots() {
     wait_text(&client, "#legend-latency", "add:").await;
 
     // The screenshot for the README: the Memory view after some activity.
+    post(&addr, &api("/memories"), json!({"content": "The user prefers short answers.", "memory_type": "preference", "importance": 0.7, "metadata": {"topics": ["style"]}})).await;
+    post(&addr, &api("/memories"), json!({"content": "Alice is planning a trip to Kyoto in April.", "memory_type": "event", "importance": 0.6, "metadata": {"topics": ["travel", "kyoto"]}})).await;
     post(&addr, &api("/memories"), json!({"content": "The user lives in Lyon, France.", "memory_type": "fact", "importance": 0.7, "metadata": {"topics": ["location"]}})).await;
-    post(&addr, &api("/memories/search"), json!({"query": "what does the user drink", "limit": 3})).await;
-    click(&client, "#tab-btn-memory").await;
-    wait_text(&client, "#memory-list", "Lyon, France").await;
-    wait_for(
-        &client,
-        "finished animations",
-        "return document.getAnimations().every(a => a.playState !== 'running');",
-        vec![],
+    post(
+        &addr,
+        &api("/memories/search"),
+        json!({"query": "what does the user drink", "limit": 3}),
     )
     .await;
-    let png = client.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-    let out = if std::env::var_os("CODA_UPDATE_SCREENSHOT").is_some() {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/dashboard.png")
-    } else {
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png")
-    };
-    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    std::fs::write(&out, &png).unwrap();
-    eprintln!("dashboard screenshot: {}", out.display());
+    click(&client, "#tab-btn-memory").await;
+    wait_text(&client, "#memory-list", "Lyon, France").await;
+    save_screenshot(&client, "dashboard.png").await;
 
     client.close().await.unwrap();
 }
@@ -361,7 +429,13 @@ async fn dashboard_asks_for_a_token_and_shows_a_refused_one() {
     let client = driver.session().await;
     client.goto(&format!("http://{addr}/")).await.unwrap();
 
-    wait_for(&client, "the token dialog", "return document.getElementById('token-dialog').open;", vec![]).await;
+    wait_for(
+        &client,
+        "the token dialog",
+        "return document.getElementById('token-dialog').open;",
+        vec![],
+    )
+    .await;
     let input = client.find(Locator::Css("#token-input")).await.unwrap();
     input.send_keys("wrong").await.unwrap();
     click(&client, "#token-submit").await;
@@ -394,7 +468,12 @@ async fn dashboard_reloads_when_the_server_restarts_with_a_new_epoch() {
     let _one = BROWSER.lock().await;
     let first = Server::start("", "").await;
     let addr = first.addr();
-    post(&addr, "/api/v1/memories", json!({"content": "From the first server."})).await;
+    post(
+        &addr,
+        "/api/v1/memories",
+        json!({"content": "From the first server."}),
+    )
+    .await;
     let driver = Driver::spawn(chromium, &driver);
     let client = driver.session().await;
     client.goto(&format!("http://{addr}/")).await.unwrap();
@@ -411,7 +490,12 @@ async fn dashboard_reloads_when_the_server_restarts_with_a_new_epoch() {
     .unwrap();
     config.server.bind = addr.clone();
     let second = coda_server::start(config).await.unwrap();
-    post(&addr, "/api/v1/memories", json!({"content": "From the second server."})).await;
+    post(
+        &addr,
+        "/api/v1/memories",
+        json!({"content": "From the second server."}),
+    )
+    .await;
     wait_text(&client, "#memory-list", "From the second server.").await;
     wait_for(
         &client,

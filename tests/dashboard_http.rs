@@ -15,7 +15,11 @@ async fn page_and_assets_are_served_with_types_and_a_strict_policy() {
         ("/", "text/html", "/assets/app.js"),
         ("/assets/index.html", "text/html", "<title>"),
         ("/assets/app.js", "text/javascript", "from \"./state.js\""),
-        ("/assets/state.js", "text/javascript", "export class StreamTracker"),
+        (
+            "/assets/state.js",
+            "text/javascript",
+            "export class StreamTracker",
+        ),
         ("/assets/style.css", "text/css", ".topbar"),
         ("/assets/favicon.svg", "image/svg+xml", "<svg"),
     ] {
@@ -26,7 +30,10 @@ async fn page_and_assets_are_served_with_types_and_a_strict_policy() {
         assert!(r.text.contains(needle), "{path} is the real file");
         let csp = r.headers["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("script-src 'self'"), "{csp}");
-        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert_eq!(r.headers["x-content-type-options"], "nosniff");
     }
@@ -45,5 +52,8 @@ async fn unknown_assets_are_json_404s_and_need_no_token() {
     }
     // The page itself is public (it asks for the token); the API behind it is not.
     assert_eq!(http(&addr, "GET", "/", &[], None).await.status, 200);
-    assert_eq!(http(&addr, "GET", "/api/v1/stats", &[], None).await.status, 401);
+    assert_eq!(
+        http(&addr, "GET", "/api/v1/stats", &[], None).await.status,
+        401
+    );
 }

@@ -775,7 +775,7 @@ function renderDiff(d) {
       h("p", { class: "muted", text: `${memories.length} memories · ${turns.length} turns · ${topicList.length} topics` }),
       h("ol", { class: "cards compact" }, memories.map((x) => diffMemory(x, cls))),
       turns.length ? h("ol", { class: "diff-turns" }, turns.map((x) => h("li", { class: cls }, h("span", { class: "role", text: x.role }), ` ${x.content}`))) : null,
-      topicList.length ? h("div", { class: "meta" }, topicList.map((x) => h("span", { class: `chip topic ${cls}`, text: `#${x}` }))) : null,
+      topicList.length ? h("div", { class: "meta diff-topics" }, h("span", { class: "muted", text: "topics" }), topicList.map((x) => h("span", { class: `chip topic ${cls}`, text: `#${x}` }))) : null,
     );
   const changed = m.changed.length
     ? h(
