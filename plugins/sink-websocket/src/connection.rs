@@ -52,6 +52,7 @@ pub(crate) async fn run<S>(
     // Register before reading the ring: an event is then either in the ring read, in the
     // outbox, or both (skipped by seq), never neither.
     let (id, latest) = hub.register(Arc::clone(&outbox));
+    hub.start_beat();
     outbox.control(Control::Frame(protocol::welcome(hub.epoch, latest)));
     let baseline = initial_replay(&hub, &outbox, &params, latest);
 
@@ -161,15 +162,21 @@ struct Writer {
 
 impl Writer {
     /// Writes until the connection closes; returns whether a close frame was sent.
+    ///
+    /// One long-lived timer paces pings and bounds writes: registering a timer per write
+    /// would put every event of every connection through the runtime's timer wheel.
     async fn run<S>(mut self, mut sink: SplitSink<WebSocketStream<S>, Message>) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let interval = Duration::from_secs(self.hub.options.ping_interval_s.max(1));
         let stale_after = interval * 3;
-        let mut next_ping = Instant::now() + interval;
+        let tick = tokio::time::sleep(interval);
+        tokio::pin!(tick);
+        let mut ping_due = false;
         loop {
-            if Instant::now() >= next_ping {
+            if ping_due {
+                ping_due = false;
                 let heard = Duration::from_millis(self.last_heard.load(Ordering::Relaxed));
                 if self.clock.elapsed().saturating_sub(heard) > stale_after {
                     self.hub
@@ -180,24 +187,28 @@ impl Writer {
                     let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(close)).await;
                     return false;
                 }
-                next_ping += interval;
-                let ping = sink.send(Message::Ping(bytes::Bytes::new()));
-                if !matches!(tokio::time::timeout(stale_after, ping).await, Ok(Ok(()))) {
+                if sink.feed(Message::Ping(bytes::Bytes::new())).await.is_err() {
                     return false;
                 }
             }
             let work = self.outbox.take();
             if work.is_empty() {
+                if let Err(e) = sink.flush().await {
+                    tracing::debug!(error = %e, "websocket flush failed; closing");
+                    return false;
+                }
                 tokio::select! {
                     _ = self.outbox.woken() => {}
-                    _ = tokio::time::sleep_until(next_ping.into()) => {}
+                    _ = &mut tick => {
+                        ping_due = true;
+                        tick.as_mut().reset((Instant::now() + interval).into());
+                    }
                 }
                 continue;
             }
             let close = work.close;
             let messages = self.frames(work);
-            // Queue everything, then flush once: one write for a burst of events. A client
-            // that stops reading cannot hold the writer longer than the ping deadline.
+            // Queue everything, then flush once: one write for a burst of events.
             let write = async {
                 for message in messages {
                     sink.feed(message).await?;
@@ -207,14 +218,40 @@ impl Writer {
                 }
                 sink.flush().await
             };
-            match tokio::time::timeout(stale_after, write).await {
-                Ok(Ok(())) if close.is_some() => return true,
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
+            tokio::pin!(write);
+            let started = Instant::now();
+            let written = loop {
+                tokio::select! {
+                    result = &mut write => break Some(result),
+                    _ = &mut tick => {
+                        ping_due = true;
+                        tick.as_mut().reset((Instant::now() + interval).into());
+                        // A client that stops reading cannot hold its writer for long.
+                        if started.elapsed() > stale_after {
+                            break None;
+                        }
+                    }
+                }
+            };
+            match written {
+                Some(Ok(())) if close.is_some() => return true,
+                Some(Ok(())) => {
+                    // Hold further writes until the next beat: an idle connection writes at
+                    // once, a busy one writes at most once per beat with everything queued.
+                    let beat = self.hub.beat.notified();
+                    tokio::select! {
+                        _ = beat => {}
+                        _ = &mut tick => {
+                            ping_due = true;
+                            tick.as_mut().reset((Instant::now() + interval).into());
+                        }
+                    }
+                }
+                Some(Err(e)) => {
                     tracing::debug!(error = %e, "websocket write failed; closing");
                     return false;
                 }
-                Err(_) => {
+                None => {
                     self.hub
                         .counters
                         .disconnected_timeout

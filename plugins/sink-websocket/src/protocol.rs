@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use coda_core::EventType;
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
 /// A frame a client may send.
@@ -69,17 +68,17 @@ pub fn parse_types<S: AsRef<str>>(names: &[S]) -> Result<Vec<EventType>, String>
 
 /// `{"type":"welcome","epoch":E,"seq":LATEST}`.
 pub fn welcome(epoch: Uuid, seq: u64) -> String {
-    json!({"type": "welcome", "epoch": epoch, "seq": seq}).to_string()
+    format!(r#"{{"type":"welcome","epoch":"{epoch}","seq":{seq}}}"#)
 }
 
 /// `{"type":"replay_gap","from":A,"to":B}`.
 pub fn replay_gap(from: u64, to: u64) -> String {
-    json!({"type": "replay_gap", "from": from, "to": to}).to_string()
+    format!(r#"{{"type":"replay_gap","from":{from},"to":{to}}}"#)
 }
 
 /// `{"type":"lagged","dropped":N,"from":A,"to":B}`.
 pub fn lagged(dropped: u64, from: u64, to: u64) -> String {
-    json!({"type": "lagged", "dropped": dropped, "from": from, "to": to}).to_string()
+    format!(r#"{{"type":"lagged","dropped":{dropped},"from":{from},"to":{to}}}"#)
 }
 
 /// `{"type":"pong"}`.
@@ -89,7 +88,8 @@ pub fn pong() -> String {
 
 /// `{"type":"error","error":MESSAGE}`.
 pub fn error(message: &str) -> String {
-    json!({"type": "error", "error": message}).to_string()
+    let message = serde_json::Value::from(message);
+    format!(r#"{{"type":"error","error":{message}}}"#)
 }
 
 /// Appends `{"type":"batch","events":[...]}` built from already-serialised events.

@@ -157,7 +157,10 @@ fn accept(
         );
     };
     let max = hub.options.max_message_bytes;
+    // tungstenite zeroes up to `read_buffer_size` bytes before each read: clients send
+    // little, so a small buffer saves work on every wakeup.
     let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
     let hub = Arc::clone(hub);

@@ -62,8 +62,17 @@ pub struct WebSocketHub {
     latest: AtomicU64,
     closing: AtomicBool,
     all_closed: Notify,
+    /// Beats every [`COALESCE`]: a connection that has just written waits for the next beat
+    /// before writing again, so under load each write carries every event of the interval.
+    pub(crate) beat: Notify,
+    beating: AtomicBool,
+    /// Wakes the beat task when the first connection arrives.
+    first_connection: Arc<Notify>,
     pub(crate) counters: Counters,
 }
+
+/// The write-coalescing interval: the longest a busy connection holds events back.
+pub(crate) const COALESCE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A slot toward `max_connections`, released when the connection ends.
 pub(crate) struct Admission {
@@ -91,6 +100,9 @@ impl WebSocketHub {
             latest: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             all_closed: Notify::new(),
+            beat: Notify::new(),
+            beating: AtomicBool::new(false),
+            first_connection: Arc::new(Notify::new()),
             counters: Counters::default(),
         }
     }
@@ -158,10 +170,36 @@ impl WebSocketHub {
             outbox.close(shutdown_close());
         }
         connections.push(Registered { id, outbox });
+        self.first_connection.notify_one();
         self.counters
             .connections_total
             .fetch_add(1, Ordering::Relaxed);
         (id, self.latest_seq())
+    }
+
+    /// Starts the coalescing beat (once; it sleeps while there are no connections). Needs a
+    /// tokio runtime, which connections always have.
+    pub(crate) fn start_beat(self: &Arc<Self>) {
+        if self.beating.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(COALESCE);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(hub) = hub.upgrade() else { return };
+                if hub.connections.read().is_empty() {
+                    let first = Arc::clone(&hub.first_connection);
+                    let woken = first.notified();
+                    drop(hub);
+                    woken.await;
+                    continue;
+                }
+                hub.beat.notify_waiters();
+            }
+        });
     }
 
     /// Removes a finished connection.
@@ -259,5 +297,51 @@ impl WebSocketHub {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::ALL_TYPES;
+    use crate::Overflow;
+
+    #[test]
+    fn passes_the_sink_conformance_suite() {
+        let options = WebSocketOptions::default();
+        let sink = Arc::new(WebSocketSink::new(
+            options,
+            Uuid::new_v4(),
+            Arc::new(ReplayRing::new(16)),
+        ));
+        // A connection's outbox stands in for a socket: what it holds is what would be sent.
+        let outbox = Arc::new(Outbox::new(1024, Overflow::DropOldest, ALL_TYPES));
+        sink.hub().register(Arc::clone(&outbox));
+        let written = parking_lot::Mutex::new(Vec::new());
+        coda_core::testkit::sink_conformance(sink.clone(), &|| {
+            let mut written = written.lock();
+            written.extend(outbox.take().events.iter().map(|w| w.text.to_string()));
+            written.clone()
+        });
+    }
+
+    #[test]
+    fn admission_stops_at_max_connections_and_frees_on_drop() {
+        let options = WebSocketOptions {
+            max_connections: 1,
+            ..WebSocketOptions::default()
+        };
+        let hub = Arc::new(WebSocketHub::new(
+            options,
+            Uuid::new_v4(),
+            Arc::new(ReplayRing::new(1)),
+        ));
+        let first = hub.admit().expect("a free slot");
+        assert!(hub.admit().is_none());
+        assert_eq!(hub.stats().refused, 1);
+        drop(first);
+        assert!(hub.admit().is_some());
+        hub.close_all();
+        assert!(hub.admit().is_none(), "no upgrades once closing");
     }
 }
