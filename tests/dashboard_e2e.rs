@@ -189,14 +189,20 @@ async fn text(client: &Client, selector: &str) -> String {
         .to_owned()
 }
 
+/// Clicks `selector`, finding it again if the page re-rendered it in between.
 async fn click(client: &Client, selector: &str) {
-    client
-        .find(Locator::Css(selector))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let deadline = Instant::now() + PAGE_DEADLINE;
+    loop {
+        let clicked = match client.find(Locator::Css(selector)).await {
+            Ok(element) => element.click().await,
+            Err(e) => Err(e),
+        };
+        match clicked {
+            Ok(()) => return,
+            Err(e) if Instant::now() < deadline && e.to_string().contains("stale element") => {}
+            Err(e) => panic!("clicking {selector} failed: {e}"),
+        }
+    }
 }
 
 /// Saves a screenshot as `name`: in docs/ with `CODA_UPDATE_SCREENSHOT` set (the README's
@@ -394,6 +400,47 @@ async fn dashboard_shows_live_memory_conversation_search_and_snapshots() {
     )
     .await;
     wait_text(&client, "#system-rows", "apply snapshot_").await;
+
+    // A snapshot kept in memory only, then saved from the list; then two snapshots compared.
+    click(&client, "#snap-save").await;
+    click(&client, "#snap-create").await;
+    wait_for(
+        &client,
+        "an unsaved snapshot in the list",
+        "return document.querySelectorAll('#snap-rows tr').length === 2 && \
+         !!document.querySelector('#snap-rows [data-action=save]');",
+        vec![],
+    )
+    .await;
+    click(&client, "#snap-rows [data-action=save]").await;
+    wait_for(
+        &client,
+        "the snapshot saved",
+        "return !document.querySelector('#snap-rows [data-action=save]') && \
+         !document.getElementById('snap-rows').textContent.includes('in memory');",
+        vec![],
+    )
+    .await;
+    wait_text(&client, "#system-rows", "save snapshot_").await;
+    let ids = client
+        .execute(
+            "return [...document.querySelectorAll('#snap-rows tr')].map(r => r.dataset.id);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (newer, older) = (ids[0].as_str().unwrap(), ids[1].as_str().unwrap());
+    client
+        .execute(
+            "document.getElementById('diff-a').value = arguments[0]; \
+             document.getElementById('diff-b').value = arguments[1]; return true;",
+            vec![json!(older), json!(newer)],
+        )
+        .await
+        .unwrap();
+    click(&client, "#diff-go").await;
+    wait_text(&client, "#diff .diff-title", &format!("{older} → {newer}")).await;
+    wait_text(&client, "#diff", "No differences.").await;
 
     // Metrics: this page is a connected client; latency was measured.
     click(&client, "#tab-btn-metrics").await;

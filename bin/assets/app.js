@@ -594,7 +594,7 @@ function renderSystem() {
 }
 
 function renderSnapshots() {
-  const rows = app.snapshots.map((s) =>
+  const row = (s) =>
     h(
       "tr",
       { dataset: { id: s.snapshot_id } },
@@ -611,10 +611,9 @@ function renderSnapshots() {
         h("button", { class: "ghost small", type: "button", dataset: { action: "diff" }, text: "Diff vs now", onclick: () => compare(s.snapshot_id, "current") }),
         h("button", { class: "danger small", type: "button", dataset: { action: "apply" }, text: "Apply…", onclick: () => applySnapshot(s.snapshot_id) }),
       ),
-    ),
-  );
-  $("snap-rows").replaceChildren(...rows);
-  $("snap-empty").hidden = rows.length > 0;
+    );
+  keyedList($("snap-rows"), app.snapshots, (s) => s.snapshot_id, row);
+  $("snap-empty").hidden = app.snapshots.length > 0;
   $("badge-snapshots").textContent = app.snapshots.length ? String(app.snapshots.length) : "";
   fillDiffSelects();
 }
