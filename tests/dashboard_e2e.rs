@@ -56,7 +56,7 @@ fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
 struct Driver {
     child: Child,
     port: u16,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
     chromium: PathBuf,
 }
 
@@ -83,7 +83,7 @@ impl Driver {
         Driver {
             child,
             port,
-            _profile: tempfile::tempdir().unwrap(),
+            profile: tempfile::tempdir().unwrap(),
             chromium,
         }
     }
@@ -104,10 +104,7 @@ impl Driver {
         ]
         .map(str::to_owned)
         .into_iter()
-        .chain([format!(
-            "--user-data-dir={}",
-            self._profile.path().display()
-        )])
+        .chain([format!("--user-data-dir={}", self.profile.path().display())])
         .collect::<Vec<_>>();
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
