@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+pub mod dashboard;
 pub mod metrics;
 mod server;
 pub mod state;

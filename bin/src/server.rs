@@ -265,14 +265,7 @@ fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
             },
         );
 
-    let dashboard = warp::path::end().and(warp::get()).map(|| {
-        let mut response = Response::new(DASHBOARD.into());
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        response
-    });
+    let dashboard = crate::dashboard::routes();
 
     let ws = match &state.hub {
         Some(hub) => sink_websocket::route(Arc::clone(hub), Arc::clone(&state.access)),
@@ -316,6 +309,3 @@ fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .unify()
         .boxed()
 }
-
-/// A placeholder page until the dashboard lands: it shows the live event stream.
-const DASHBOARD: &str = include_str!("dashboard.html");
