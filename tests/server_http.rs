@@ -322,6 +322,16 @@ async fn snapshots_round_trip() {
     .await;
     assert!(r.json["location"].is_string(), "{}", r.text);
 
+    // Diff against the live state: one memory was added since the snapshot... and applied away,
+    // so add one now.
+    http(
+        &addr,
+        "POST",
+        "/api/v1/memories",
+        &[JSON],
+        Some(r#"{"content":"A newer memory."}"#),
+    )
+    .await;
     let r = http(
         &addr,
         "GET",
@@ -330,10 +340,86 @@ async fn snapshots_round_trip() {
         None,
     )
     .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
-        (r.status, r.json["error"]["code"].clone()),
-        (501, json!("not_implemented"))
+        (r.json["from"].as_str(), r.json["to"].as_str()),
+        (Some(id.as_str()), Some("current"))
     );
+    assert_eq!(r.json["memories"]["added"][0]["content"], "A newer memory.");
+    assert_eq!(r.json["stats"]["total_memories"], 1);
+    let r = http(
+        &addr,
+        "GET",
+        "/api/v1/snapshots/snapshot_20200101_000000_deadbeef/diff/current",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = http(
+        &addr,
+        "GET",
+        &format!("/api/v1/snapshots/{id}/diff/..%2Fetc"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+
+    // Listing filters: by content text and by id.
+    let r = http(&addr, "GET", "/api/v1/snapshots?q=ALICE", &[], None).await;
+    assert!(
+        !r.json["snapshots"].as_array().unwrap().is_empty(),
+        "{}",
+        r.text
+    );
+    let r = http(
+        &addr,
+        "GET",
+        &format!("/api/v1/snapshots?q={}", &id[id.len() - 8..]),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.json["snapshots"][0]["snapshot_id"],
+        id.as_str(),
+        "{}",
+        r.text
+    );
+
+    // Loading is confined to what the store holds.
+    let r = http(
+        &addr,
+        "POST",
+        "/api/v1/snapshots/load",
+        &[JSON],
+        Some(r#"{"location":"/etc/passwd"}"#),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json["error"]["field"].clone()),
+        (422, json!("location")),
+        "{}",
+        r.text
+    );
+    let body = json!({"location": id}).to_string();
+    let r = http(
+        &addr,
+        "POST",
+        "/api/v1/snapshots/load",
+        &[JSON],
+        Some(&body),
+    )
+    .await;
+    assert_eq!(
+        r.json["snapshot_id"],
+        id.as_str(),
+        "a snapshot id is accepted too: {}",
+        r.text
+    );
+
+    // Prune: needs a limit; keeps the newest `keep`.
     let r = http(
         &addr,
         "POST",
@@ -342,7 +428,45 @@ async fn snapshots_round_trip() {
         Some("{}"),
     )
     .await;
-    assert_eq!(r.status, 501);
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = http(
+        &addr,
+        "POST",
+        "/api/v1/snapshots/prune",
+        &[JSON],
+        Some(r#"{"older_than":"soon"}"#),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json["error"]["field"].clone()),
+        (422, json!("older_than")),
+        "{}",
+        r.text
+    );
+    let r = http(
+        &addr,
+        "POST",
+        "/api/v1/snapshots/prune",
+        &[JSON],
+        Some(r#"{"keep":1,"older_than":0}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json["removed"],
+        json!([id]),
+        "the older of the two saved snapshots goes"
+    );
+    let r = http(&addr, "GET", "/api/v1/snapshots", &[], None).await;
+    assert!(r.json["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["snapshot_id"] != id.as_str()));
+    let id = r.json["snapshots"][0]["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = http(
         &addr,
         "DELETE",

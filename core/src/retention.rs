@@ -15,7 +15,7 @@ pub struct SnapshotFilter {
     pub from: Option<DateTime<Utc>>,
     /// Only snapshots taken at or before this time.
     pub to: Option<DateTime<Utc>>,
-    /// Only snapshots whose content (memories, turns, topics) contains this text,
+    /// Only snapshots whose id or content (memories, turns, topics) contains this text,
     /// case-insensitively.
     pub q: Option<String>,
 }
@@ -54,7 +54,14 @@ pub fn list_store(
         if !filter.in_range(&stored.meta) {
             continue;
         }
-        if filter.q.is_some() {
+        let id_matches = filter.q.as_deref().is_some_and(|q| {
+            stored
+                .meta
+                .snapshot_id
+                .to_lowercase()
+                .contains(&q.to_lowercase())
+        });
+        if filter.q.is_some() && !id_matches {
             match store.load(&stored.location) {
                 Ok(snapshot) if filter.matches_content(&snapshot) => {}
                 Ok(_) => continue,

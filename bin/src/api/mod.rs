@@ -182,14 +182,12 @@ async fn dispatch(method: &Method, path: &[&str], r: Request<'_>) -> Reply {
         (&M::GET, ["snapshots"]) => snapshots::list(r).await,
         (&M::POST, ["snapshots"]) => snapshots::create(r).await,
         (&M::POST, ["snapshots", "load"]) => snapshots::load(r).await,
-        (&M::POST, ["snapshots", "prune"]) => Err(ApiError::not_implemented("snapshot pruning")),
+        (&M::POST, ["snapshots", "prune"]) => snapshots::prune(r).await,
         (&M::GET, ["snapshots", id]) => snapshots::get(r, id).await,
         (&M::DELETE, ["snapshots", id]) => snapshots::delete(r, id).await,
         (&M::POST, ["snapshots", id, "save"]) => snapshots::save(r, id).await,
         (&M::POST, ["snapshots", id, "apply"]) => snapshots::apply(r, id).await,
-        (&M::GET, ["snapshots", _, "diff", _]) => {
-            Err(ApiError::not_implemented("snapshot comparison"))
-        }
+        (&M::GET, ["snapshots", a, "diff", b]) => snapshots::diff(r, a, b).await,
         (&M::PUT, ["auto-snapshot"]) => snapshots::auto(r).await,
         (&M::GET, ["openapi.json"]) => Ok(openapi()),
         (_, path) if known_path(path) => Err(ApiError::new(

@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
+use coda::manager::CURRENT;
+use coda::retention::{parse_duration, PrunePolicy, SnapshotFilter};
+
 use super::{blocking, created, no_content, ok, ApiError, Reply, Request};
 
 /// Ids reach the store as file names: anything that is not a snapshot id cannot exist.
@@ -26,19 +29,15 @@ fn time(r: &Request<'_>, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> 
 }
 
 pub async fn list(r: Request<'_>) -> Reply {
-    let from = time(&r, "from")?;
-    let to = time(&r, "to")?;
-    let q = r.query.get("q").map(str::to_lowercase);
-    let all = blocking(r.state, None, |m| m.list_snapshots()).await?;
-    let snapshots: Vec<_> = all
-        .into_iter()
-        .filter(|s| from.is_none_or(|from| s.meta.timestamp >= from))
-        .filter(|s| to.is_none_or(|to| s.meta.timestamp <= to))
-        .filter(|s| {
-            q.as_deref()
-                .is_none_or(|q| s.meta.snapshot_id.to_lowercase().contains(q))
-        })
-        .collect();
+    let filter = SnapshotFilter {
+        from: time(&r, "from")?,
+        to: time(&r, "to")?,
+        q: r.query
+            .get("q")
+            .filter(|q| !q.is_empty())
+            .map(str::to_owned),
+    };
+    let snapshots = blocking(r.state, None, move |m| m.find_snapshots(&filter)).await?;
     ok(&json!({"snapshots": snapshots}))
 }
 
@@ -94,7 +93,25 @@ pub async fn load(r: Request<'_>) -> Reply {
         return Err(ApiError::invalid("location", "must not be empty"));
     }
     let id = blocking(r.state, Some("snapshot"), move |m| {
-        m.load_snapshot(&body.location)
+        // Over HTTP, only what the store holds: a location it lists, or a snapshot id. Any other
+        // path would let a token holder make the server read arbitrary files.
+        let listed = m.store().list()?;
+        let location = listed
+            .iter()
+            .find(|s| s.location == body.location || s.meta.snapshot_id == body.location)
+            .map(|s| s.location.clone())
+            .ok_or_else(|| {
+                coda::Error::invalid(
+                    "location",
+                    format!(
+                        "`{}` is not a snapshot in store `{}`; give a location or id that \
+                         GET /snapshots lists",
+                        body.location,
+                        m.store().name()
+                    ),
+                )
+            })?;
+        m.load_snapshot(&location)
     })
     .await?;
     ok(&json!({"snapshot_id": id}))
@@ -111,6 +128,59 @@ pub async fn delete(r: Request<'_>, id: &str) -> Reply {
     let id = snapshot_id(id)?;
     blocking(r.state, None, move |m| m.delete_snapshot(&id)).await?;
     no_content()
+}
+
+/// `GET /snapshots/{a}/diff/{b}`: either side may be `current`.
+pub async fn diff(r: Request<'_>, a: &str, b: &str) -> Reply {
+    let side = |id: &str| {
+        if id == CURRENT {
+            Ok(id.to_owned())
+        } else {
+            snapshot_id(id)
+        }
+    };
+    let (a, b) = (side(a)?, side(b)?);
+    let diff = blocking(r.state, None, move |m| m.diff_snapshots(&a, &b)).await?;
+    ok(&diff)
+}
+
+/// `POST /snapshots/prune`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Prune {
+    #[serde(default)]
+    keep: Option<usize>,
+    /// `30d`, `12h`, `90m`, `45s`, or a number of seconds.
+    #[serde(default)]
+    older_than: Option<serde_json::Value>,
+}
+
+pub async fn prune(r: Request<'_>) -> Reply {
+    let body: Prune = r.json_or_empty()?;
+    let older_than = match body.older_than {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Number(n)) => {
+            Some(std::time::Duration::from_secs(n.as_u64().ok_or_else(
+                || ApiError::invalid("older_than", "must be a whole number of seconds"),
+            )?))
+        }
+        Some(serde_json::Value::String(text)) => Some(parse_duration(&text)?),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "older_than",
+                "must be a duration like \"30d\" or a number of seconds",
+            ))
+        }
+    };
+    let policy = PrunePolicy {
+        keep: body.keep,
+        older_than,
+    };
+    let removed = blocking(r.state, Some("snapshot"), move |m| {
+        m.prune_snapshots(&policy)
+    })
+    .await?;
+    ok(&json!({"removed": removed}))
 }
 
 /// `PUT /auto-snapshot`.

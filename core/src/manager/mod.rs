@@ -27,7 +27,7 @@ use crate::stats::{LongTermSummary, MemoryStats, ShortTermStats};
 use crate::{Error, Result};
 
 pub use memories::MemoryPatch;
-pub use snapshots::SnapshotListing;
+pub use snapshots::{SnapshotListing, CURRENT};
 
 /// The conversation window and session bookkeeping.
 #[derive(Debug, Clone)]
