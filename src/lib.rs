@@ -35,13 +35,17 @@ pub use coda_core::*;
 
 // Referencing each plugin crate keeps its `inventory` registration in the final binary.
 pub use coda_backend_memory as backend_memory;
+pub use coda_embedder_minilm as embedder_minilm;
 pub use coda_sink_log as sink_log;
 pub use coda_snapshot_fs as snapshot_fs;
 
 /// The names of every bundled plugin, by kind, as the registry should report them.
 pub const BUNDLED: &[(&str, &[&str])] = &[
     ("backend", &[coda_backend_memory::NAME]),
-    ("embedder", &[coda_core::embed::HASHING_NAME]),
+    (
+        "embedder",
+        &[coda_core::embed::HASHING_NAME, coda_embedder_minilm::NAME],
+    ),
     ("sink", &[coda_sink_log::NAME]),
     ("snapshot store", &[coda_snapshot_fs::NAME]),
 ];
