@@ -10,6 +10,7 @@
 //! polynomial approximations (errors ~1e-7) so the loops vectorise.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape};
+use coda_core::vector::dot;
 use rayon::prelude::*;
 
 /// Below this many floats, splitting work over threads costs more than it saves.
@@ -83,12 +84,26 @@ fn gelu(x: f32) -> f32 {
 /// Layer norm of `row` in place (biased variance, as torch computes it).
 pub(crate) fn layer_norm(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = sum(row) / n;
+    row.iter_mut().for_each(|v| *v -= mean);
+    let var = dot(row, row) / n;
     let inv = 1.0 / (var + eps).sqrt();
     for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
-        *v = (*v - mean) * inv * g + b;
+        *v = *v * inv * g + b;
     }
+}
+
+/// Sum with eight independent accumulators, so it vectorises (as `coda_core::vector::dot`).
+fn sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += c[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// `gelu(x + bias)` for `x: [rows, bias.len()]`.
@@ -176,7 +191,7 @@ impl PackedAttention<'_> {
                 let mut max = f32::NEG_INFINITY;
                 for (j, s) in scores.iter_mut().enumerate() {
                     let k = &qkv[j * stride + hidden + h * d..][..d];
-                    *s = q.iter().zip(k).map(|(a, b)| a * b).sum();
+                    *s = dot(q, k);
                     max = max.max(*s);
                 }
                 let mut total = 0.0;
