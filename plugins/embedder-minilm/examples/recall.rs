@@ -3,7 +3,8 @@
 //! `cargo run --release -p coda-embedder-minilm --example recall -- hashing`
 //! `CODA_MINILM_DIR=~/.cache/coda/all-MiniLM-L6-v2 cargo run --release -p coda-embedder-minilm --example recall -- minilm`
 //!
-//! The embedder is built through the registry by name, so any linked embedder can be measured;
+//! `lexical` measures the BM25 baseline instead of an embedder. Otherwise the embedder is built
+//! through the registry by name, so any linked embedder can be measured;
 //! a second argument is a JSON object of its options (for minilm, `model_dir` defaults to
 //! `$CODA_MINILM_DIR`).
 
@@ -13,7 +14,7 @@ use serde_json::{json, Value};
 
 use coda_core::registry::{find, EmbedderFactory};
 use coda_core::{EmbedderContext, Error, Result};
-use coda_embedder_minilm::eval::{evaluate_embedder, RetrievalSet};
+use coda_embedder_minilm::eval::{evaluate, evaluate_embedder, LexicalRanker, RetrievalSet};
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -30,10 +31,20 @@ fn main() -> Result<()> {
             options["model_dir"] = json!(dir.to_string_lossy());
         }
     }
+    let set = RetrievalSet::bundled()?;
+    if name == "lexical" {
+        let report = evaluate(&set, &mut LexicalRanker::new(&set))?;
+        println!(
+            "lexical (BM25): {} memories, {} queries",
+            set.memories.len(),
+            set.queries.len()
+        );
+        print!("{report}");
+        return Ok(());
+    }
     let path = format!("embedders.{name}");
     let embedder =
         find::<EmbedderFactory>(&name)?.build_with(options, &path, &EmbedderContext::default())?;
-    let set = RetrievalSet::bundled()?;
     let start = Instant::now();
     let report = evaluate_embedder(&set, embedder.as_ref())?;
     println!(
