@@ -16,7 +16,17 @@ use coda_core::registry::{find, EmbedderFactory};
 use coda_core::{EmbedderContext, Error, Result};
 use coda_embedder_minilm::eval::{evaluate, evaluate_embedder, LexicalRanker, RetrievalSet};
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let name = args
         .next()

@@ -229,13 +229,18 @@ pub fn evaluate(set: &RetrievalSet, ranker: &mut dyn Ranker) -> Result<RecallRep
         if scores.len() != set.memories.len() {
             return Err(Error::invalid("scores", "one score per memory expected"));
         }
-        // Rank of the best relevant memory: how many memories score strictly higher. Ties go to
-        // the relevant memory, which only matters for degenerate rankers.
+        // Rank of the best relevant memory: how many other memories score at least as high.
+        // Ties count against it, so a ranker that scores everything 0 (a lexical ranker on a
+        // query sharing no words) finds nothing rather than everything.
         let best = relevant
             .iter()
             .map(|&i| scores[i])
             .fold(f32::NEG_INFINITY, f32::max);
-        let rank = scores.iter().filter(|&&s| s > best).count();
+        let rank = scores
+            .iter()
+            .enumerate()
+            .filter(|&(i, &s)| s >= best && !relevant.contains(&i))
+            .count();
         for kind in [q.kind.as_str(), "all"] {
             let r = report.by_kind.entry(kind.to_owned()).or_default();
             r.queries += 1;
@@ -324,6 +329,15 @@ mod tests {
                 hits_at_1: 0,
                 hits_at_5: 0
             }
+        );
+    }
+
+    #[test]
+    fn ties_count_against_the_relevant_memory() {
+        let report = evaluate(&tiny_set("c"), &mut Fixed(vec![0.0; 6])).expect("eval");
+        assert_eq!(
+            report.by_kind["all"].hits_at_5, 0,
+            "all-zero scores find nothing"
         );
     }
 
