@@ -124,4 +124,24 @@ fn fingerprint_names_the_model_and_its_dimensions() {
             .expect("hashing")
             .fingerprint()
     );
+
+    // The same weights truncating at another length give other vectors for long texts, so a
+    // different fingerprint: a store must not mix them.
+    #[cfg(unix)]
+    {
+        let other = tempfile::tempdir().expect("tempdir");
+        for file in ["model.safetensors", "config.json", "tokenizer.json"] {
+            std::os::unix::fs::symlink(dir.join(file), other.path().join(file)).expect("link");
+        }
+        std::fs::write(
+            other.path().join("sentence_bert_config.json"),
+            r#"{"max_seq_length": 128}"#,
+        )
+        .expect("write");
+        let shorter = open(other.path()).fingerprint();
+        assert!(
+            shorter.starts_with("minilm/") && shorter != fp,
+            "{shorter} vs {fp}"
+        );
+    }
 }
