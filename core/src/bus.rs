@@ -480,10 +480,7 @@ mod tests {
         }
         let replay = bus.replay().after(3);
         assert_eq!(replay.gap, None);
-        assert_eq!(
-            replay.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            [4, 5]
-        );
+        assert_eq!(replay.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
         let replay = bus.replay().after(0);
         assert_eq!(replay.gap, Some((1, 2)));
         assert_eq!(replay.events.len(), 3);
@@ -499,15 +496,9 @@ mod tests {
         bus.emit(&EventBody::MemoryClear {});
         bus.emit(&turn(2));
         let ring = bus.replay();
-        assert_eq!(
-            ring.query(&[EventType::MemoryClear], None, None, 10).len(),
-            1
-        );
+        assert_eq!(ring.query(&[EventType::MemoryClear], None, None, 10).len(), 1);
         assert_eq!(ring.query(&[], Some(mid), None, 10).len(), 2);
-        assert_eq!(
-            ring.query(&[EventType::ConversationTurn], None, None, 1)[0].seq,
-            1
-        );
+        assert_eq!(ring.query(&[EventType::ConversationTurn], None, None, 1)[0].seq, 1);
     }
 
     #[test]

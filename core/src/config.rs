@@ -10,9 +10,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::registry::{
-    self, BackendFactory, EmbedderFactory, PluginKind, SinkFactory, StoreFactory,
-};
+use crate::registry::{self, BackendFactory, EmbedderFactory, PluginKind, SinkFactory, StoreFactory};
 use crate::{Error, Result};
 
 /// The whole configuration.
@@ -270,10 +268,7 @@ impl Config {
             .map_err(|e| Error::config("server.bind", format!("`{}`: {e}", self.server.bind)))?;
         let positive = [
             ("server.max_body_bytes", self.server.max_body_bytes),
-            (
-                "memory.short_term_max_turns",
-                self.memory.short_term_max_turns,
-            ),
+            ("memory.short_term_max_turns", self.memory.short_term_max_turns),
             ("memory.max_content_bytes", self.memory.max_content_bytes),
             ("snapshots.in_memory", self.snapshots.in_memory),
             ("snapshots.interval", self.snapshots.interval as usize),
@@ -353,7 +348,8 @@ where
     }
     for name in names {
         let path = format!("{section}.{name}");
-        let factory = registry::find::<F>(name).map_err(|e| Error::config(&path, e.to_string()))?;
+        let factory =
+            registry::find::<F>(name).map_err(|e| Error::config(&path, e.to_string()))?;
         let checked = factory.check(Config::options(tables, name), &path)?;
         out.insert(name.to_owned(), checked);
     }
@@ -417,10 +413,7 @@ mod tests {
 
     #[test]
     fn empty_file_gives_the_defaults() {
-        assert_eq!(
-            Config::from_toml_str("").expect("defaults"),
-            Config::default()
-        );
+        assert_eq!(Config::from_toml_str("").expect("defaults"), Config::default());
     }
 
     #[test]
@@ -435,20 +428,14 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_path() {
-        let err =
-            Config::from_toml_str("[memory]\nshort_term_max_turns = \"x\"").expect_err("type");
-        assert!(
-            err.to_string().contains("`memory.short_term_max_turns`"),
-            "{err}"
-        );
+        let err = Config::from_toml_str("[memory]\nshort_term_max_turns = \"x\"").expect_err("type");
+        assert!(err.to_string().contains("`memory.short_term_max_turns`"), "{err}");
         let err = Config::from_toml_str("[memory]\nshort_term_max_turns = 0").expect_err("zero");
-        assert!(
-            err.to_string().contains("`memory.short_term_max_turns`"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("`memory.short_term_max_turns`"), "{err}");
         let err = Config::from_toml_str("[server]\nbind = \"nowhere\"").expect_err("bind");
         assert!(err.to_string().contains("`server.bind`"), "{err}");
     }
+
 
     #[test]
     fn seed_aliases_map_to_canonical_keys() {
@@ -460,9 +447,8 @@ mod tests {
         assert_eq!(config.snapshots.interval, 3);
         assert_eq!(config.stores["fs"]["dir"], "snaps");
         assert_eq!(config.memory.auto_snapshot, None);
-        let err =
-            Config::from_toml_str("[memory]\nauto_snapshot = true\n[snapshots]\nauto = false")
-                .expect_err("both set");
+        let err = Config::from_toml_str("[memory]\nauto_snapshot = true\n[snapshots]\nauto = false")
+            .expect_err("both set");
         assert!(err.to_string().contains("`memory.auto_snapshot`"), "{err}");
     }
 }

@@ -223,11 +223,7 @@ mod tests {
         assert_eq!(a, e.embed("The user's name is Alice.").expect("embed"));
         assert_eq!(a.len(), 384);
         assert!((dot(&a, &a) - 1.0).abs() < 1e-5);
-        assert!(e
-            .embed("")
-            .expect("empty text embeds")
-            .iter()
-            .all(|x| *x == 0.0));
+        assert!(e.embed("").expect("empty text embeds").iter().all(|x| *x == 0.0));
     }
 
     #[test]

@@ -101,7 +101,9 @@ impl MemoryExtractor for RuleExtractor {
                 continue;
             }
             out.extend(statements(&turn.content));
-            let reply = turns.get(i + 1).filter(|next| next.role == Role::Assistant);
+            let reply = turns
+                .get(i + 1)
+                .filter(|next| next.role == Role::Assistant);
             let content = match reply {
                 Some(reply) => format!("User: {}\nAssistant: {}", turn.content, reply.content),
                 None => format!("User: {}", turn.content),
@@ -133,11 +135,9 @@ fn statements(text: &str) -> Vec<Extracted> {
             if matched && rule.summary_key.is_none() {
                 continue;
             }
-            let Some(start) = rule
-                .triggers
-                .iter()
-                .find_map(|t| find_phrase(&lower, t).map(|at| at + t.len()))
-            else {
+            let Some(start) = rule.triggers.iter().find_map(|t| {
+                find_phrase(&lower, t).map(|at| at + t.len())
+            }) else {
                 continue;
             };
             let source = if same_len { sentence } else { lower.as_str() };
@@ -166,16 +166,13 @@ fn statements(text: &str) -> Vec<Extracted> {
 
 /// Finds `phrase` at a word boundary.
 fn find_phrase(haystack: &str, phrase: &str) -> Option<usize> {
-    haystack
-        .match_indices(phrase)
-        .map(|(at, _)| at)
-        .find(|&at| {
-            at == 0
-                || haystack[..at]
-                    .chars()
-                    .next_back()
-                    .is_some_and(|c| !c.is_alphanumeric() && c != '\'')
-        })
+    haystack.match_indices(phrase).map(|(at, _)| at).find(|&at| {
+        at == 0
+            || haystack[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| !c.is_alphanumeric() && c != '\'')
+    })
 }
 
 /// Trims the captured statement at a clause break ("..., but ...", "... and I ...").
@@ -270,18 +267,10 @@ mod tests {
     #[test]
     fn user_statements_become_facts_about_the_user() {
         let got = contents(&[
-            turn(
-                Role::User,
-                "Hi! My name is alice smith, and I live in Paris.",
-                0,
-            ),
+            turn(Role::User, "Hi! My name is alice smith, and I live in Paris.", 0),
             turn(Role::Assistant, "Nice to meet you, Alice.", 1),
             turn(Role::User, "I prefer brief responses. I like jazz music", 2),
-            turn(
-                Role::User,
-                "Please remember that my sister is called Sara",
-                3,
-            ),
+            turn(Role::User, "Please remember that my sister is called Sara", 3),
             turn(Role::User, "I don't like mushrooms", 4),
         ]);
         for want in [
@@ -292,10 +281,7 @@ mod tests {
             "The user's sister is called Sara.",
             "The user dislikes mushrooms.",
         ] {
-            assert!(
-                got.contains(&want.to_owned()),
-                "missing {want:?} in {got:?}"
-            );
+            assert!(got.contains(&want.to_owned()), "missing {want:?} in {got:?}");
         }
         assert!(got.contains(&"User: Hi! My name is alice smith, and I live in Paris.\nAssistant: Nice to meet you, Alice.".to_owned()));
     }
@@ -313,10 +299,8 @@ mod tests {
 
     #[test]
     fn phrases_match_only_at_word_boundaries() {
-        assert!(
-            contents(&[turn(Role::User, "Unlike yesterday I like tea", 0)])
-                .contains(&"The user likes tea.".to_owned())
-        );
+        assert!(contents(&[turn(Role::User, "Unlike yesterday I like tea", 0)])
+            .contains(&"The user likes tea.".to_owned()));
         assert_eq!(find_phrase("alike ", "like "), None);
     }
 }

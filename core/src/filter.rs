@@ -167,10 +167,7 @@ impl Condition {
             ),
             Condition::Lt(want) => compare(actual, want) == Some(Ordering::Less),
             Condition::Lte(want) => {
-                matches!(
-                    compare(actual, want),
-                    Some(Ordering::Less | Ordering::Equal)
-                )
+                matches!(compare(actual, want), Some(Ordering::Less | Ordering::Equal))
             }
             Condition::In(options) => options.iter().any(|want| equals(actual, want)),
             Condition::Nin(options) => !options.iter().any(|want| equals(actual, want)),
@@ -224,9 +221,7 @@ mod tests {
     }
 
     fn check(filter: Value) -> bool {
-        Filter::parse(&filter)
-            .expect("valid filter")
-            .matches(&meta())
+        Filter::parse(&filter).expect("valid filter").matches(&meta())
     }
 
     #[test]
@@ -242,22 +237,15 @@ mod tests {
         assert!(check(json!({"missing": {"ne": 1}})));
         assert!(!check(json!({"missing": 1})));
         assert!(check(json!({"timestamp": {"gt": "2025-04-26T12:00:00Z"}})));
-        assert!(check(
-            json!({"and": [{"source_type": "fact"}, {"not": {"user_id": "b"}}]})
-        ));
-        assert!(check(
-            json!({"or": [{"source_type": "x"}, {"importance": {"gt": 0.7}}]})
-        ));
+        assert!(check(json!({"and": [{"source_type": "fact"}, {"not": {"user_id": "b"}}]})));
+        assert!(check(json!({"or": [{"source_type": "x"}, {"importance": {"gt": 0.7}}]})));
         assert!(!check(json!({"source_type": "fact", "user_id": "b"})));
     }
 
     #[test]
     fn errors_name_the_path() {
         let err = Filter::parse(&json!({"importance": {"bigger": 1}})).expect_err("bad op");
-        assert!(
-            err.to_string().contains("filter.importance.bigger"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("filter.importance.bigger"), "{err}");
         let err = Filter::parse(&json!({"and": [{"a": 1}, 3]})).expect_err("bad item");
         assert!(err.to_string().contains("filter.and[1]"), "{err}");
         let err = Filter::parse(&json!([1])).expect_err("not an object");

@@ -194,10 +194,7 @@ impl NewMemory {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let topics = topics
-            .into_iter()
-            .map(|t| Value::String(t.into()))
-            .collect();
+        let topics = topics.into_iter().map(|t| Value::String(t.into())).collect();
         self.metadata.insert("topics".into(), Value::Array(topics));
         self
     }

@@ -25,6 +25,7 @@ use crate::sink::{EventSink, SinkContext};
 use crate::snapshot::{SnapshotStore, StoreContext};
 use crate::{Error, Result};
 
+
 /// One registered component: its name, an option checker and a builder.
 pub struct Factory<T: ?Sized + 'static, C: 'static> {
     /// The name configuration uses to pick this component.
@@ -146,10 +147,7 @@ fn with_options<R>(
         f(&mut erased)
     };
     match result {
-        Err(Error::InvalidConfig {
-            path: inner,
-            reason,
-        }) if inner.is_empty() => {
+        Err(Error::InvalidConfig { path: inner, reason }) if inner.is_empty() => {
             let inner = track.path().to_string();
             let full = if inner == "." || inner.is_empty() {
                 path.to_owned()
@@ -163,9 +161,7 @@ fn with_options<R>(
 }
 
 /// Deserialises a plugin's options; an error has an empty path for the registry to fill in.
-pub fn parse_options<O: DeserializeOwned>(
-    de: &mut dyn erased_serde::Deserializer<'_>,
-) -> Result<O> {
+pub fn parse_options<O: DeserializeOwned>(de: &mut dyn erased_serde::Deserializer<'_>) -> Result<O> {
     erased_serde::deserialize(de).map_err(|e| Error::InvalidConfig {
         path: String::new(),
         reason: e.to_string(),
@@ -274,9 +270,7 @@ mod tests {
 
     #[test]
     fn unknown_name_lists_registered_names() {
-        let err = find::<EmbedderFactory>("nope")
-            .map(|f| f.name)
-            .expect_err("unknown");
+        let err = find::<EmbedderFactory>("nope").map(|f| f.name).expect_err("unknown");
         assert_eq!(
             err.to_string(),
             "unknown embedder `nope`; registered embedders: hashing"
@@ -289,10 +283,7 @@ mod tests {
         let err = factory
             .check_options(serde_json::json!({"dims": "many"}), "embedders.hashing")
             .expect_err("bad dims");
-        assert!(
-            err.to_string().contains("`embedders.hashing.dims`"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("`embedders.hashing.dims`"), "{err}");
         let err = factory
             .check_options(serde_json::json!({"dimz": 3}), "embedders.hashing")
             .expect_err("unknown key");

@@ -49,9 +49,7 @@ fn check_type(memory_type: &str) -> Result<()> {
 }
 
 /// Splits caller metadata into topics and the remaining keys, rejecting reserved keys.
-fn split_metadata(
-    mut metadata: Map<String, Value>,
-) -> Result<(Option<Vec<String>>, Map<String, Value>)> {
+fn split_metadata(mut metadata: Map<String, Value>) -> Result<(Option<Vec<String>>, Map<String, Value>)> {
     for key in RESERVED_KEYS {
         if metadata.contains_key(key) {
             return Err(Error::invalid(
@@ -127,18 +125,13 @@ impl MemoryManager {
     ) -> Result<Vec<ScoredMemory>> {
         self.check_content("query", query)?;
         if limit == 0 || limit > MAX_LIMIT {
-            return Err(Error::invalid(
-                "limit",
-                format!("must be in 1..={MAX_LIMIT}"),
-            ));
+            return Err(Error::invalid("limit", format!("must be in 1..={MAX_LIMIT}")));
         }
         if !(-1.0..=1.0).contains(&min_similarity) {
             return Err(Error::invalid("min_similarity", "must be in [-1, 1]"));
         }
         let embedding = self.embedder.embed(query)?;
-        let results = self
-            .backend
-            .search(&embedding, limit, min_similarity, filter)?;
+        let results = self.backend.search(&embedding, limit, min_similarity, filter)?;
         // A repeated search is a distinct retrieval, never a duplicate.
         self.bus.emit_with(
             &EventBody::MemoryRetrieve {
@@ -166,10 +159,7 @@ impl MemoryManager {
         filter: Option<&Filter>,
     ) -> Result<Vec<Memory>> {
         if limit > MAX_LIMIT {
-            return Err(Error::invalid(
-                "limit",
-                format!("must be at most {MAX_LIMIT}"),
-            ));
+            return Err(Error::invalid("limit", format!("must be at most {MAX_LIMIT}")));
         }
         self.backend.list(offset, limit, filter)
     }

@@ -186,8 +186,8 @@ impl ManagerBuilder {
             for (i, sink) in config.sinks.iter().enumerate() {
                 let path = format!("sinks[{i}]");
                 let options = serde_json::Value::Object(sink.options.clone());
-                let built =
-                    registry::find::<SinkFactory>(&sink.kind)?.build_with(options, &path, &ctx)?;
+                let built = registry::find::<SinkFactory>(&sink.kind)?
+                    .build_with(options, &path, &ctx)?;
                 bus.add_sink(built);
             }
         }
@@ -419,8 +419,7 @@ impl MemoryManager {
             )
         };
         let knowledge = self.knowledge.lock();
-        let duration =
-            (crate::model::timestamp::now() - session_start).num_milliseconds() as f64 / 1000.0;
+        let duration = (crate::model::timestamp::now() - session_start).num_milliseconds() as f64 / 1000.0;
         MemoryStats {
             short_term: ShortTermStats {
                 turn_count,

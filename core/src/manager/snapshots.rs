@@ -54,11 +54,7 @@ impl SnapshotCache {
 
     fn put(&mut self, snapshot: Arc<Snapshot>, location: Option<String>) {
         let id = snapshot.snapshot_id.clone();
-        if self
-            .entries
-            .insert(id.clone(), Cached { snapshot, location })
-            .is_none()
-        {
+        if self.entries.insert(id.clone(), Cached { snapshot, location }).is_none() {
             self.order.push_back(id);
         }
         while self.order.len() > self.capacity {
@@ -102,13 +98,7 @@ impl MemoryManager {
             metadata.insert(
                 "topics".into(),
                 Value::Array(
-                    memory
-                        .metadata
-                        .topics
-                        .iter()
-                        .cloned()
-                        .map(Value::String)
-                        .collect(),
+                    memory.metadata.topics.iter().cloned().map(Value::String).collect(),
                 ),
             );
             memories.insert(
@@ -337,12 +327,7 @@ fn memory_from_snapshot(key: &str, stored: &SnapshotMemory) -> Result<Memory> {
     let source_type = match extra.remove("source_type") {
         Some(Value::String(s)) => s,
         None => "fact".to_owned(),
-        Some(_) => {
-            return Err(Error::invalid(
-                field("metadata.source_type"),
-                "must be a string",
-            ))
-        }
+        Some(_) => return Err(Error::invalid(field("metadata.source_type"), "must be a string")),
     };
     let topics = match extra.remove("topics") {
         None | Some(Value::Null) => Vec::new(),

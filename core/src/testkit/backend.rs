@@ -55,10 +55,7 @@ pub fn backend_conformance(make: &dyn Fn() -> Arc<dyn MemoryBackend>) {
 }
 
 fn crud(backend: Arc<dyn MemoryBackend>) {
-    assert!(
-        backend.is_empty().expect("is_empty"),
-        "a new backend is empty"
-    );
+    assert!(backend.is_empty().expect("is_empty"), "a new backend is empty");
     let a = record("alpha", "fact", 0, 0);
     backend.insert(a.clone()).expect("insert");
     assert_eq!(backend.len().expect("len"), 1);
@@ -75,10 +72,7 @@ fn crud(backend: Arc<dyn MemoryBackend>) {
         v
     };
     backend.update(changed.clone()).expect("update");
-    assert_eq!(
-        backend.get(a.memory.id).expect("get"),
-        Some(changed.clone())
-    );
+    assert_eq!(backend.get(a.memory.id).expect("get"), Some(changed.clone()));
     let ghost = record("ghost", "fact", 2, 0);
     assert!(
         matches!(backend.update(ghost.clone()), Err(Error::NotFound { .. })),
@@ -110,11 +104,7 @@ fn listing(backend: Arc<dyn MemoryBackend>) {
         "list is newest first"
     );
     let page = backend.list(3, 4, None).expect("page");
-    assert_eq!(
-        page,
-        all[3..7].to_vec(),
-        "offset and limit page the same order"
-    );
+    assert_eq!(page, all[3..7].to_vec(), "offset and limit page the same order");
     assert!(backend.list(20, 5, None).expect("past the end").is_empty());
     let facts = backend
         .list(0, 100, Some(&Filter::source_type("fact")))
@@ -129,27 +119,15 @@ fn listing(backend: Arc<dyn MemoryBackend>) {
 
 fn search(backend: Arc<dyn MemoryBackend>) {
     let records: Vec<_> = (0..DIMS)
-        .map(|i| {
-            record(
-                &format!("axis {i}"),
-                if i < 4 { "fact" } else { "note" },
-                i,
-                i as i64,
-            )
-        })
+        .map(|i| record(&format!("axis {i}"), if i < 4 { "fact" } else { "note" }, i, i as i64))
         .collect();
     for r in &records {
         backend.insert(r.clone()).expect("insert");
     }
     let hits = backend.search(&axis(3), 3, -1.0, None).expect("search");
     assert_eq!(hits.len(), 3, "search returns `limit` results");
-    assert_eq!(
-        hits[0].id, records[3].memory.id,
-        "the most similar comes first"
-    );
-    assert!(
-        (hits[0].similarity - crate::vector::dot(&axis(3), &records[3].embedding)).abs() < 1e-5
-    );
+    assert_eq!(hits[0].id, records[3].memory.id, "the most similar comes first");
+    assert!((hits[0].similarity - crate::vector::dot(&axis(3), &records[3].embedding)).abs() < 1e-5);
     assert!(
         hits.windows(2).all(|w| w[0].similarity >= w[1].similarity),
         "results are sorted by similarity"
@@ -161,27 +139,18 @@ fn search(backend: Arc<dyn MemoryBackend>) {
         .expect("filtered search");
     assert_eq!(notes.len(), 4);
     assert!(notes.iter().all(|h| h.metadata.source_type == "note"));
-    assert!(backend
-        .search(&axis(0), 0, -1.0, None)
-        .expect("k = 0")
-        .is_empty());
+    assert!(backend.search(&axis(0), 0, -1.0, None).expect("k = 0").is_empty());
 }
 
 fn replace_all(backend: Arc<dyn MemoryBackend>) {
     for i in 0..5 {
-        backend
-            .insert(record(&format!("old {i}"), "fact", i, i as i64))
-            .expect("insert");
+        backend.insert(record(&format!("old {i}"), "fact", i, i as i64)).expect("insert");
     }
-    let fresh: Vec<_> = (0..3)
-        .map(|i| record(&format!("new {i}"), "fact", i, 0))
-        .collect();
+    let fresh: Vec<_> = (0..3).map(|i| record(&format!("new {i}"), "fact", i, 0)).collect();
     backend.replace_all(fresh.clone()).expect("replace_all");
     assert_eq!(backend.len().expect("len"), 3);
     assert_eq!(backend.export().expect("export"), fresh);
-    let hits = backend
-        .search(&axis(1), 1, -1.0, None)
-        .expect("search after replace");
+    let hits = backend.search(&axis(1), 1, -1.0, None).expect("search after replace");
     assert_eq!(hits[0].content, "new 1");
     backend.replace_all(Vec::new()).expect("clear");
     assert!(backend.is_empty().expect("is_empty"));
@@ -203,9 +172,5 @@ fn concurrent_inserts(backend: Arc<dyn MemoryBackend>) {
     for t in threads {
         t.join().expect("insert thread");
     }
-    assert_eq!(
-        backend.len().expect("len"),
-        200,
-        "no concurrent insert is lost"
-    );
+    assert_eq!(backend.len().expect("len"), 200, "no concurrent insert is lost");
 }

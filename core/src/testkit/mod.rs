@@ -23,31 +23,15 @@ pub fn embedder_conformance(embedder: &dyn Embedder) {
         "The user lives in Paris.",
     ];
     let vectors = embedder.embed_batch(&texts).expect("embed_batch");
-    assert_eq!(
-        vectors.len(),
-        texts.len(),
-        "embed_batch returns one vector per text"
-    );
+    assert_eq!(vectors.len(), texts.len(), "embed_batch returns one vector per text");
     for (text, v) in texts.iter().zip(&vectors) {
         assert_eq!(v.len(), dims, "vector of {text:?} has the wrong length");
         let norm = crate::vector::dot(v, v).sqrt();
-        assert!(
-            (norm - 1.0).abs() < 1e-3,
-            "vector of {text:?} is not unit length ({norm})"
-        );
-        assert_eq!(
-            &embedder.embed(text).expect("embed"),
-            v,
-            "embed and embed_batch disagree"
-        );
+        assert!((norm - 1.0).abs() < 1e-3, "vector of {text:?} is not unit length ({norm})");
+        assert_eq!(&embedder.embed(text).expect("embed"), v, "embed and embed_batch disagree");
     }
-    let query = embedder
-        .embed("what is the user's name")
-        .expect("embed query");
-    let scores: Vec<f32> = vectors
-        .iter()
-        .map(|v| crate::vector::dot(&query, v))
-        .collect();
+    let query = embedder.embed("what is the user's name").expect("embed query");
+    let scores: Vec<f32> = vectors.iter().map(|v| crate::vector::dot(&query, v)).collect();
     assert!(
         scores[0] > scores[1] && scores[0] > scores[2],
         "the name query should rank the name memory first: {scores:?}"

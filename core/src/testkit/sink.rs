@@ -74,9 +74,6 @@ pub fn sink_conformance(sink: Arc<dyn EventSink>, delivered: &dyn Fn() -> Vec<St
     );
     sink.flush().expect("flush");
     let got = delivered();
-    assert_eq!(
-        got, sent,
-        "after flush the sink holds every event, in order"
-    );
+    assert_eq!(got, sent, "after flush the sink holds every event, in order");
     sink.shutdown().expect("shutdown");
 }

@@ -70,10 +70,7 @@ pub fn sample_snapshot(at: DateTime<Utc>) -> Snapshot {
 /// Runs every rule of the `SnapshotStore` contract against a fresh, empty store from `make`.
 pub fn store_conformance(make: &dyn Fn() -> Arc<dyn SnapshotStore>) {
     let store = make();
-    assert!(
-        store.list().expect("list").is_empty(),
-        "a new store is empty"
-    );
+    assert!(store.list().expect("list").is_empty(), "a new store is empty");
     let base = crate::model::timestamp::now() - Duration::hours(1);
     let snapshots: Vec<_> = (0..3)
         .map(|i| sample_snapshot(base + Duration::minutes(i)))
@@ -83,51 +80,24 @@ pub fn store_conformance(make: &dyn Fn() -> Arc<dyn SnapshotStore>) {
         locations.push(store.save(s).expect("save"));
     }
     for (s, location) in snapshots.iter().zip(&locations) {
-        assert_eq!(
-            &store.load(location).expect("load"),
-            s,
-            "load returns what was saved"
-        );
+        assert_eq!(&store.load(location).expect("load"), s, "load returns what was saved");
     }
     let listed = store.list().expect("list");
     let ids: Vec<_> = listed.iter().map(|s| s.meta.snapshot_id.clone()).collect();
-    let newest_first: Vec<_> = snapshots
-        .iter()
-        .rev()
-        .map(|s| s.snapshot_id.clone())
-        .collect();
+    let newest_first: Vec<_> = snapshots.iter().rev().map(|s| s.snapshot_id.clone()).collect();
     assert_eq!(ids, newest_first, "list is newest first");
-    assert_eq!(
-        listed[0].meta,
-        snapshots[2].meta(),
-        "list carries the seed's metadata"
-    );
+    assert_eq!(listed[0].meta, snapshots[2].meta(), "list carries the seed's metadata");
     assert_eq!(listed[0].location, locations[2]);
 
     let mut changed = snapshots[0].clone();
     changed.short_term.turn_count = 99;
     let location = store.save(&changed).expect("save again");
-    assert_eq!(
-        store.load(&location).expect("reload").short_term.turn_count,
-        99
-    );
-    assert_eq!(
-        store.list().expect("list").len(),
-        3,
-        "saving an id again replaces it"
-    );
+    assert_eq!(store.load(&location).expect("reload").short_term.turn_count, 99);
+    assert_eq!(store.list().expect("list").len(), 3, "saving an id again replaces it");
 
     assert!(store.delete(&snapshots[1].snapshot_id).expect("delete"));
-    assert!(!store
-        .delete(&snapshots[1].snapshot_id)
-        .expect("delete again"));
-    assert!(
-        store.load(&locations[1]).is_err(),
-        "a deleted snapshot no longer loads"
-    );
+    assert!(!store.delete(&snapshots[1].snapshot_id).expect("delete again"));
+    assert!(store.load(&locations[1]).is_err(), "a deleted snapshot no longer loads");
     assert_eq!(store.list().expect("list").len(), 2);
-    assert!(
-        !store.delete("../../etc/passwd").unwrap_or(false),
-        "path tricks are refused"
-    );
+    assert!(!store.delete("../../etc/passwd").unwrap_or(false), "path tricks are refused");
 }

@@ -126,9 +126,7 @@ impl MemoryBackend for InMemoryBackend {
         let last = slots.memories.len() - 1;
         let dims = self.dims;
         if slot != last {
-            slots
-                .vectors
-                .copy_within(last * dims..(last + 1) * dims, slot * dims);
+            slots.vectors.copy_within(last * dims..(last + 1) * dims, slot * dims);
             let moved = slots.memories[last].id;
             slots.index.insert(moved, slot);
         }

@@ -130,9 +130,7 @@ impl EventSink for LogSink {
         match reply_rx.recv() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Error::io("flush", &self.target, e)),
-            Err(_) => Err(Error::Unavailable(
-                "the log writer thread has stopped".into(),
-            )),
+            Err(_) => Err(Error::Unavailable("the log writer thread has stopped".into())),
         }
     }
 
@@ -186,9 +184,7 @@ mod tests {
             path: blocker.join("events.jsonl").to_string_lossy().into_owned(),
             queue: 4,
         };
-        let err = LogSink::open(&options)
-            .err()
-            .expect("cannot open under a file");
+        let err = LogSink::open(&options).err().expect("cannot open under a file");
         assert!(err.to_string().contains("events.jsonl") || err.to_string().contains("file"));
     }
 }

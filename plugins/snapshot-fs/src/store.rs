@@ -59,7 +59,8 @@ impl SnapshotStore for FsStore {
     }
 
     fn list(&self) -> Result<Vec<StoredSnapshot>> {
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io("list", &self.dir, e))?;
+        let entries =
+            std::fs::read_dir(&self.dir).map_err(|e| Error::io("list", &self.dir, e))?;
         let mut out = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| Error::io("list", &self.dir, e))?;
@@ -132,13 +133,8 @@ mod tests {
         assert!(matches!(err, Error::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains(&location), "{err}");
         assert!(store.list().expect("list skips bad files").is_empty());
-        let err = store
-            .load("/nonexistent/snapshot.json")
-            .expect_err("missing");
-        assert!(
-            err.to_string().contains("/nonexistent/snapshot.json"),
-            "{err}"
-        );
+        let err = store.load("/nonexistent/snapshot.json").expect_err("missing");
+        assert!(err.to_string().contains("/nonexistent/snapshot.json"), "{err}");
     }
 
     #[test]
@@ -147,9 +143,7 @@ mod tests {
         let path = dir.path().join("seed.json");
         std::fs::write(&path, SEED_SNAPSHOT).expect("write");
         let store = FsStore::open(dir.path()).expect("open");
-        let snapshot = store
-            .load(&path.to_string_lossy())
-            .expect("seed snapshot loads");
+        let snapshot = store.load(&path.to_string_lossy()).expect("seed snapshot loads");
         assert_eq!(snapshot.long_term.memory_count, 2);
         assert_eq!(snapshot.short_term.turns.len(), 3);
         assert_eq!(snapshot.memory_stats.long_term.source_types["fact"], 1);
