@@ -36,6 +36,7 @@ pub use coda_core::*;
 // Referencing each plugin crate keeps its `inventory` registration in the final binary.
 pub use coda_backend_file as backend_file;
 pub use coda_backend_memory as backend_memory;
+pub use coda_embedder_minilm as embedder_minilm;
 pub use coda_sink_log as sink_log;
 pub use coda_sink_websocket as sink_websocket;
 pub use coda_snapshot_fs as snapshot_fs;
@@ -47,7 +48,10 @@ pub const BUNDLED: &[(&str, &[&str])] = &[
         "backend",
         &[coda_backend_file::NAME, coda_backend_memory::NAME],
     ),
-    ("embedder", &[coda_core::embed::HASHING_NAME]),
+    (
+        "embedder",
+        &[coda_core::embed::HASHING_NAME, coda_embedder_minilm::NAME],
+    ),
     ("sink", &[coda_sink_log::NAME, coda_sink_websocket::NAME]),
     (
         "snapshot store",
