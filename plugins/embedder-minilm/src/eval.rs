@@ -9,8 +9,9 @@ use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
+use uuid::Uuid;
 
-use coda_core::embed::{is_stopword, stem, words};
+use coda_core::lexical::LexicalIndex;
 use coda_core::vector::dot;
 use coda_core::{Embedder, Error, Result};
 
@@ -89,72 +90,42 @@ impl Ranker for EmbeddingRanker<'_> {
     }
 }
 
-/// Okapi BM25 over the stemmed, non-stopword words of `coda_core::embed::words`: the lexical
-/// baseline the embedders are compared with (k1 = 1.2, b = 0.75).
+/// BM25 over the same index the manager's lexical and hybrid search use
+/// ([`coda_core::lexical::LexicalIndex`]): the lexical baseline the embedders are compared with.
 pub struct LexicalRanker {
-    docs: Vec<HashMap<String, f32>>,
-    lengths: Vec<f32>,
-    average_length: f32,
-    document_frequency: HashMap<String, f32>,
-}
-
-fn terms(text: &str) -> Vec<String> {
-    words(text)
-        .iter()
-        .filter(|w| !is_stopword(w))
-        .map(|w| stem(w).to_owned())
-        .collect()
+    index: LexicalIndex,
+    ids: Vec<Uuid>,
 }
 
 impl LexicalRanker {
     /// Indexes every memory of `set`.
     pub fn new(set: &RetrievalSet) -> Self {
-        let mut docs = Vec::with_capacity(set.memories.len());
-        let mut lengths = Vec::with_capacity(set.memories.len());
-        let mut document_frequency: HashMap<String, f32> = HashMap::new();
-        for memory in &set.memories {
-            let mut counts: HashMap<String, f32> = HashMap::new();
-            let terms = terms(&memory.content);
-            lengths.push(terms.len() as f32);
-            for term in terms {
-                *counts.entry(term).or_default() += 1.0;
-            }
-            for term in counts.keys() {
-                *document_frequency.entry(term.clone()).or_default() += 1.0;
-            }
-            docs.push(counts);
-        }
-        let average_length = lengths.iter().sum::<f32>() / lengths.len().max(1) as f32;
-        LexicalRanker {
-            docs,
-            lengths,
-            average_length: average_length.max(1.0),
-            document_frequency,
-        }
+        let mut index = LexicalIndex::new();
+        let ids: Vec<Uuid> = set
+            .memories
+            .iter()
+            .enumerate()
+            .map(|(i, memory)| {
+                let id = Uuid::from_u128(i as u128 + 1);
+                index.insert(id, &memory.content);
+                id
+            })
+            .collect();
+        LexicalRanker { index, ids }
     }
 }
 
 impl Ranker for LexicalRanker {
     fn scores(&mut self, query: &str) -> Result<Vec<f32>> {
-        const K1: f32 = 1.2;
-        const B: f32 = 0.75;
-        let n = self.docs.len() as f32;
-        let query = terms(query);
+        let hits: HashMap<Uuid, f32> = self
+            .index
+            .search(query, self.ids.len())
+            .into_iter()
+            .collect();
         Ok(self
-            .docs
+            .ids
             .iter()
-            .zip(&self.lengths)
-            .map(|(doc, &len)| {
-                query
-                    .iter()
-                    .filter_map(|t| Some((doc.get(t)?, self.document_frequency.get(t)?)))
-                    .map(|(&tf, &df)| {
-                        let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
-                        idf * tf * (K1 + 1.0)
-                            / (tf + K1 * (1.0 - B + B * len / self.average_length))
-                    })
-                    .sum()
-            })
+            .map(|id| hits.get(id).copied().unwrap_or(0.0))
             .collect())
     }
 }
