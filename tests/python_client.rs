@@ -66,13 +66,22 @@ async fn python_demo_resumes_without_gaps_or_duplicates() {
 
     let (ok, out, err) = demo(&["--url", &url, "--token", "py-token"]).await;
     assert!(ok, "demo.py failed\nstdout:\n{out}\nstderr:\n{err}");
-    let summary = out.lines().find(|l| l.starts_with("OK: ")).unwrap_or_else(|| {
-        panic!("no OK line\nstdout:\n{out}\nstderr:\n{err}");
-    });
-    assert!(summary.contains("each exactly once in order across 1 reconnect"), "{summary}");
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("OK: "))
+        .unwrap_or_else(|| {
+            panic!("no OK line\nstdout:\n{out}\nstderr:\n{err}");
+        });
+    assert!(
+        summary.contains("each exactly once in order across 1 reconnect"),
+        "{summary}"
+    );
     assert!(out.contains("resumed: "), "{out}");
 
     // The client reports refusals instead of passing: without the token it must fail.
     let (ok, out, err) = demo(&["--url", &url]).await;
-    assert!(!ok, "demo.py passed without a token\nstdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        !ok,
+        "demo.py passed without a token\nstdout:\n{out}\nstderr:\n{err}"
+    );
 }

@@ -59,7 +59,14 @@ async fn search_mode_is_chosen_per_request() {
     }
     let results = |r: &common::Reply| r.json["results"].as_array().unwrap().clone();
     let body = json!({"query": "green tea morning", "mode": "lexical"}).to_string();
-    let r = http(&addr, "POST", "/api/v1/memories/search", &[JSON], Some(&body)).await;
+    let r = http(
+        &addr,
+        "POST",
+        "/api/v1/memories/search",
+        &[JSON],
+        Some(&body),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let lexical = results(&r);
     assert_eq!(lexical[0]["score"], 1.0, "{}", r.text);
@@ -223,7 +230,14 @@ async fn errors_have_the_spec_shape_and_status() {
             r.text
         );
     }
-    let r = http(&addr, "GET", "/api/v1/memories/search?q=x&mode=fuzzy", &[], None).await;
+    let r = http(
+        &addr,
+        "GET",
+        "/api/v1/memories/search?q=x&mode=fuzzy",
+        &[],
+        None,
+    )
+    .await;
     check(&r, 422, "invalid_field");
     assert_eq!(r.json["error"]["field"], "mode");
     let r = http(&addr, "GET", "/api/v1/memories?limit=lots", &[], None).await;
