@@ -183,8 +183,9 @@ class EventStream:
         if welcome.get("type") != "welcome":
             raise RuntimeError(f"expected a welcome frame, got {welcome}")
         if self.epoch is not None and welcome["epoch"] != self.epoch:
-            # The server restarted: seqs start again; the server sends a replay_gap from 1.
-            self.last_seq = None
+            # The server restarted: seqs start again, and it replays what it holds of the new
+            # epoch after a replay_gap (kept in notices): the caller should reload state.
+            self.last_seq = 0
         self.epoch = welcome["epoch"]
         if self.last_seq is None:
             self.last_seq = welcome["seq"]
