@@ -42,6 +42,43 @@ async fn turns_persist_and_stats() {
     assert_eq!(r.json["turns"], json!([]));
 }
 
+/// `mode` picks the ranking per request: `score` is the cosine under `vector`, BM25 divided by
+/// the query's best under `lexical` (so the top hit scores 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_mode_is_chosen_per_request() {
+    let server = Server::start("", "").await;
+    let addr = server.addr();
+    for content in [
+        "The user likes green tea in the morning.",
+        "The user drinks coffee at work.",
+        "The user's sister is called Jane.",
+    ] {
+        let body = json!({ "content": content }).to_string();
+        let r = http(&addr, "POST", "/api/v1/memories", &[JSON], Some(&body)).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let results = |r: &common::Reply| r.json["results"].as_array().unwrap().clone();
+    let body = json!({"query": "green tea morning", "mode": "lexical"}).to_string();
+    let r = http(
+        &addr,
+        "POST",
+        "/api/v1/memories/search",
+        &[JSON],
+        Some(&body),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let lexical = results(&r);
+    assert_eq!(lexical[0]["score"], 1.0, "{}", r.text);
+    assert_ne!(lexical[0]["score"], lexical[0]["similarity"], "{}", r.text);
+    let path = "/api/v1/memories/search?q=green%20tea%20morning&mode=vector";
+    let r = http(&addr, "GET", path, &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for hit in results(&r) {
+        assert_eq!(hit["score"], hit["similarity"], "{}", r.text);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memories_crud_and_search() {
     let server = Server::start("", "").await;
@@ -174,6 +211,11 @@ async fn errors_have_the_spec_shape_and_status() {
             "filter.importance",
         ),
         ("/api/v1/snapshots/load", r#"{"location":""}"#, "location"),
+        (
+            "/api/v1/memories/search",
+            r#"{"query":"x","mode":"fuzzy"}"#,
+            "mode",
+        ),
     ] {
         let r = http(&addr, "POST", path, &[JSON], Some(body)).await;
         check(&r, 422, "invalid_field");
@@ -188,6 +230,16 @@ async fn errors_have_the_spec_shape_and_status() {
             r.text
         );
     }
+    let r = http(
+        &addr,
+        "GET",
+        "/api/v1/memories/search?q=x&mode=fuzzy",
+        &[],
+        None,
+    )
+    .await;
+    check(&r, 422, "invalid_field");
+    assert_eq!(r.json["error"]["field"], "mode");
     let r = http(&addr, "GET", "/api/v1/memories?limit=lots", &[], None).await;
     check(&r, 422, "invalid_field");
     assert_eq!(r.json["error"]["field"], "limit");

@@ -1,6 +1,6 @@
 //! Long-term memories: add, list, search, read, update, delete.
 
-use coda::{Filter, MemoryId, MemoryPatch, NewMemory};
+use coda::{Filter, MemoryId, MemoryPatch, NewMemory, SearchMode};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -60,12 +60,27 @@ struct Search {
     min_similarity: Option<f32>,
     #[serde(default)]
     filter: Option<Value>,
+    /// `vector`, `lexical` or `hybrid`; absent = `search.mode`.
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+/// Parses a search `mode`; a bad value is a 422 naming `mode`.
+fn mode(value: Option<&str>) -> Result<Option<SearchMode>, ApiError> {
+    value.map(|v| v.parse().map_err(ApiError::from)).transpose()
 }
 
 pub async fn search_body(r: Request<'_>) -> Reply {
     let body: Search = r.json()?;
     let filter = body.filter.as_ref().map(Filter::parse).transpose()?;
-    search(r, body.query, body.limit, body.min_similarity, filter).await
+    let mode = mode(body.mode.as_deref())?;
+    let options = SearchOptions {
+        limit: body.limit,
+        min_similarity: body.min_similarity,
+        filter,
+        mode,
+    };
+    search(r, body.query, options).await
 }
 
 pub async fn search_query(r: Request<'_>) -> Reply {
@@ -74,23 +89,29 @@ pub async fn search_query(r: Request<'_>) -> Reply {
         .get("q")
         .ok_or_else(|| ApiError::invalid("q", "is required"))?
         .to_owned();
-    let limit = r.query.number("limit")?;
-    let min_similarity = r.query.number("min_similarity")?;
-    let filter = r.query.get("type").map(Filter::source_type);
-    search(r, query, limit, min_similarity, filter).await
+    let options = SearchOptions {
+        limit: r.query.number("limit")?,
+        min_similarity: r.query.number("min_similarity")?,
+        filter: r.query.get("type").map(Filter::source_type),
+        mode: mode(r.query.get("mode"))?,
+    };
+    search(r, query, options).await
 }
 
-async fn search(
-    r: Request<'_>,
-    query: String,
+/// What both search forms may give besides the query.
+struct SearchOptions {
     limit: Option<usize>,
     min_similarity: Option<f32>,
     filter: Option<Filter>,
-) -> Reply {
-    let limit = limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
-    let min_similarity = min_similarity.unwrap_or(0.0);
+    mode: Option<SearchMode>,
+}
+
+async fn search(r: Request<'_>, query: String, options: SearchOptions) -> Reply {
+    let limit = options.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
+    let min_similarity = options.min_similarity.unwrap_or(0.0);
+    let (filter, mode) = (options.filter, options.mode);
     let results = blocking(r.state, Some("search"), move |m| {
-        m.get_memories(&query, limit, min_similarity, filter.as_ref())
+        m.search_memories(&query, limit, min_similarity, filter.as_ref(), mode)
     })
     .await?;
     ok(&json!({"results": results}))
