@@ -425,7 +425,7 @@ fn search_modes_rank_by_vector_words_or_both() {
         .search_memories("jazz", 5, -1.0, None, Some(coda::SearchMode::Hybrid))
         .expect("hybrid");
     assert_eq!(hybrid[0].id, jazz.id);
-    let expected = 0.7 * hybrid[0].similarity + 0.3;
+    let expected = 0.9 * hybrid[0].similarity + 0.1;
     assert!((hybrid[0].score - expected).abs() < 1e-5, "{:?}", hybrid[0]);
     // The lexical index follows updates and deletes.
     coda.update_memory(

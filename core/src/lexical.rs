@@ -95,6 +95,29 @@ impl LexicalIndex {
         *self = Self::default();
     }
 
+    /// The BM25 score of a typical full match for `query`: a document of average length holding
+    /// every distinct query term once — including terms no document has. Dividing by it (and
+    /// capping at 1) gives the share of the query's evidence a document matches, so a query that
+    /// shares one common word with a memory does not look like a perfect lexical match.
+    pub fn max_score(&self, query: &str) -> f32 {
+        let n = self.lengths.len() as f32;
+        let mut seen: Vec<String> = Vec::new();
+        let mut total = 0.0;
+        for term in terms(query) {
+            if seen.contains(&term) {
+                continue;
+            }
+            let df = self
+                .postings
+                .get(&term)
+                .map_or(0.0, |docs| docs.len() as f32);
+            // With tf = 1 and average length, BM25's term factor (K1+1)/(1+K1) is 1: the idf.
+            total += ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
+            seen.push(term);
+        }
+        total
+    }
+
     /// The `k` best documents for `query` by BM25, best first.
     pub fn search(&self, query: &str, k: usize) -> Vec<(MemoryId, f32)> {
         let n = self.lengths.len() as f32;
@@ -158,6 +181,26 @@ mod tests {
         assert!(
             index.search("coffee", 3).is_empty(),
             "insert replaces the old version"
+        );
+    }
+
+    #[test]
+    fn max_score_counts_every_query_term_even_unseen_ones() {
+        let mut index = LexicalIndex::new();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        index.insert(a, "The user has a dog named Rex.");
+        index.insert(b, "The user drinks green tea.");
+        let full = index.search("dog Rex", 1)[0].1 / index.max_score("dog Rex");
+        let partial = index.search("dog zebra", 1)[0].1 / index.max_score("dog zebra");
+        assert!(
+            full > 0.9,
+            "a memory holding every query term is a near-full match: {full}"
+        );
+        assert!(partial < 0.6, "half the evidence is missing: {partial}");
+        assert_eq!(
+            index.max_score("the a of"),
+            0.0,
+            "stop words carry no evidence"
         );
     }
 }

@@ -170,8 +170,8 @@ impl MemoryManager {
                 limit,
                 min_similarity,
                 filter,
-                search.vector_weight,
-                search.lexical_weight,
+                search.vector_weight as f32,
+                search.lexical_weight as f32,
             )?,
         };
         // A repeated search is a distinct retrieval, never a duplicate.
@@ -201,8 +201,14 @@ impl MemoryManager {
         // Enough candidates that a memory strong on one signal but not the other can still win.
         let pool = limit.saturating_mul(5).max(50);
         let lexical = self.lexical.read().search(query, pool);
-        let best = lexical.first().map_or(0.0, |(_, s)| *s);
-        let normalised = |bm25: f32| if best > 0.0 { bm25 / best } else { 0.0 };
+        let ceiling = self.lexical.read().max_score(query);
+        let normalised = |bm25: f32| {
+            if ceiling > 0.0 {
+                (bm25 / ceiling).min(1.0)
+            } else {
+                0.0
+            }
+        };
         let mut candidates: HashMap<MemoryId, ScoredMemory> = HashMap::new();
         if vector_weight > 0.0 {
             for hit in self
