@@ -20,10 +20,13 @@ pub fn terms(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// An inverted index: term → (document → term frequency), plus document lengths.
+/// An inverted index: term → postings (document, term frequency), plus document lengths.
+///
+/// Postings are plain vectors: building the index for a whole snapshot is pushes, not a hash map
+/// per term; removal filters only the postings of the removed document's own terms.
 #[derive(Debug, Default, Clone)]
 pub struct LexicalIndex {
-    postings: HashMap<String, HashMap<MemoryId, u32>>,
+    postings: HashMap<String, Vec<(MemoryId, u32)>>,
     lengths: HashMap<MemoryId, u32>,
     total_length: u64,
 }
@@ -47,15 +50,18 @@ impl LexicalIndex {
     /// Indexes `text` as document `id`, replacing an earlier version.
     pub fn insert(&mut self, id: MemoryId, text: &str) {
         self.remove(id);
-        let terms = terms(text);
+        let mut terms = terms(text);
         let length = terms.len() as u32;
-        for term in terms {
-            *self
-                .postings
+        terms.sort_unstable();
+        let mut i = 0;
+        while i < terms.len() {
+            let run = terms[i..].iter().take_while(|t| **t == terms[i]).count();
+            let term = std::mem::take(&mut terms[i]);
+            self.postings
                 .entry(term)
                 .or_default()
-                .entry(id)
-                .or_insert(0) += 1;
+                .push((id, run as u32));
+            i += run;
         }
         self.lengths.insert(id, length);
         self.total_length += u64::from(length);
@@ -68,7 +74,7 @@ impl LexicalIndex {
         };
         self.total_length -= u64::from(length);
         self.postings.retain(|_, docs| {
-            docs.remove(&id);
+            docs.retain(|(doc, _)| *doc != id);
             !docs.is_empty()
         });
     }
@@ -82,7 +88,7 @@ impl LexicalIndex {
         self.total_length -= u64::from(length);
         for term in terms(text) {
             if let Some(docs) = self.postings.get_mut(&term) {
-                docs.remove(&id);
+                docs.retain(|(doc, _)| *doc != id);
                 if docs.is_empty() {
                     self.postings.remove(&term);
                 }
@@ -137,11 +143,11 @@ impl LexicalIndex {
             };
             let df = docs.len() as f32;
             let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
-            for (id, &tf) in docs {
+            for &(id, tf) in docs {
                 let tf = tf as f32;
-                let length = self.lengths.get(id).copied().unwrap_or(0) as f32;
+                let length = self.lengths.get(&id).copied().unwrap_or(0) as f32;
                 let norm = tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * length / average));
-                *scores.entry(*id).or_insert(0.0) += idf * norm;
+                *scores.entry(id).or_insert(0.0) += idf * norm;
             }
             seen.push(term);
         }

@@ -244,13 +244,24 @@ impl MemoryManager {
     /// is unchanged.
     pub fn apply_snapshot(&self, id: &str) -> Result<()> {
         let snapshot = self.get_snapshot(id)?;
-        // Everything that can fail happens before the first change.
-        let records = self.snapshot_records(&snapshot)?;
+        // Everything that can fail happens before the first change. The keyword index depends
+        // only on ids and texts, so it is built on a second thread while records are embedded.
+        let (records, lexical) = std::thread::scope(|scope| {
+            let lexical = scope.spawn(|| {
+                let mut index = crate::lexical::LexicalIndex::new();
+                for (key, memory) in &snapshot.long_term.memories {
+                    index.insert(memory_id(key), &memory.content);
+                }
+                index
+            });
+            let records = self.snapshot_records(&snapshot);
+            let lexical = lexical.join().map_err(|_| {
+                Error::Unavailable("building the keyword index for the snapshot failed".into())
+            });
+            (records, lexical)
+        });
+        let (records, lexical) = (records?, lexical?);
         let summary = LongTermSummary::of(records.iter().map(|r| &r.memory.metadata));
-        let mut lexical = crate::lexical::LexicalIndex::new();
-        for record in &records {
-            lexical.insert(record.memory.id, &record.memory.content);
-        }
         let mut session = self.session.lock();
         let mut knowledge = self.knowledge.lock();
         self.backend.replace_all(records)?;
@@ -397,6 +408,12 @@ impl MemoryManager {
     }
 }
 
+/// The memory id a snapshot key stands for: the key itself when it is a uuid, else a stable id
+/// derived from it (the seed's `memory_1`).
+fn memory_id(key: &str) -> Uuid {
+    Uuid::parse_str(key).unwrap_or_else(|_| Uuid::new_v5(&LEGACY_ID_NAMESPACE, key.as_bytes()))
+}
+
 /// A memory as restored from a snapshot entry.
 fn memory_from_snapshot(key: &str, stored: &SnapshotMemory) -> Result<Memory> {
     let field = |name: &str| format!("long_term.memories.{key}.{name}");
@@ -425,13 +442,10 @@ fn memory_from_snapshot(key: &str, stored: &SnapshotMemory) -> Result<Memory> {
     if !(0.0..=1.0).contains(&stored.importance) {
         return Err(Error::invalid(field("importance"), "is outside [0, 1]"));
     }
-    let id = match Uuid::parse_str(key) {
-        Ok(id) => id,
-        Err(_) => {
-            extra.insert("legacy_id".into(), Value::String(key.to_owned()));
-            Uuid::new_v5(&LEGACY_ID_NAMESPACE, key.as_bytes())
-        }
-    };
+    let id = memory_id(key);
+    if Uuid::parse_str(key).is_err() {
+        extra.insert("legacy_id".into(), Value::String(key.to_owned()));
+    }
     Ok(Memory {
         id,
         content: stored.content.clone(),
