@@ -17,6 +17,14 @@ pub(crate) fn initial_replay(
     latest: u64,
 ) -> u64 {
     let held = |e: &SharedEvent| outbox.wants(e.event_type);
+    // Queues the events this connection subscribes to, as one replay.
+    let send_held = |events: &[SharedEvent]| {
+        let events = events.iter().filter(|e| held(e)).map(Wire::new).collect();
+        outbox.control(Control::Replay {
+            events,
+            advance: true,
+        });
+    };
     match params.since {
         Some((since, epoch)) if epoch.is_none_or(|e| e == hub.epoch) => {
             let replay = hub.ring.after(since);
@@ -27,16 +35,7 @@ pub(crate) fn initial_replay(
             if first > since + 1 {
                 outbox.control(Control::Frame(protocol::replay_gap(since + 1, first - 1)));
             }
-            let events = replay
-                .events
-                .iter()
-                .filter(|e| held(e))
-                .map(Wire::new)
-                .collect();
-            outbox.control(Control::Replay {
-                events,
-                advance: true,
-            });
+            send_held(&replay.events);
             since
         }
         Some(_) => {
@@ -45,16 +44,7 @@ pub(crate) fn initial_replay(
             let replay = hub.ring.after(0);
             let first = replay.events.first().map_or(latest + 1, |e| e.seq);
             outbox.control(Control::Frame(protocol::replay_gap(1, first - 1)));
-            let events = replay
-                .events
-                .iter()
-                .filter(|e| held(e))
-                .map(Wire::new)
-                .collect();
-            outbox.control(Control::Replay {
-                events,
-                advance: true,
-            });
+            send_held(&replay.events);
             0
         }
         None => {
