@@ -170,7 +170,7 @@ pub fn run(config: &Config, command: SnapshotCommand) -> Outcome {
                 keep,
                 older_than: older_than.as_deref().map(parse_duration).transpose()?,
             };
-            let removed = retention::prune_store(store.as_ref(), &policy)?;
+            let removed = retention::prune_store(store.as_ref(), &policy, &|_| true)?;
             if json {
                 return print_json(&serde_json::json!({ "removed": removed }));
             }

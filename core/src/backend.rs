@@ -5,6 +5,8 @@ use std::sync::Arc;
 use crate::embed::Embedder;
 use crate::filter::Filter;
 use crate::model::{Memory, MemoryId, MemoryRecord, ScoredMemory};
+use crate::scope::{Owner, Scope};
+use crate::session::{SessionChange, SessionInfo, SessionKey, SessionState};
 use crate::Result;
 
 /// What a backend factory is given besides its options.
@@ -22,53 +24,83 @@ impl BackendContext {
     }
 }
 
-/// One change to long-term memory, as a durable backend logs it.
+/// One change to stored data, as a durable backend logs it.
 ///
-/// This is the seam for replication: a backend's log is a sequence of `Change`s, so a future
-/// shared store (one JetStream stream per deployment) can carry exactly these records.
+/// This is the seam for replication: a backend's log is a sequence of `Change`s, so a shared
+/// store (one JetStream stream per deployment) can carry exactly these records.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// A new memory.
     Insert(MemoryRecord),
-    /// A memory replaced by a new version with the same id.
+    /// A memory replaced by a new version with the same id (and owner).
     Update(MemoryRecord),
     /// A memory removed.
     Delete(MemoryId),
-    /// Every memory replaced at once (snapshot apply, clear).
-    ReplaceAll(Vec<MemoryRecord>),
+    /// Every memory of one owner replaced at once (snapshot apply).
+    ReplaceUser {
+        /// Whose memories.
+        owner: Owner,
+        /// The new set, all owned by `owner`.
+        records: Vec<MemoryRecord>,
+    },
+    /// Everything of one owner erased: memories and sessions.
+    EraseUser(Owner),
+    /// A session changed.
+    Session(SessionChange),
 }
 
-/// Storage for long-term memories.
+/// What erasing a user removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Memories removed.
+    pub memories: usize,
+    /// Sessions removed.
+    pub sessions: usize,
+}
+
+/// Storage for long-term memories and sessions, partitioned by owner (tenant and user).
 ///
-/// Implementations are shared between threads and must make each call atomic: a reader sees a
-/// change entirely or not at all. Embeddings arrive L2-normalised, all of one length.
+/// Every call that touches data takes the [`Scope`] it acts in; a backend never returns a
+/// memory outside it, and keeps one index per owner so a scoped search reads only that owner's
+/// memories. Implementations are shared between threads and must make each call atomic: a
+/// reader sees a change entirely or not at all. Embeddings arrive L2-normalised, all of one
+/// length.
 pub trait MemoryBackend: Send + Sync + 'static {
-    /// Adds a memory; an existing id is an [`Error::Invalid`](crate::Error::Invalid).
-    fn insert(&self, record: MemoryRecord) -> Result<()>;
+    /// Adds a memory, which must lie in `scope`; an existing id is an
+    /// [`Error::Invalid`](crate::Error::Invalid).
+    fn insert(&self, scope: &Scope, record: MemoryRecord) -> Result<()>;
 
-    /// The memory with `id`, if any.
-    fn get(&self, id: MemoryId) -> Result<Option<MemoryRecord>>;
+    /// The memory with `id`, if it exists inside `scope`.
+    fn get(&self, scope: &Scope, id: MemoryId) -> Result<Option<MemoryRecord>>;
 
-    /// Replaces the memory with the record's id; a missing id is [`Error::NotFound`](crate::Error::NotFound).
-    fn update(&self, record: MemoryRecord) -> Result<()>;
+    /// Replaces the memory with the record's id; a missing id, or one outside `scope`, is
+    /// [`Error::NotFound`](crate::Error::NotFound). The owner cannot change.
+    fn update(&self, scope: &Scope, record: MemoryRecord) -> Result<()>;
 
-    /// Removes the memory with `id`; returns whether it existed.
-    fn delete(&self, id: MemoryId) -> Result<bool>;
+    /// Removes the memory with `id` if it lies in `scope`; returns whether it did.
+    fn delete(&self, scope: &Scope, id: MemoryId) -> Result<bool>;
 
-    /// A page of memories matching `filter`, newest first (by timestamp).
-    fn list(&self, offset: usize, limit: usize, filter: Option<&Filter>) -> Result<Vec<Memory>>;
+    /// A page of the memories in `scope` matching `filter`, newest first (by timestamp).
+    fn list(
+        &self,
+        scope: &Scope,
+        offset: usize,
+        limit: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Memory>>;
 
-    /// The `limit` memories most similar to `query` with similarity at least `min_similarity`
-    /// and matching `filter`, most similar first.
+    /// The `limit` memories in `scope` most similar to `query` with similarity at least
+    /// `min_similarity` and matching `filter`, most similar first.
     fn search(
         &self,
+        scope: &Scope,
         query: &[f32],
         limit: usize,
         min_similarity: f32,
         filter: Option<&Filter>,
     ) -> Result<Vec<ScoredMemory>>;
 
-    /// How many memories are stored.
+    /// How many memories are stored, over every owner.
     fn len(&self) -> Result<usize>;
 
     /// Whether no memory is stored.
@@ -76,18 +108,45 @@ pub trait MemoryBackend: Send + Sync + 'static {
         Ok(self.len()? == 0)
     }
 
-    /// Visits every stored record, oldest insertion first, without copying them.
+    /// How many memories `scope`'s owner has.
+    fn count(&self, scope: &Scope) -> Result<usize>;
+
+    /// Every owner of `tenant` with at least one memory, and how many it has.
+    fn owners(&self, tenant: &str) -> Result<Vec<(Owner, usize)>>;
+
+    /// Visits every stored record of every owner (at open), oldest insertion first within an
+    /// owner, without copying them.
     fn scan(&self, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()>;
 
-    /// Every stored record, oldest insertion first (for snapshots).
-    fn export(&self) -> Result<Vec<MemoryRecord>> {
-        let mut out = Vec::with_capacity(self.len()?);
-        self.scan(&mut |record| out.push(record.clone()))?;
+    /// Visits the records of `scope`'s owner, oldest insertion first.
+    fn scan_owner(&self, scope: &Scope, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()>;
+
+    /// The records of `scope`'s owner, oldest insertion first (for snapshots).
+    fn export(&self, scope: &Scope) -> Result<Vec<MemoryRecord>> {
+        let mut out = Vec::with_capacity(self.count(scope)?);
+        self.scan_owner(scope, &mut |record| out.push(record.clone()))?;
         Ok(out)
     }
 
-    /// Replaces every memory with `records`, atomically: on error nothing changed.
-    fn replace_all(&self, records: Vec<MemoryRecord>) -> Result<()>;
+    /// Replaces every memory of `scope`'s owner with `records` (all owned by it), atomically:
+    /// on error nothing changed. Other owners are untouched.
+    fn replace_owner(&self, scope: &Scope, records: Vec<MemoryRecord>) -> Result<()>;
+
+    /// Erases every memory and session of `scope`'s owner, atomically and durably.
+    fn erase_owner(&self, scope: &Scope) -> Result<Erased>;
+
+    /// Applies a session change (durably, like memories). A turn for a session that another
+    /// user owns is an [`Error::Conflict`](crate::Error::Conflict).
+    fn apply_session(&self, change: SessionChange) -> Result<()>;
+
+    /// The session with `key`, without its turns.
+    fn session(&self, key: &SessionKey) -> Result<Option<SessionInfo>>;
+
+    /// The session with `key`, with its window.
+    fn session_state(&self, key: &SessionKey) -> Result<Option<SessionState>>;
+
+    /// Visits every session of `tenant`, in no particular order.
+    fn sessions(&self, tenant: &str, visit: &mut dyn FnMut(&SessionState)) -> Result<()>;
 
     /// Makes every acknowledged change durable.
     fn flush(&self) -> Result<()> {

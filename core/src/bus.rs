@@ -15,7 +15,7 @@ use parking_lot::{Mutex, RwLock};
 use twox_hash::XxHash3_64;
 use uuid::Uuid;
 
-use crate::event::{Event, EventBody, EventType, SharedEvent};
+use crate::event::{Event, EventBody, EventScope, EventType, SharedEvent};
 use crate::sink::EventSink;
 
 /// Hands out sequence numbers. The local implementation counts in memory; a clustered
@@ -314,11 +314,23 @@ impl EventBus {
         self.emit_with(body, Dedup::Check)
     }
 
-    /// Publishes `body`, checking the dedup window only under [`Dedup::Check`].
+    /// Publishes `body` for user `default`, checking the dedup window only under
+    /// [`Dedup::Check`].
     pub fn emit_with(&self, body: &EventBody, dedup: Dedup) -> Option<SharedEvent> {
+        self.emit_in(&EventScope::default_user(), body, dedup)
+    }
+
+    /// Publishes `body` about `scope`'s data: the scope's ids become top-level fields and part
+    /// of the dedup hash, so the same change for two users is never a duplicate.
+    pub fn emit_in(
+        &self,
+        scope: &EventScope,
+        body: &EventBody,
+        dedup: Dedup,
+    ) -> Option<SharedEvent> {
         // Serialise and hash outside the lock: the body is the expensive part.
         let body_json = match serde_json::to_string(body) {
-            Ok(json) => json,
+            Ok(json) => scope.apply(&json),
             Err(e) => {
                 tracing::error!(error = %e, "event body failed to serialise; dropped");
                 return None;
@@ -337,6 +349,7 @@ impl EventBus {
         let event = Arc::new(Event::assemble(
             &body_json,
             event_type,
+            scope.clone(),
             hash,
             seq,
             crate::model::timestamp::now(),

@@ -69,6 +69,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The request contradicts stored state (a turn for a session another user owns).
+    #[error("{0}")]
+    Conflict(String),
     /// The component is unavailable (locked by another process, shut down, ...).
     #[error("{0}")]
     Unavailable(String),
@@ -124,6 +127,22 @@ impl Error {
         }
     }
 
+    /// An [`Error::NotFound`] for a session.
+    pub fn session_not_found(id: impl ToString) -> Self {
+        Error::NotFound {
+            what: "session",
+            id: id.to_string(),
+        }
+    }
+
+    /// An [`Error::NotFound`] for a user.
+    pub fn user_not_found(id: impl ToString) -> Self {
+        Error::NotFound {
+            what: "user",
+            id: id.to_string(),
+        }
+    }
+
     /// An [`Error::NotFound`] for a snapshot.
     pub fn snapshot_not_found(id: impl ToString) -> Self {
         Error::NotFound {
@@ -142,6 +161,7 @@ impl Error {
             Error::NotFound { .. } => "not_found",
             Error::Corrupt { .. } => "corrupt",
             Error::Io { .. } => "io_error",
+            Error::Conflict(_) => "conflict",
             Error::Unavailable(_) => "unavailable",
         }
     }

@@ -30,11 +30,15 @@ pub enum EventType {
     MemoryClear,
     /// A snapshot was created, saved, loaded, applied, deleted or pruned.
     MemorySnapshot,
+    /// A session was deleted.
+    SessionDelete,
+    /// A user was erased.
+    UserDelete,
 }
 
 impl EventType {
     /// Every event type, in wire-name order of the SPEC table.
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 10] = [
         EventType::MemoryStore,
         EventType::MemoryRetrieve,
         EventType::MemoryUpdate,
@@ -43,6 +47,8 @@ impl EventType {
         EventType::MemoryPersist,
         EventType::MemoryClear,
         EventType::MemorySnapshot,
+        EventType::SessionDelete,
+        EventType::UserDelete,
     ];
 
     /// The wire name, e.g. `memory_store`.
@@ -56,6 +62,8 @@ impl EventType {
             EventType::MemoryPersist => "memory_persist",
             EventType::MemoryClear => "memory_clear",
             EventType::MemorySnapshot => "memory_snapshot",
+            EventType::SessionDelete => "session_delete",
+            EventType::UserDelete => "user_delete",
         }
     }
 
@@ -70,7 +78,11 @@ impl EventType {
             EventType::MemoryRetrieve => 0,
             EventType::ConversationTurn => 1,
             EventType::MemoryStore | EventType::MemoryUpdate | EventType::MemoryDelete => 2,
-            EventType::MemoryPersist | EventType::MemoryClear | EventType::MemorySnapshot => 3,
+            EventType::MemoryPersist
+            | EventType::MemoryClear
+            | EventType::MemorySnapshot
+            | EventType::SessionDelete
+            | EventType::UserDelete => 3,
         }
     }
 }
@@ -177,6 +189,17 @@ pub enum EventBody {
         /// The seed's snapshot metadata; for `prune`, `{"removed": [ids]}`.
         metadata: Value,
     },
+    /// `session_delete`.
+    SessionDelete {},
+    /// `user_delete`.
+    UserDelete {
+        /// Memories erased.
+        memories_deleted: usize,
+        /// Sessions erased.
+        sessions_deleted: usize,
+        /// Snapshots erased.
+        snapshots_deleted: usize,
+    },
 }
 
 impl EventBody {
@@ -191,7 +214,87 @@ impl EventBody {
             EventBody::MemoryPersist { .. } => EventType::MemoryPersist,
             EventBody::MemoryClear {} => EventType::MemoryClear,
             EventBody::MemorySnapshot { .. } => EventType::MemorySnapshot,
+            EventBody::SessionDelete {} => EventType::SessionDelete,
+            EventBody::UserDelete { .. } => EventType::UserDelete,
         }
+    }
+}
+
+/// Whose data an event concerns: published as top-level `user_id`, `agent_id` and
+/// `session_id`, and kept on the [`Event`] so sinks can filter without parsing JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventScope {
+    /// The tenant (not in the JSON: a tenant's streams carry only its own events).
+    pub tenant: String,
+    /// The user.
+    pub user_id: String,
+    /// The agent, where one applies.
+    pub agent_id: Option<String>,
+    /// The session, where one applies.
+    pub session_id: Option<String>,
+}
+
+impl EventScope {
+    /// The scope of an operation in `scope`.
+    pub fn of(scope: &crate::scope::Scope) -> Self {
+        EventScope {
+            tenant: scope.tenant().to_owned(),
+            user_id: scope.user_id().to_owned(),
+            agent_id: scope.agent_id().map(str::to_owned),
+            session_id: scope.session_id().map(str::to_owned),
+        }
+    }
+
+    /// The scope of an event about `memory`: its own user, agent and session.
+    pub fn of_memory(memory: &crate::model::Memory) -> Self {
+        EventScope {
+            tenant: memory.tenant.clone(),
+            user_id: memory.user_id.clone(),
+            agent_id: memory.agent_id.clone(),
+            session_id: memory.session_id.clone(),
+        }
+    }
+
+    /// User `default` of tenant `default`, no agent or session.
+    pub fn default_user() -> Self {
+        EventScope {
+            tenant: crate::scope::DEFAULT_ID.to_owned(),
+            user_id: crate::scope::DEFAULT_ID.to_owned(),
+            agent_id: None,
+            session_id: None,
+        }
+    }
+
+    /// Appends the scope's fields to a serialised body object (without its closing brace).
+    /// Scope ids are validated to `[A-Za-z0-9._:@-]`, but they are escaped anyway so an id
+    /// from a custom integration can never break the JSON.
+    fn append_to(&self, json: &mut String) {
+        let mut field = |name: &str, value: &str| {
+            if !json.ends_with('{') {
+                json.push(',');
+            }
+            json.push('"');
+            json.push_str(name);
+            json.push_str("\":");
+            json.push_str(&Value::String(value.to_owned()).to_string());
+        };
+        field("user_id", &self.user_id);
+        if let Some(agent) = &self.agent_id {
+            field("agent_id", agent);
+        }
+        if let Some(session) = &self.session_id {
+            field("session_id", session);
+        }
+    }
+
+    /// `body_json` (a serialised object) with this scope's fields added.
+    pub(crate) fn apply(&self, body_json: &str) -> String {
+        let open = body_json.strip_suffix('}').unwrap_or(body_json);
+        let mut json = String::with_capacity(body_json.len() + 64);
+        json.push_str(open);
+        self.append_to(&mut json);
+        json.push('}');
+        json
     }
 }
 
@@ -209,6 +312,8 @@ pub struct Event {
     pub event_type: EventType,
     /// xxHash of the body, used for duplicate suppression.
     pub body_hash: u64,
+    /// Whose data it concerns.
+    pub scope: EventScope,
     json: Arc<str>,
 }
 
@@ -220,6 +325,7 @@ impl Event {
     pub(crate) fn assemble(
         body_json: &str,
         event_type: EventType,
+        scope: EventScope,
         body_hash: u64,
         seq: u64,
         timestamp: DateTime<Utc>,
@@ -238,6 +344,7 @@ impl Event {
             timestamp,
             event_type,
             body_hash,
+            scope,
             json: json.into(),
         }
     }
@@ -269,9 +376,12 @@ mod tests {
     fn envelope_is_appended_to_the_body() {
         let body = serde_json::to_string(&EventBody::MemoryClear {}).expect("serialise");
         assert_eq!(body, r#"{"type":"memory_clear"}"#);
-        let event = Event::assemble(&body, EventType::MemoryClear, 1, 7, Utc::now());
+        let scope = EventScope::default_user();
+        let body = scope.apply(&body);
+        let event = Event::assemble(&body, EventType::MemoryClear, scope, 1, 7, Utc::now());
         let value = event.to_value();
         assert_eq!(value["type"], "memory_clear");
+        assert_eq!(value["user_id"], "default");
         assert_eq!(value["seq"], 7);
         assert!(value["event_id"].is_string() && value["timestamp"].is_string());
     }

@@ -14,6 +14,8 @@ pub mod manager;
 pub mod model;
 pub mod registry;
 pub mod retention;
+pub mod scope;
+pub mod session;
 pub mod sink;
 pub mod snapshot;
 pub mod stats;
@@ -21,22 +23,27 @@ pub mod stats;
 pub mod testkit;
 pub mod vector;
 
-pub use backend::{BackendContext, Change, MemoryBackend};
+pub use backend::{BackendContext, Change, Erased, MemoryBackend};
 pub use bus::{Dedup, EventBus, ReplayRing, Sequencer};
 pub use config::{Config, SearchMode};
 pub use diff::SnapshotDiff;
 pub use embed::{Embedder, EmbedderContext, HashingEmbedder};
 pub use error::{Error, Result};
-pub use event::{Event, EventBody, EventType, SharedEvent, SnapshotAction};
+pub use event::{Event, EventBody, EventScope, EventType, SharedEvent, SnapshotAction};
 pub use extract::{Extracted, MemoryExtractor, RuleExtractor};
 pub use filter::Filter;
 pub use manager::{
-    Conversation, ManagerBuilder, MemoryManager, MemoryPatch, PersistOutcome, SnapshotListing,
+    Conversation, ManagerBuilder, MemoryManager, MemoryPatch, PersistOutcome, Scoped,
+    SessionListing, SnapshotListing, UserErasure, UserListing,
 };
 pub use model::{Memory, MemoryId, MemoryRecord, Metadata, NewMemory, Role, ScoredMemory, Turn};
 pub use retention::{PrunePolicy, SnapshotFilter};
+pub use scope::{Owner, Scope};
+pub use session::{SessionChange, SessionInfo, SessionKey, SessionState, SessionTable};
 pub use sink::{EventSink, SinkContext};
-pub use snapshot::{Snapshot, SnapshotMeta, SnapshotStore, StoreContext, StoredSnapshot};
+pub use snapshot::{
+    Snapshot, SnapshotMeta, SnapshotScope, SnapshotStore, StoreContext, StoredSnapshot,
+};
 pub use stats::MemoryStats;
 
 /// Re-exports the registration macros rely on; not part of the public API.

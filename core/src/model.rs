@@ -8,6 +8,14 @@ use uuid::Uuid;
 /// A memory's identifier.
 pub type MemoryId = Uuid;
 
+fn default_id() -> String {
+    crate::scope::DEFAULT_ID.to_owned()
+}
+
+fn is_default_id(s: &str) -> bool {
+    s == crate::scope::DEFAULT_ID
+}
+
 /// A long-term memory: a fact, preference or conversation summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Memory {
@@ -15,6 +23,18 @@ pub struct Memory {
     pub id: MemoryId,
     /// The remembered text.
     pub content: String,
+    /// The user it belongs to (SPEC §8).
+    #[serde(default = "default_id")]
+    pub user_id: String,
+    /// The agent it was remembered for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// The session it came from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The tenant it belongs to; not on the wire for tenant `default`.
+    #[serde(default = "default_id", skip_serializing_if = "is_default_id")]
+    pub tenant: String,
     /// Source type, importance, timestamp, topics and the caller's own keys.
     pub metadata: Metadata,
 }
@@ -52,6 +72,30 @@ impl Metadata {
     }
 }
 
+impl Memory {
+    /// A memory of user `default` with no agent or session.
+    pub fn new(id: MemoryId, content: impl Into<String>, metadata: Metadata) -> Self {
+        Memory {
+            id,
+            content: content.into(),
+            user_id: default_id(),
+            agent_id: None,
+            session_id: None,
+            tenant: default_id(),
+            metadata,
+        }
+    }
+
+    /// The same memory placed in `scope`: its tenant, user, and agent and session when given.
+    pub fn in_scope(mut self, scope: &crate::scope::Scope) -> Self {
+        self.tenant = scope.tenant().to_owned();
+        self.user_id = scope.user_id().to_owned();
+        self.agent_id = scope.agent_id().map(str::to_owned);
+        self.session_id = scope.session_id().map(str::to_owned);
+        self
+    }
+}
+
 /// A memory together with its embedding, as backends store it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryRecord {
@@ -68,6 +112,15 @@ pub struct ScoredMemory {
     pub id: MemoryId,
     /// The memory's text.
     pub content: String,
+    /// The user it belongs to.
+    #[serde(default = "default_id")]
+    pub user_id: String,
+    /// Its agent, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// Its session, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
     /// The memory's metadata.
     pub metadata: Metadata,
     /// Cosine similarity to the query, in `[-1, 1]`.
@@ -83,6 +136,9 @@ impl ScoredMemory {
         ScoredMemory {
             id: memory.id,
             content: memory.content,
+            user_id: memory.user_id,
+            agent_id: memory.agent_id,
+            session_id: memory.session_id,
             metadata: memory.metadata,
             similarity,
             score: similarity,

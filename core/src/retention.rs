@@ -118,9 +118,15 @@ impl PrunePolicy {
     }
 }
 
-/// Removes what `policy` selects from `store`; returns the removed ids, newest first.
-pub fn prune_store(store: &dyn SnapshotStore, policy: &PrunePolicy) -> Result<Vec<String>> {
-    let listed = store.list()?;
+/// Removes what `policy` selects among the snapshots of `store` that `within` accepts (one
+/// user's, or all); returns the removed ids, newest first.
+pub fn prune_store(
+    store: &dyn SnapshotStore,
+    policy: &PrunePolicy,
+    within: &dyn Fn(&SnapshotMeta) -> bool,
+) -> Result<Vec<String>> {
+    let mut listed = store.list()?;
+    listed.retain(|stored| within(&stored.meta));
     let mut removed = Vec::new();
     for stored in policy.select(&listed, crate::model::timestamp::now())? {
         if store.delete(&stored.meta.snapshot_id)? {

@@ -53,6 +53,59 @@ pub struct Snapshot {
     pub long_term: LongTermState,
     /// Stats at the moment of the snapshot.
     pub memory_stats: MemoryStats,
+    /// Whose memory it holds; snapshots written before scopes read as user and session
+    /// `default`.
+    #[serde(default)]
+    pub scope: SnapshotScope,
+}
+
+/// The user and session a snapshot captured (SPEC §8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotScope {
+    /// The user whose memories it holds.
+    pub user_id: String,
+    /// The session whose window it holds.
+    pub session_id: String,
+    /// The tenant; absent (and `default`) on the wire without tenants.
+    #[serde(default = "default_id", skip_serializing_if = "is_default_id")]
+    pub tenant: String,
+}
+
+fn default_id() -> String {
+    crate::scope::DEFAULT_ID.to_owned()
+}
+
+fn is_default_id(s: &str) -> bool {
+    s == crate::scope::DEFAULT_ID
+}
+
+impl Default for SnapshotScope {
+    fn default() -> Self {
+        SnapshotScope {
+            user_id: default_id(),
+            session_id: default_id(),
+            tenant: default_id(),
+        }
+    }
+}
+
+impl SnapshotScope {
+    /// The user and session `scope`'s session operations act on.
+    pub fn of(scope: &crate::scope::Scope) -> Self {
+        SnapshotScope {
+            user_id: scope.user_id().to_owned(),
+            session_id: scope.session_or_default().to_owned(),
+            tenant: scope.tenant().to_owned(),
+        }
+    }
+
+    /// Whether a snapshot of this scope is visible from `scope`: same tenant and user, and the
+    /// same session when `scope` names one.
+    pub fn visible_from(&self, scope: &crate::scope::Scope) -> bool {
+        self.tenant == scope.tenant()
+            && self.user_id == scope.user_id()
+            && scope.session_id().is_none_or(|s| s == self.session_id)
+    }
 }
 
 /// `short_term` of a snapshot.
@@ -106,6 +159,9 @@ pub struct SnapshotMeta {
     pub long_term_memories: usize,
     /// Distinct topics in it.
     pub topics: usize,
+    /// Whose memory it holds.
+    #[serde(default)]
+    pub scope: SnapshotScope,
 }
 
 impl Snapshot {
@@ -117,6 +173,7 @@ impl Snapshot {
             short_term_turns: self.short_term.turns.len(),
             long_term_memories: self.long_term.memories.len(),
             topics: self.long_term.topics.len(),
+            scope: self.scope.clone(),
         }
     }
 

@@ -89,6 +89,7 @@ impl From<coda::Error> for ApiError {
         let status = match &error {
             Error::Invalid { field, reason } => return ApiError::invalid(field.clone(), reason),
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::InvalidConfig { .. }
             | Error::UnknownPlugin { .. }

@@ -6,10 +6,10 @@ use uuid::Uuid;
 
 use std::collections::HashMap;
 
-use super::MemoryManager;
+use super::Scoped;
 use crate::bus::Dedup;
 use crate::config::SearchMode;
-use crate::event::EventBody;
+use crate::event::{EventBody, EventScope};
 use crate::filter::Filter;
 use crate::model::{Memory, MemoryId, MemoryRecord, Metadata, NewMemory, ScoredMemory};
 use crate::vector::dot;
@@ -18,8 +18,27 @@ use crate::{Error, Result};
 /// Largest `limit` a search or listing accepts.
 pub const MAX_LIMIT: usize = 1000;
 
-/// Metadata keys the manager owns; callers set them through their own fields.
-const RESERVED_KEYS: [&str; 3] = ["source_type", "importance", "timestamp"];
+/// Metadata keys the manager owns; callers set them through their own fields. The scope keys
+/// are here so caller metadata can never pose as another user's (SPEC §8).
+const RESERVED_KEYS: [&str; 6] = [
+    "source_type",
+    "importance",
+    "timestamp",
+    "user_id",
+    "agent_id",
+    "session_id",
+];
+
+/// Checks a listing or search `limit`.
+pub(super) fn check_limit(limit: usize) -> Result<()> {
+    if limit > MAX_LIMIT {
+        return Err(Error::invalid(
+            "limit",
+            format!("must be at most {MAX_LIMIT}"),
+        ));
+    }
+    Ok(())
+}
 
 /// A change to a memory: every field is optional; `metadata` keys are merged (null removes).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -89,36 +108,41 @@ fn split_metadata(mut metadata: Map<String, Value>) -> Result<SplitMetadata> {
     Ok((topics, metadata))
 }
 
-impl MemoryManager {
-    /// Adds a long-term memory after validating it.
+impl Scoped<'_> {
+    /// Adds a long-term memory to the scope's user (tagged with its agent and session when the
+    /// scope names them) after validating it.
     pub fn add_memory(&self, new: NewMemory) -> Result<Memory> {
-        self.check_content("content", &new.content)?;
+        let m = self.manager;
+        m.check_content("content", &new.content)?;
         check_importance(new.importance)?;
         check_type(&new.memory_type)?;
         let (topics, extra) = split_metadata(new.metadata)?;
-        let memory = Memory {
-            id: Uuid::new_v4(),
-            content: new.content,
-            metadata: Metadata {
-                source_type: new.memory_type,
-                importance: new.importance,
-                timestamp: crate::model::timestamp::now(),
-                topics: topics.unwrap_or_default(),
-                extra,
-            },
+        let metadata = Metadata {
+            source_type: new.memory_type,
+            importance: new.importance,
+            timestamp: crate::model::timestamp::now(),
+            topics: topics.unwrap_or_default(),
+            extra,
         };
-        let embedding = self.embedder.embed(&memory.content)?;
-        self.backend.insert(MemoryRecord {
-            memory: memory.clone(),
-            embedding,
-        })?;
-        self.knowledge.lock().summary.add(&memory.metadata);
-        self.lexical.write().insert(memory.id, &memory.content);
-        self.bus.emit(&EventBody::MemoryStore {
-            memory_id: memory.id,
-            content: memory.content.clone(),
-            metadata: memory.metadata.clone(),
-        });
+        let memory = Memory::new(Uuid::new_v4(), new.content, metadata).in_scope(&self.scope);
+        let embedding = m.embedder.embed(&memory.content)?;
+        m.backend.insert(
+            &self.scope,
+            MemoryRecord {
+                memory: memory.clone(),
+                embedding,
+            },
+        )?;
+        m.indexes.added(&memory);
+        m.bus.emit_in(
+            &EventScope::of_memory(&memory),
+            &EventBody::MemoryStore {
+                memory_id: memory.id,
+                content: memory.content.clone(),
+                metadata: memory.metadata.clone(),
+            },
+            Dedup::Check,
+        );
         Ok(memory)
     }
 
@@ -145,7 +169,8 @@ impl MemoryManager {
         filter: Option<&Filter>,
         mode: Option<SearchMode>,
     ) -> Result<Vec<ScoredMemory>> {
-        self.check_content("query", query)?;
+        let m = self.manager;
+        m.check_content("query", query)?;
         if limit == 0 || limit > MAX_LIMIT {
             return Err(Error::invalid(
                 "limit",
@@ -155,12 +180,13 @@ impl MemoryManager {
         if !(-1.0..=1.0).contains(&min_similarity) {
             return Err(Error::invalid("min_similarity", "must be in [-1, 1]"));
         }
-        let embedding = self.embedder.embed(query)?;
-        let search = &self.config.search;
+        let embedding = m.embedder.embed(query)?;
+        let search = &m.config.search;
         let results = match mode.unwrap_or(search.mode) {
-            SearchMode::Vector => self
-                .backend
-                .search(&embedding, limit, min_similarity, filter)?,
+            SearchMode::Vector => {
+                m.backend
+                    .search(&self.scope, &embedding, limit, min_similarity, filter)?
+            }
             SearchMode::Lexical => {
                 self.ranked(query, &embedding, limit, min_similarity, filter, 0.0, 1.0)?
             }
@@ -175,7 +201,7 @@ impl MemoryManager {
             )?,
         };
         // A repeated search is a distinct retrieval, never a duplicate.
-        self.bus.emit_with(
+        self.emit(
             &EventBody::MemoryRetrieve {
                 query: query.to_owned(),
                 results: results.clone(),
@@ -199,9 +225,9 @@ impl MemoryManager {
         lexical_weight: f32,
     ) -> Result<Vec<ScoredMemory>> {
         // Enough candidates that a memory strong on one signal but not the other can still win.
+        let m = self.manager;
         let pool = limit.saturating_mul(5).max(50);
-        let lexical = self.lexical.read().search(query, pool);
-        let ceiling = self.lexical.read().max_score(query);
+        let (lexical, ceiling) = m.indexes.lexical(self.scope.owner(), query, pool);
         let normalised = |bm25: f32| {
             if ceiling > 0.0 {
                 (bm25 / ceiling).min(1.0)
@@ -211,9 +237,9 @@ impl MemoryManager {
         };
         let mut candidates: HashMap<MemoryId, ScoredMemory> = HashMap::new();
         if vector_weight > 0.0 {
-            for hit in self
+            for hit in m
                 .backend
-                .search(embedding, pool, min_similarity, filter)?
+                .search(&self.scope, embedding, pool, min_similarity, filter)?
             {
                 candidates.insert(hit.id, hit);
             }
@@ -223,7 +249,7 @@ impl MemoryManager {
             if candidates.contains_key(id) {
                 continue;
             }
-            let Some(record) = self.backend.get(*id)? else {
+            let Some(record) = m.backend.get(&self.scope, *id)? else {
                 continue;
             };
             let similarity = dot(embedding, &record.embedding);
@@ -252,39 +278,39 @@ impl MemoryManager {
         Ok(ranked)
     }
 
-    /// The memory with `id`.
+    /// The memory with `id`, if it lies in the scope (another user's id is not found).
     pub fn get_memory(&self, id: MemoryId) -> Result<Memory> {
-        self.backend
-            .get(id)?
+        self.manager
+            .backend
+            .get(&self.scope, id)?
             .map(|record| record.memory)
             .ok_or_else(|| Error::memory_not_found(id))
     }
 
-    /// A page of memories, newest first, optionally filtered.
+    /// A page of the scope's memories, newest first, optionally filtered.
     pub fn list_memories(
         &self,
         offset: usize,
         limit: usize,
         filter: Option<&Filter>,
     ) -> Result<Vec<Memory>> {
-        if limit > MAX_LIMIT {
-            return Err(Error::invalid(
-                "limit",
-                format!("must be at most {MAX_LIMIT}"),
-            ));
-        }
-        self.backend.list(offset, limit, filter)
+        check_limit(limit)?;
+        self.manager
+            .backend
+            .list(&self.scope, offset, limit, filter)
     }
 
-    /// How many long-term memories are stored.
+    /// How many long-term memories the scope's user has.
     pub fn memory_count(&self) -> Result<usize> {
-        self.backend.len()
+        self.manager.backend.count(&self.scope)
     }
 
-    /// Applies `patch` to the memory with `id`; publishes `memory_update`.
+    /// Applies `patch` to the memory with `id` in the scope; publishes `memory_update`. The
+    /// memory's user, agent and session cannot change.
     pub fn update_memory(&self, id: MemoryId, patch: MemoryPatch) -> Result<Memory> {
+        let m = self.manager;
         if let Some(content) = &patch.content {
-            self.check_content("content", content)?;
+            m.check_content("content", content)?;
         }
         if let Some(importance) = patch.importance {
             check_importance(importance)?;
@@ -294,16 +320,16 @@ impl MemoryManager {
         }
         let (topics, keys) = split_metadata(patch.metadata.unwrap_or_default())?;
         // Held across read-modify-write so concurrent updates keep the summary exact.
-        let mut knowledge = self.knowledge.lock();
-        let old = self
+        let _owner = m.owner_locks.lock(self.scope.owner());
+        let old = m
             .backend
-            .get(id)?
+            .get(&self.scope, id)?
             .ok_or_else(|| Error::memory_not_found(id))?;
         let mut memory = old.memory.clone();
         let embedding = match patch.content {
             Some(content) if content != memory.content => {
                 memory.content = content;
-                self.embedder.embed(&memory.content)?
+                m.embedder.embed(&memory.content)?
             }
             _ => old.embedding.clone(),
         };
@@ -323,40 +349,44 @@ impl MemoryManager {
                 memory.metadata.extra.insert(key, value);
             }
         }
-        self.backend.update(MemoryRecord {
-            memory: memory.clone(),
-            embedding,
-        })?;
-        knowledge.summary.remove(&old.memory.metadata);
-        knowledge.summary.add(&memory.metadata);
-        if memory.content != old.memory.content {
-            let mut lexical = self.lexical.write();
-            lexical.remove_text(id, &old.memory.content);
-            lexical.insert(id, &memory.content);
-        }
-        drop(knowledge);
-        self.bus.emit(&EventBody::MemoryUpdate {
-            memory_id: memory.id,
-            content: memory.content.clone(),
-            metadata: memory.metadata.clone(),
-        });
+        m.backend.update(
+            &self.scope,
+            MemoryRecord {
+                memory: memory.clone(),
+                embedding,
+            },
+        )?;
+        m.indexes.updated(&old.memory, &memory);
+        m.bus.emit_in(
+            &EventScope::of_memory(&memory),
+            &EventBody::MemoryUpdate {
+                memory_id: memory.id,
+                content: memory.content.clone(),
+                metadata: memory.metadata.clone(),
+            },
+            Dedup::Check,
+        );
         Ok(memory)
     }
 
-    /// Removes the memory with `id`; publishes `memory_delete`.
+    /// Removes the memory with `id` from the scope; publishes `memory_delete`.
     pub fn delete_memory(&self, id: MemoryId) -> Result<Memory> {
-        let mut knowledge = self.knowledge.lock();
-        let old = self
+        let m = self.manager;
+        let _owner = m.owner_locks.lock(self.scope.owner());
+        let old = m
             .backend
-            .get(id)?
+            .get(&self.scope, id)?
             .ok_or_else(|| Error::memory_not_found(id))?;
-        if !self.backend.delete(id)? {
+        if !m.backend.delete(&self.scope, id)? {
             return Err(Error::memory_not_found(id));
         }
-        knowledge.summary.remove(&old.memory.metadata);
-        self.lexical.write().remove_text(id, &old.memory.content);
-        drop(knowledge);
-        self.bus.emit(&EventBody::MemoryDelete { memory_id: id });
+        m.indexes.removed(&old.memory);
+        m.bus.emit_in(
+            &EventScope::of_memory(&old.memory),
+            &EventBody::MemoryDelete { memory_id: id },
+            Dedup::Check,
+        );
         Ok(old.memory)
     }
 }
+

@@ -1,64 +1,44 @@
 //! The memory manager: short-term turns, long-term memories, persist, snapshots — every
-//! operation published on the event bus.
+//! operation published on the event bus, every operation in a [`Scope`].
+//!
+//! One module per concern: `sessions` (turns, windows, persist), `memories` (long-term),
+//! `snapshots`, `users` (listing and erasure), `scoped` (the [`Scoped`] handle every operation
+//! is called through); this file wires them.
 
+mod indexes;
 mod memories;
+mod scoped;
+mod sessions;
 mod snapshots;
+mod stripes;
+mod unscoped;
+mod users;
 
-use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::backend::{BackendContext, MemoryBackend};
-use crate::bus::{Dedup, EventBus};
+use crate::bus::EventBus;
 use crate::config::Config;
 use crate::embed::{Embedder, EmbedderContext};
-use crate::event::EventBody;
 use crate::extract::{MemoryExtractor, RuleExtractor};
-use crate::lexical::LexicalIndex;
 use crate::model::{Memory, Role, Turn};
 use crate::registry::{self, BackendFactory, EmbedderFactory, SinkFactory};
+use crate::scope::Scope;
 use crate::sink::{EventSink, SinkContext};
 use crate::snapshot::SnapshotStore;
-use crate::stats::{LongTermSummary, MemoryStats, ShortTermStats};
+use crate::stats::MemoryStats;
 use crate::{Error, Result};
 
-pub use memories::MemoryPatch;
+pub use memories::{MemoryPatch, MAX_LIMIT};
+pub use scoped::Scoped;
+pub use sessions::SessionListing;
 pub use snapshots::{SnapshotListing, CURRENT};
-
-/// The conversation window and session bookkeeping.
-#[derive(Debug, Clone)]
-struct Session {
-    turns: VecDeque<Turn>,
-    /// Turns added in this session; the next turn's index.
-    turn_count: u64,
-    session_start: DateTime<Utc>,
-    /// Turns with `turn_index` below this have been persisted (or cleared).
-    persisted_upto: u64,
-    last_tool_used: Option<String>,
-}
-
-impl Session {
-    fn new() -> Self {
-        Session {
-            turns: VecDeque::new(),
-            turn_count: 0,
-            session_start: crate::model::timestamp::now(),
-            persisted_upto: 0,
-            last_tool_used: None,
-        }
-    }
-}
-
-/// Aggregates over long-term memory and what is known about the user.
-#[derive(Debug, Default)]
-struct Knowledge {
-    summary: LongTermSummary,
-    user_summary_keys: BTreeSet<String>,
-}
+pub use users::{UserErasure, UserListing};
 
 /// Automatic snapshot settings.
 #[derive(Debug, Clone, Copy)]
@@ -188,12 +168,7 @@ impl ManagerBuilder {
         for sink in self.sinks {
             bus.add_sink(sink);
         }
-        let mut summary = LongTermSummary::default();
-        let mut lexical = LexicalIndex::new();
-        backend.scan(&mut |record| {
-            summary.add(&record.memory.metadata);
-            lexical.insert(record.memory.id, &record.memory.content);
-        })?;
+        let indexes = indexes::Indexes::build(backend.as_ref())?;
         let auto = AutoSnapshot {
             enabled: config.snapshots.auto,
             interval: config.snapshots.interval,
@@ -206,13 +181,11 @@ impl ManagerBuilder {
             store,
             bus,
             extractor: self.extractor,
-            session: Mutex::new(Session::new()),
-            knowledge: Mutex::new(Knowledge {
-                summary,
-                user_summary_keys: BTreeSet::new(),
-            }),
-            lexical: RwLock::new(lexical),
-            persist_lock: Mutex::new(()),
+            indexes,
+            session_locks: stripes::Stripes::new(),
+            persist_locks: stripes::Stripes::new(),
+            owner_locks: stripes::Stripes::new(),
+            default_started: crate::model::timestamp::now(),
             auto: Mutex::new(auto),
         }))
     }
@@ -226,12 +199,16 @@ pub struct MemoryManager {
     store: Arc<dyn SnapshotStore>,
     bus: Arc<EventBus>,
     extractor: Arc<dyn MemoryExtractor>,
-    session: Mutex<Session>,
-    knowledge: Mutex<Knowledge>,
-    /// BM25 index over memory content, for lexical and hybrid search.
-    lexical: RwLock<LexicalIndex>,
-    /// Serialises persists so no turn is distilled twice.
-    persist_lock: Mutex<()>,
+    /// Per-owner BM25 indexes and long-term summaries.
+    indexes: indexes::Indexes,
+    /// Serialise changes to one session, so turn order and seq order agree.
+    session_locks: stripes::Stripes,
+    /// Serialise persists of one session, so no turn is distilled twice.
+    persist_locks: stripes::Stripes,
+    /// Serialise read-modify-write of one owner's memories, so summaries stay exact.
+    owner_locks: stripes::Stripes,
+    /// When this process started: the `session_start` of a session that has no turn yet.
+    default_started: DateTime<Utc>,
     snapshot_cache: Mutex<snapshots::SnapshotCache>,
     auto: Mutex<AutoSnapshot>,
 }
@@ -294,145 +271,64 @@ impl MemoryManager {
         Ok(())
     }
 
-    /// Adds a conversation turn to the short-term window.
+    /// A handle on the manager acting in `scope`: every operation through it reads and writes
+    /// only that scope's data.
+    pub fn scope(&self, scope: Scope) -> Scoped<'_> {
+        Scoped::new(self, scope)
+    }
+
+    /// A handle for user `user_id` (tenant `default`), validated.
+    pub fn user(&self, user_id: &str) -> Result<Scoped<'_>> {
+        Ok(self.scope(Scope::user(user_id)?))
+    }
+
+    /// A handle for session `session_id` of user `user_id`, validated.
+    pub fn session(&self, user_id: &str, session_id: &str) -> Result<Scoped<'_>> {
+        Ok(self.scope(Scope::user(user_id)?.with_session(session_id)?))
+    }
+
+    /// The handle of user `default`, session `default`: what the unscoped calls use.
+    pub fn default_scope(&self) -> Scoped<'_> {
+        self.scope(Scope::default())
+    }
+
+    /// Adds a conversation turn to the default session.
     pub fn add_turn(&self, role: Role, content: &str) -> Result<Turn> {
-        self.add_turn_named(role, content, None)
+        self.default_scope().add_turn(role, content)
     }
 
-    /// Adds a turn; for `tool` turns, `name` is the tool's name (`last_tool_used`).
+    /// Adds a turn to the default session; for `tool` turns, `name` is the tool's name.
     pub fn add_turn_named(&self, role: Role, content: &str, name: Option<&str>) -> Result<Turn> {
-        self.check_content("content", content)?;
-        let (turn, due_persist, due_snapshot) = {
-            let mut session = self.session.lock();
-            let turn = Turn {
-                role,
-                content: content.to_owned(),
-                turn_index: session.turn_count,
-                timestamp: crate::model::timestamp::now(),
-                name: name.map(str::to_owned),
-            };
-            session.turn_count += 1;
-            session.turns.push_back(turn.clone());
-            while session.turns.len() > self.config.memory.short_term_max_turns {
-                session.turns.pop_front();
-            }
-            if role == Role::Tool {
-                if let Some(name) = name {
-                    session.last_tool_used = Some(name.to_owned());
-                }
-            }
-            // Published under the session lock so turn order and seq order agree.
-            self.bus.emit_with(
-                &EventBody::ConversationTurn {
-                    role,
-                    content: turn.content.clone(),
-                    turn_index: turn.turn_index,
-                },
-                Dedup::Skip,
-            );
-            let interval = self.config.memory.persist_interval;
-            let due_persist =
-                interval > 0 && session.turn_count - session.persisted_upto >= interval;
-            let auto = *self.auto.lock();
-            let due_snapshot = auto.enabled && session.turn_count % auto.interval == 0;
-            (turn, due_persist, due_snapshot)
-        };
-        if due_persist {
-            if let Err(e) = self.persist_short_term_memory() {
-                tracing::warn!(error = %e, "automatic persist failed");
-            }
-        }
-        if due_snapshot {
-            if let Err(e) = self.auto_snapshot() {
-                tracing::warn!(error = %e, "automatic snapshot failed");
-            }
-        }
-        Ok(turn)
+        self.default_scope().add_turn_named(role, content, name)
     }
 
-    /// The short-term window.
+    /// The default session's window.
     pub fn conversation(&self) -> Conversation {
-        let session = self.session.lock();
-        Conversation {
-            turns: session.turns.iter().cloned().collect(),
-            turn_count: session.turn_count,
-            session_start: session.session_start,
-        }
-    }
-
-    /// Distils the turns since the last persist into long-term memories.
-    pub fn persist_short_term_memory(&self) -> Result<PersistOutcome> {
-        let _one_at_a_time = self.persist_lock.lock();
-        let (turns, upto) = {
-            let session = self.session.lock();
-            let pending: Vec<Turn> = session
-                .turns
-                .iter()
-                .filter(|t| t.turn_index >= session.persisted_upto)
-                .cloned()
-                .collect();
-            (pending, session.turn_count)
-        };
-        let extracted = self.extractor.extract(&turns);
-        let mut memories = Vec::with_capacity(extracted.len());
-        for item in extracted {
-            let memory = self.add_memory(item.memory)?;
-            if let Some(key) = item.summary_key {
-                self.knowledge.lock().user_summary_keys.insert(key);
+        self.default_scope().conversation().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading the default session failed");
+            Conversation {
+                turns: Vec::new(),
+                turn_count: 0,
+                session_start: self.default_started,
             }
-            memories.push(memory);
-        }
-        let turn_count = {
-            let mut session = self.session.lock();
-            session.persisted_upto = session.persisted_upto.max(upto);
-            session.turn_count
-        };
-        self.bus.emit_with(
-            &EventBody::MemoryPersist {
-                turn_count,
-                memories_added: memories.len(),
-            },
-            Dedup::Skip,
-        );
-        Ok(PersistOutcome {
-            turn_count,
-            memories_added: memories.len(),
-            memories,
         })
     }
 
-    /// Empties the short-term window; cleared turns are not persisted later.
-    pub fn clear_short_term(&self) {
-        let mut session = self.session.lock();
-        session.turns.clear();
-        session.persisted_upto = session.turn_count;
-        self.bus.emit_with(&EventBody::MemoryClear {}, Dedup::Skip);
+    /// Distils the default session's turns since the last persist into long-term memories.
+    pub fn persist_short_term_memory(&self) -> Result<PersistOutcome> {
+        self.default_scope().persist()
     }
 
-    /// The seed's `memory_stats` object.
-    pub fn stats(&self) -> MemoryStats {
-        let (turn_count, session_start, last_tool_used) = {
-            let session = self.session.lock();
-            (
-                session.turn_count,
-                session.session_start,
-                session.last_tool_used.clone(),
-            )
-        };
-        let knowledge = self.knowledge.lock();
-        let duration =
-            (crate::model::timestamp::now() - session_start).num_milliseconds() as f64 / 1000.0;
-        MemoryStats {
-            short_term: ShortTermStats {
-                turn_count,
-                session_duration: duration.max(0.0),
-            },
-            long_term: knowledge
-                .summary
-                .stats(knowledge.user_summary_keys.iter().cloned().collect()),
-            recent_topics: knowledge.summary.recent_topics(),
-            last_tool_used,
+    /// Empties the default session's window; cleared turns are not persisted later.
+    pub fn clear_short_term(&self) {
+        if let Err(e) = self.default_scope().clear_turns() {
+            tracing::warn!(error = %e, "clearing the default session failed");
         }
+    }
+
+    /// The seed's `memory_stats` object for user `default`, session `default`.
+    pub fn stats(&self) -> MemoryStats {
+        self.default_scope().stats()
     }
 
     /// Flushes the backend and every sink.

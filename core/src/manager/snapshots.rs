@@ -8,14 +8,18 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::{MemoryManager, Session};
+use super::indexes::OwnerIndex;
+use super::{MemoryManager, Scoped};
 use crate::bus::Dedup;
 use crate::diff::{self, SnapshotDiff};
-use crate::event::{EventBody, SnapshotAction};
+use crate::event::{EventBody, EventScope, SnapshotAction};
 use crate::model::{Memory, MemoryRecord, Metadata};
 use crate::retention::{self, PrunePolicy, SnapshotFilter};
+use crate::scope::Scope;
+use crate::session::{SessionChange, SessionInfo, SessionKey, SessionState};
 use crate::snapshot::{
     new_snapshot_id, LongTermState, ShortTermState, Snapshot, SnapshotMemory, SnapshotMeta,
+    SnapshotScope,
 };
 use crate::stats::LongTermSummary;
 use crate::{Error, Result};
@@ -79,10 +83,21 @@ impl SnapshotCache {
     }
 }
 
-impl MemoryManager {
+/// The scope of events about a snapshot of `scope`.
+fn snapshot_event_scope(scope: &SnapshotScope) -> EventScope {
+    EventScope {
+        tenant: scope.tenant.clone(),
+        user_id: scope.user_id.clone(),
+        agent_id: None,
+        session_id: Some(scope.session_id.clone()),
+    }
+}
+
+impl Scoped<'_> {
     fn emit_snapshot(&self, action: SnapshotAction, meta: &SnapshotMeta) {
         let metadata = serde_json::to_value(meta).unwrap_or(Value::Null);
-        self.bus.emit_with(
+        self.manager.bus.emit_in(
+            &snapshot_event_scope(&meta.scope),
             &EventBody::MemorySnapshot {
                 action,
                 snapshot_id: meta.snapshot_id.clone(),
@@ -92,23 +107,37 @@ impl MemoryManager {
         );
     }
 
-    /// Captures the whole memory state in memory; returns its metadata.
+    /// Captures the scope's user and session in memory; returns its metadata.
     pub fn create_snapshot(&self) -> Result<SnapshotMeta> {
         let snapshot = self.capture()?;
         let meta = snapshot.meta();
-        self.snapshot_cache.lock().put(Arc::new(snapshot), None);
+        self.manager
+            .snapshot_cache
+            .lock()
+            .put(Arc::new(snapshot), None);
         self.emit_snapshot(SnapshotAction::Create, &meta);
         Ok(meta)
     }
 
-    /// The current state as a snapshot, without keeping it or publishing anything.
+    /// The scope's user (all its memories) and session as a snapshot, without keeping it or
+    /// publishing anything.
     pub fn capture(&self) -> Result<Snapshot> {
+        let m = self.manager;
         let now = crate::model::timestamp::now();
-        let session = self.session.lock().clone();
-        let mut memories = IndexMap::with_capacity(self.backend.len()?);
-        self.backend.scan(&mut |record| {
+        let user = self.scope.whole_user();
+        let session = m.backend.session_state(&self.scope.session_key())?;
+        let session = session.filter(|s| s.info.user_id == self.scope.user_id());
+        let mut memories = IndexMap::with_capacity(m.backend.count(&user)?);
+        m.backend.scan_owner(&user, &mut |record| {
             let memory = &record.memory;
             let mut metadata = memory.metadata.extra.clone();
+            // The seed's structure has no place for them: they travel as metadata keys.
+            if let Some(agent) = &memory.agent_id {
+                metadata.insert("agent_id".into(), Value::String(agent.clone()));
+            }
+            if let Some(session) = &memory.session_id {
+                metadata.insert("session_id".into(), Value::String(session.clone()));
+            }
             metadata.insert(
                 "source_type".into(),
                 Value::String(memory.metadata.source_type.clone()),
@@ -135,53 +164,55 @@ impl MemoryManager {
                 },
             );
         })?;
-        let topics = self.knowledge.lock().summary.topics();
+        let topics = m.indexes.read(self.scope.owner(), |index| index.summary.topics());
+        let short_term = match &session {
+            Some(state) => ShortTermState {
+                turns: state.turns.iter().cloned().collect(),
+                turn_count: state.info.turn_count,
+                session_start: state.info.session_start,
+            },
+            None => ShortTermState {
+                turns: Vec::new(),
+                turn_count: 0,
+                session_start: m.default_started,
+            },
+        };
         let snapshot = Snapshot {
             snapshot_id: new_snapshot_id(now),
             timestamp: now,
-            short_term: ShortTermState {
-                turns: session.turns.iter().cloned().collect(),
-                turn_count: session.turn_count,
-                session_start: session.session_start,
-            },
+            short_term,
             long_term: LongTermState {
                 memory_count: memories.len(),
                 memories,
                 topics,
             },
             memory_stats: self.stats(),
+            scope: SnapshotScope::of(&self.scope),
         };
         Ok(snapshot)
     }
 
-    /// The snapshot with `id`, from memory or the store.
+    /// The snapshot with `id`, from memory or the store, if it is of this scope's user (and
+    /// session, when the scope names one); another user's snapshot is not found.
     pub fn get_snapshot(&self, id: &str) -> Result<Arc<Snapshot>> {
-        if let Some(cached) = self.snapshot_cache.lock().entries.get(id) {
-            return Ok(Arc::clone(&cached.snapshot));
+        let snapshot = self.manager.find_snapshot(id)?;
+        if !snapshot.scope.visible_from(&self.scope) {
+            return Err(Error::snapshot_not_found(id));
         }
-        let stored = self
-            .store
-            .list()?
-            .into_iter()
-            .find(|s| s.meta.snapshot_id == id)
-            .ok_or_else(|| Error::snapshot_not_found(id))?;
-        let snapshot = Arc::new(self.store.load(&stored.location)?);
-        self.snapshot_cache
-            .lock()
-            .put(Arc::clone(&snapshot), Some(stored.location));
         Ok(snapshot)
     }
 
     /// Writes the snapshot with `id` to the store; returns its location. Then applies the
     /// `snapshots.retain` limit, if one is set.
     pub fn save_snapshot(&self, id: &str) -> Result<String> {
+        let m = self.manager;
         let snapshot = self.get_snapshot(id)?;
-        let location = self.store.save(&snapshot)?;
-        self.snapshot_cache
+        let location = m.store.save(&snapshot)?;
+        m.snapshot_cache
             .lock()
             .put(Arc::clone(&snapshot), Some(location.clone()));
         self.emit_snapshot(SnapshotAction::Save, &snapshot.meta());
-        let retain = self.config.snapshots.retain;
+        let retain = m.config.snapshots.retain;
         if retain > 0 {
             let policy = PrunePolicy {
                 keep: Some(retain),
@@ -194,17 +225,20 @@ impl MemoryManager {
         Ok(location)
     }
 
-    /// Removes saved snapshots as `policy` says; returns the removed ids, newest first, and
-    /// publishes one `memory_snapshot` `prune` event when any were removed.
+    /// Removes the scope's saved snapshots as `policy` says; returns the removed ids, newest
+    /// first, and publishes one `memory_snapshot` `prune` event when any were removed.
     pub fn prune_snapshots(&self, policy: &PrunePolicy) -> Result<Vec<String>> {
-        let removed = retention::prune_store(self.store.as_ref(), policy)?;
+        let m = self.manager;
+        let within = |meta: &SnapshotMeta| meta.scope.visible_from(&self.scope);
+        let removed = retention::prune_store(m.store.as_ref(), policy, &within)?;
         if !removed.is_empty() {
-            let mut cache = self.snapshot_cache.lock();
+            let mut cache = m.snapshot_cache.lock();
             for id in &removed {
                 cache.remove(id);
             }
             drop(cache);
-            self.bus.emit_with(
+            m.bus.emit_in(
+                &EventScope::of(&self.scope),
                 &EventBody::MemorySnapshot {
                     action: SnapshotAction::Prune,
                     snapshot_id: removed[0].clone(),
@@ -231,19 +265,30 @@ impl MemoryManager {
 
     /// Reads a saved snapshot (from any location the store understands); returns its id.
     pub fn load_snapshot(&self, location: &str) -> Result<String> {
-        let snapshot = Arc::new(self.store.load(location)?);
+        let m = self.manager;
+        let snapshot = Arc::new(m.store.load(location)?);
+        if !snapshot.scope.visible_from(&self.scope) {
+            return Err(Error::snapshot_not_found(location));
+        }
         let meta = snapshot.meta();
-        self.snapshot_cache
+        m.snapshot_cache
             .lock()
             .put(snapshot, Some(location.to_owned()));
         self.emit_snapshot(SnapshotAction::Load, &meta);
         Ok(meta.snapshot_id)
     }
 
-    /// Restores memory to the snapshot with `id`, all or nothing: if anything fails, the state
-    /// is unchanged.
+    /// Restores the snapshot's user and session to the snapshot with `id`, all or nothing: if
+    /// anything fails, the state is unchanged. Other users and sessions are untouched.
     pub fn apply_snapshot(&self, id: &str) -> Result<()> {
+        let m = self.manager;
         let snapshot = self.get_snapshot(id)?;
+        let target = Scope::parse(
+            &snapshot.scope.tenant,
+            Some(&snapshot.scope.user_id),
+            None,
+            Some(&snapshot.scope.session_id),
+        )?;
         // Everything that can fail happens before the first change. The keyword index depends
         // only on ids and texts, so it is built on a second thread while records are embedded.
         let (records, lexical) = std::thread::scope(|scope| {
@@ -254,7 +299,7 @@ impl MemoryManager {
                 }
                 index
             });
-            let records = self.snapshot_records(&snapshot);
+            let records = self.snapshot_records(&snapshot, &target);
             let lexical = lexical.join().map_err(|_| {
                 Error::Unavailable("building the keyword index for the snapshot failed".into())
             });
@@ -262,56 +307,54 @@ impl MemoryManager {
         });
         let (records, lexical) = (records?, lexical?);
         let summary = LongTermSummary::of(records.iter().map(|r| &r.memory.metadata));
-        let mut session = self.session.lock();
-        let mut knowledge = self.knowledge.lock();
-        self.backend.replace_all(records)?;
-        *self.lexical.write() = lexical;
-        let short = &snapshot.short_term;
-        let mut turns: std::collections::VecDeque<_> = short.turns.iter().cloned().collect();
-        // Seed snapshots carry no turn indexes: number them so they end at turn_count.
-        if turns.len() > 1 && turns.iter().all(|t| t.turn_index == 0) {
-            let first = short.turn_count.saturating_sub(turns.len() as u64);
-            for (i, turn) in turns.iter_mut().enumerate() {
-                turn.turn_index = first + i as u64;
-            }
+        let key = target.session_key();
+        let _session = m.session_locks.lock(&key);
+        let _owner = m.owner_locks.lock(target.owner());
+        let existing = m.backend.session(&key)?;
+        if existing
+            .as_ref()
+            .is_some_and(|info| info.user_id != target.user_id())
+        {
+            return Err(Error::Conflict(format!(
+                "session `{}` now belongs to another user",
+                key.session_id
+            )));
         }
-        let turn_count = short
-            .turn_count
-            .max(turns.back().map_or(0, |t| t.turn_index + 1));
-        *session = Session {
-            turns,
-            turn_count,
-            session_start: short.session_start,
-            persisted_upto: turn_count,
-            last_tool_used: snapshot.memory_stats.last_tool_used.clone(),
-        };
-        knowledge.summary = summary;
-        knowledge.user_summary_keys = snapshot
-            .memory_stats
-            .long_term
-            .user_summary_keys
-            .iter()
-            .cloned()
-            .collect();
-        drop(knowledge);
-        drop(session);
+        let session = restored_session(&snapshot, &key, &target, existing.as_ref());
+        m.backend.replace_owner(&target, records)?;
+        m.backend.apply_session(SessionChange::Put(session))?;
+        m.indexes.replace(
+            target.owner(),
+            OwnerIndex {
+                lexical,
+                summary,
+                user_summary_keys: snapshot
+                    .memory_stats
+                    .long_term
+                    .user_summary_keys
+                    .iter()
+                    .cloned()
+                    .collect(),
+            },
+        );
         self.emit_snapshot(SnapshotAction::Apply, &snapshot.meta());
         Ok(())
     }
 
     /// Long-term records for a snapshot, reusing current embeddings of unchanged memories.
-    fn snapshot_records(&self, snapshot: &Snapshot) -> Result<Vec<MemoryRecord>> {
+    fn snapshot_records(&self, snapshot: &Snapshot, target: &Scope) -> Result<Vec<MemoryRecord>> {
+        let m = self.manager;
         let mut memories = Vec::with_capacity(snapshot.long_term.memories.len());
         for (key, stored) in &snapshot.long_term.memories {
-            memories.push(memory_from_snapshot(key, stored)?);
+            memories.push(memory_from_snapshot(key, stored, target)?);
         }
-        let dims = self.embedder.dims();
+        let dims = m.embedder.dims();
         let mut records = Vec::with_capacity(memories.len());
         let mut missing = Vec::new();
         for memory in memories {
-            let reuse = self
+            let reuse = m
                 .backend
-                .get(memory.id)?
+                .get(target, memory.id)?
                 .filter(|r| r.memory.content == memory.content && r.embedding.len() == dims)
                 .map(|r| r.embedding);
             if reuse.is_none() {
@@ -326,31 +369,34 @@ impl MemoryManager {
             .iter()
             .map(|&i| records[i].memory.content.as_str())
             .collect();
-        let embeddings = self.embedder.embed_batch(&texts)?;
+        let embeddings = m.embedder.embed_batch(&texts)?;
         for (i, embedding) in missing.into_iter().zip(embeddings) {
             records[i].embedding = embedding;
         }
         Ok(records)
     }
 
-    /// Saved and in-memory snapshots, newest first.
+    /// The scope's saved and in-memory snapshots, newest first.
     pub fn list_snapshots(&self) -> Result<Vec<SnapshotListing>> {
         self.find_snapshots(&SnapshotFilter::default())
     }
 
-    /// Saved and in-memory snapshots passing `filter`, newest first.
+    /// The scope's saved and in-memory snapshots passing `filter`, newest first.
     pub fn find_snapshots(&self, filter: &SnapshotFilter) -> Result<Vec<SnapshotListing>> {
-        let mut out: Vec<SnapshotListing> = retention::list_store(self.store.as_ref(), filter)?
+        let m = self.manager;
+        let mut out: Vec<SnapshotListing> = retention::list_store(m.store.as_ref(), filter)?
             .into_iter()
+            .filter(|s| s.meta.scope.visible_from(&self.scope))
             .map(|s| SnapshotListing {
                 meta: s.meta,
                 location: Some(s.location),
             })
             .collect();
-        let cache = self.snapshot_cache.lock();
+        let cache = m.snapshot_cache.lock();
         for cached in cache.entries.values() {
             let id = &cached.snapshot.snapshot_id;
-            let wanted = filter.in_range(&cached.snapshot.meta())
+            let wanted = cached.snapshot.scope.visible_from(&self.scope)
+                && filter.in_range(&cached.snapshot.meta())
                 && (cached.location.is_none() && filter.matches_content(&cached.snapshot));
             if wanted && !out.iter().any(|l| &l.meta.snapshot_id == id) {
                 out.push(SnapshotListing {
@@ -367,18 +413,33 @@ impl MemoryManager {
 
     /// Removes the snapshot with `id` from memory and from the store.
     pub fn delete_snapshot(&self, id: &str) -> Result<()> {
-        let meta = self.get_snapshot(id).ok().map(|s| s.meta());
-        let cached = self.snapshot_cache.lock().remove(id);
-        let stored = self.store.delete(id)?;
+        let m = self.manager;
+        let meta = self.get_snapshot(id)?.meta();
+        let cached = m.snapshot_cache.lock().remove(id);
+        let stored = m.store.delete(id)?;
         if !(cached || stored) {
             return Err(Error::snapshot_not_found(id));
         }
-        if let Some(meta) = meta {
-            self.emit_snapshot(SnapshotAction::Delete, &meta);
-        }
+        self.emit_snapshot(SnapshotAction::Delete, &meta);
         Ok(())
     }
 
+    /// Takes and saves a snapshot of the scope's session; counts it in the session.
+    pub(super) fn auto_snapshot(&self) -> Result<String> {
+        let meta = self.create_snapshot()?;
+        let location = self.save_snapshot(&meta.snapshot_id)?;
+        let m = self.manager;
+        let key = self.scope.session_key();
+        let _session = m.session_locks.lock(&key);
+        if let Some(mut state) = m.backend.session_state(&key)? {
+            state.info.auto_snapshots += 1;
+            m.backend.apply_session(SessionChange::Put(state))?;
+        }
+        Ok(location)
+    }
+}
+
+impl MemoryManager {
     /// Takes and saves a snapshot every `interval` turns from now on.
     pub fn enable_auto_snapshot(&self, interval: u64) -> Result<()> {
         if interval == 0 {
@@ -402,10 +463,86 @@ impl MemoryManager {
         (auto.enabled, auto.interval)
     }
 
-    pub(super) fn auto_snapshot(&self) -> Result<String> {
-        let meta = self.create_snapshot()?;
-        self.save_snapshot(&meta.snapshot_id)
+    /// The snapshot with `id` from memory or the store, whoever it belongs to; callers check
+    /// its scope.
+    fn find_snapshot(&self, id: &str) -> Result<Arc<Snapshot>> {
+        if let Some(cached) = self.snapshot_cache.lock().entries.get(id) {
+            return Ok(Arc::clone(&cached.snapshot));
+        }
+        let stored = self
+            .store
+            .list()?
+            .into_iter()
+            .find(|s| s.meta.snapshot_id == id)
+            .ok_or_else(|| Error::snapshot_not_found(id))?;
+        let snapshot = Arc::new(self.store.load(&stored.location)?);
+        self.snapshot_cache
+            .lock()
+            .put(Arc::clone(&snapshot), Some(stored.location));
+        Ok(snapshot)
     }
+
+    /// Removes every snapshot (saved or in memory) of `scope`'s user; returns how many.
+    pub(super) fn erase_snapshots(&self, scope: &Scope) -> Result<usize> {
+        let user = scope.whole_user();
+        let mut removed = 0;
+        for stored in self.store.list()? {
+            if stored.meta.scope.visible_from(&user) && self.store.delete(&stored.meta.snapshot_id)? {
+                removed += 1;
+            }
+        }
+        let mut cache = self.snapshot_cache.lock();
+        let cached: Vec<String> = cache
+            .entries
+            .values()
+            .filter(|c| c.snapshot.scope.visible_from(&user))
+            .map(|c| c.snapshot.snapshot_id.clone())
+            .collect();
+        for id in cached {
+            let saved = cache
+                .entries
+                .get(&id)
+                .is_some_and(|c| c.location.is_some());
+            cache.remove(&id);
+            if !saved {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The session as a snapshot restores it: its window and counters, owned as before.
+fn restored_session(
+    snapshot: &Snapshot,
+    key: &SessionKey,
+    target: &Scope,
+    existing: Option<&SessionInfo>,
+) -> SessionState {
+    let short = &snapshot.short_term;
+    let mut turns: std::collections::VecDeque<_> = short.turns.iter().cloned().collect();
+    // Seed snapshots carry no turn indexes: number them so they end at turn_count.
+    if turns.len() > 1 && turns.iter().all(|t| t.turn_index == 0) {
+        let first = short.turn_count.saturating_sub(turns.len() as u64);
+        for (i, turn) in turns.iter_mut().enumerate() {
+            turn.turn_index = first + i as u64;
+        }
+    }
+    let turn_count = short
+        .turn_count
+        .max(turns.back().map_or(0, |t| t.turn_index + 1));
+    let mut info = SessionInfo::new(
+        key,
+        target.owner(),
+        existing.and_then(|i| i.agent_id.as_deref()),
+        short.session_start,
+    );
+    info.turn_count = turn_count;
+    info.persisted_upto = turn_count;
+    info.last_turn_at = turns.back().map(|t| t.timestamp);
+    info.last_tool_used = snapshot.memory_stats.last_tool_used.clone();
+    info.auto_snapshots = existing.map_or(0, |i| i.auto_snapshots);
+    SessionState { info, turns }
 }
 
 /// The memory id a snapshot key stands for: the key itself when it is a uuid, else a stable id
@@ -414,10 +551,27 @@ fn memory_id(key: &str) -> Uuid {
     Uuid::parse_str(key).unwrap_or_else(|_| Uuid::new_v5(&LEGACY_ID_NAMESPACE, key.as_bytes()))
 }
 
-/// A memory as restored from a snapshot entry.
-fn memory_from_snapshot(key: &str, stored: &SnapshotMemory) -> Result<Memory> {
+/// A memory as restored from a snapshot entry, owned by `target`'s user.
+fn memory_from_snapshot(key: &str, stored: &SnapshotMemory, target: &Scope) -> Result<Memory> {
     let field = |name: &str| format!("long_term.memories.{key}.{name}");
     let mut extra: Map<String, Value> = stored.metadata.clone();
+    // The snapshot's scope decides the owner; a `user_id` key is never trusted.
+    extra.remove("user_id");
+    let mut scope_key = |name: &str| -> Result<Option<String>> {
+        match extra.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(id)) => {
+                crate::scope::check_id(&field(&format!("metadata.{name}")), &id)?;
+                Ok(Some(id))
+            }
+            Some(_) => Err(Error::invalid(
+                field(&format!("metadata.{name}")),
+                "must be a string",
+            )),
+        }
+    };
+    let agent_id = scope_key("agent_id")?;
+    let session_id = scope_key("session_id")?;
     let source_type = match extra.remove("source_type") {
         Some(Value::String(s)) => s,
         None => "fact".to_owned(),
@@ -446,15 +600,15 @@ fn memory_from_snapshot(key: &str, stored: &SnapshotMemory) -> Result<Memory> {
     if Uuid::parse_str(key).is_err() {
         extra.insert("legacy_id".into(), Value::String(key.to_owned()));
     }
-    Ok(Memory {
-        id,
-        content: stored.content.clone(),
-        metadata: Metadata {
-            source_type,
-            importance: stored.importance,
-            timestamp: stored.timestamp,
-            topics,
-            extra,
-        },
-    })
+    let metadata = Metadata {
+        source_type,
+        importance: stored.importance,
+        timestamp: stored.timestamp,
+        topics,
+        extra,
+    };
+    let mut memory = Memory::new(id, stored.content.clone(), metadata).in_scope(&target.whole_user());
+    memory.agent_id = agent_id;
+    memory.session_id = session_id;
+    Ok(memory)
 }

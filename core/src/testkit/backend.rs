@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::backend::MemoryBackend;
 use crate::filter::Filter;
 use crate::model::{Memory, MemoryRecord, Metadata};
+use crate::scope::Scope;
 use crate::vector::normalize;
 use crate::Error;
 
@@ -19,52 +20,64 @@ fn base_time() -> DateTime<Utc> {
 
 /// A record whose embedding points mostly along axis `axis`, stamped `age` seconds after a
 /// fixed base time.
-fn record(content: &str, source_type: &str, axis: usize, age: i64) -> MemoryRecord {
+pub(super) fn record(content: &str, source_type: &str, axis: usize, age: i64) -> MemoryRecord {
     let mut embedding = vec![0.05f32; DIMS];
     embedding[axis % DIMS] = 1.0;
     normalize(&mut embedding);
+    let metadata = Metadata {
+        source_type: source_type.to_owned(),
+        importance: 0.5,
+        timestamp: base_time() + Duration::seconds(age),
+        topics: vec![source_type.to_owned()],
+        extra: Default::default(),
+    };
     MemoryRecord {
-        memory: Memory {
-            id: Uuid::new_v4(),
-            content: content.to_owned(),
-            metadata: Metadata {
-                source_type: source_type.to_owned(),
-                importance: 0.5,
-                timestamp: base_time() + Duration::seconds(age),
-                topics: vec![source_type.to_owned()],
-                extra: Default::default(),
-            },
-        },
+        memory: Memory::new(Uuid::new_v4(), content, metadata),
         embedding,
     }
 }
 
-fn axis(i: usize) -> Vec<f32> {
+/// [`record`] owned by `scope`'s user (and its agent and session, when it names them).
+pub(super) fn scoped(scope: &Scope, content: &str, axis: usize, age: i64) -> MemoryRecord {
+    let mut r = record(content, "fact", axis, age);
+    r.memory = r.memory.in_scope(scope);
+    r
+}
+
+pub(super) fn axis(i: usize) -> Vec<f32> {
     let mut v = vec![0.0f32; DIMS];
     v[i] = 1.0;
     v
 }
 
-/// Runs every rule of the `MemoryBackend` contract against fresh backends from `make`.
+/// Runs every rule of the `MemoryBackend` contract against fresh backends from `make`: memories,
+/// scopes (isolation between users, agent and session narrowing, erasure) and sessions.
 pub fn backend_conformance(make: &dyn Fn() -> Arc<dyn MemoryBackend>) {
     crud(make());
     listing(make());
     search(make());
-    replace_all(make());
+    replace_owner(make());
     concurrent_inserts(make());
+    super::scopes::isolation(make());
+    super::scopes::narrowing(make());
+    super::scopes::erasure(make());
+    super::scopes::sessions(make());
+    super::scopes::session_conflicts(make());
 }
 
+
 fn crud(backend: Arc<dyn MemoryBackend>) {
+    let s = Scope::default();
     assert!(
         backend.is_empty().expect("is_empty"),
         "a new backend is empty"
     );
     let a = record("alpha", "fact", 0, 0);
-    backend.insert(a.clone()).expect("insert");
+    backend.insert(&s, a.clone()).expect("insert");
     assert_eq!(backend.len().expect("len"), 1);
-    assert_eq!(backend.get(a.memory.id).expect("get"), Some(a.clone()));
+    assert_eq!(backend.get(&s, a.memory.id).expect("get"), Some(a.clone()));
     assert!(
-        matches!(backend.insert(a.clone()), Err(Error::Invalid { .. })),
+        matches!(backend.insert(&s, a.clone()), Err(Error::Invalid { .. })),
         "inserting an existing id is Error::Invalid"
     );
     let mut changed = a.clone();
@@ -74,24 +87,25 @@ fn crud(backend: Arc<dyn MemoryBackend>) {
         normalize(&mut v);
         v
     };
-    backend.update(changed.clone()).expect("update");
+    backend.update(&s, changed.clone()).expect("update");
     assert_eq!(
-        backend.get(a.memory.id).expect("get"),
+        backend.get(&s, a.memory.id).expect("get"),
         Some(changed.clone())
     );
     let ghost = record("ghost", "fact", 2, 0);
     assert!(
-        matches!(backend.update(ghost.clone()), Err(Error::NotFound { .. })),
+        matches!(backend.update(&s, ghost.clone()), Err(Error::NotFound { .. })),
         "updating a missing id is Error::NotFound"
     );
-    assert!(backend.delete(a.memory.id).expect("delete"));
-    assert!(!backend.delete(a.memory.id).expect("delete again"));
-    assert_eq!(backend.get(a.memory.id).expect("get"), None);
+    assert!(backend.delete(&s, a.memory.id).expect("delete"));
+    assert!(!backend.delete(&s, a.memory.id).expect("delete again"));
+    assert_eq!(backend.get(&s, a.memory.id).expect("get"), None);
     assert_eq!(backend.len().expect("len"), 0);
     backend.flush().expect("flush");
 }
 
 fn listing(backend: Arc<dyn MemoryBackend>) {
+    let s = Scope::default();
     let records: Vec<_> = (0..10)
         .map(|i| {
             let kind = if i % 2 == 0 { "fact" } else { "preference" };
@@ -100,34 +114,35 @@ fn listing(backend: Arc<dyn MemoryBackend>) {
         })
         .collect();
     for r in &records {
-        backend.insert(r.clone()).expect("insert");
+        backend.insert(&s, r.clone()).expect("insert");
     }
-    let all = backend.list(0, 100, None).expect("list");
+    let all = backend.list(&s, 0, 100, None).expect("list");
     assert_eq!(all.len(), 10);
     assert!(
         all.windows(2)
             .all(|w| w[0].metadata.timestamp >= w[1].metadata.timestamp),
         "list is newest first"
     );
-    let page = backend.list(3, 4, None).expect("page");
+    let page = backend.list(&s, 3, 4, None).expect("page");
     assert_eq!(
         page,
         all[3..7].to_vec(),
         "offset and limit page the same order"
     );
-    assert!(backend.list(20, 5, None).expect("past the end").is_empty());
+    assert!(backend.list(&s, 20, 5, None).expect("past the end").is_empty());
     let facts = backend
-        .list(0, 100, Some(&Filter::source_type("fact")))
+        .list(&s, 0, 100, Some(&Filter::source_type("fact")))
         .expect("filtered");
     assert_eq!(facts.len(), 5);
     assert!(facts.iter().all(|m| m.metadata.source_type == "fact"));
-    let exported = backend.export().expect("export");
+    let exported = backend.export(&s).expect("export");
     let ids: Vec<_> = exported.iter().map(|r| r.memory.id).collect();
     let inserted: Vec<_> = records.iter().map(|r| r.memory.id).collect();
     assert_eq!(ids, inserted, "export is in insertion order");
 }
 
 fn search(backend: Arc<dyn MemoryBackend>) {
+    let s = Scope::default();
     let records: Vec<_> = (0..DIMS)
         .map(|i| {
             record(
@@ -139,9 +154,9 @@ fn search(backend: Arc<dyn MemoryBackend>) {
         })
         .collect();
     for r in &records {
-        backend.insert(r.clone()).expect("insert");
+        backend.insert(&s, r.clone()).expect("insert");
     }
-    let hits = backend.search(&axis(3), 3, -1.0, None).expect("search");
+    let hits = backend.search(&s, &axis(3), 3, -1.0, None).expect("search");
     assert_eq!(hits.len(), 3, "search returns `limit` results");
     assert_eq!(
         hits[0].id, records[3].memory.id,
@@ -154,36 +169,37 @@ fn search(backend: Arc<dyn MemoryBackend>) {
         hits.windows(2).all(|w| w[0].similarity >= w[1].similarity),
         "results are sorted by similarity"
     );
-    let strict = backend.search(&axis(3), 10, 0.5, None).expect("threshold");
+    let strict = backend.search(&s, &axis(3), 10, 0.5, None).expect("threshold");
     assert_eq!(strict.len(), 1, "min_similarity drops weaker matches");
     let notes = backend
-        .search(&axis(3), 10, -1.0, Some(&Filter::source_type("note")))
+        .search(&s, &axis(3), 10, -1.0, Some(&Filter::source_type("note")))
         .expect("filtered search");
     assert_eq!(notes.len(), 4);
     assert!(notes.iter().all(|h| h.metadata.source_type == "note"));
     assert!(backend
-        .search(&axis(0), 0, -1.0, None)
+        .search(&s, &axis(0), 0, -1.0, None)
         .expect("k = 0")
         .is_empty());
 }
 
-fn replace_all(backend: Arc<dyn MemoryBackend>) {
+fn replace_owner(backend: Arc<dyn MemoryBackend>) {
+    let s = Scope::default();
     for i in 0..5 {
         backend
-            .insert(record(&format!("old {i}"), "fact", i, i as i64))
+            .insert(&s, record(&format!("old {i}"), "fact", i, i as i64))
             .expect("insert");
     }
     let fresh: Vec<_> = (0..3)
         .map(|i| record(&format!("new {i}"), "fact", i, 0))
         .collect();
-    backend.replace_all(fresh.clone()).expect("replace_all");
+    backend.replace_owner(&s, fresh.clone()).expect("replace_owner");
     assert_eq!(backend.len().expect("len"), 3);
-    assert_eq!(backend.export().expect("export"), fresh);
+    assert_eq!(backend.export(&s).expect("export"), fresh);
     let hits = backend
-        .search(&axis(1), 1, -1.0, None)
+        .search(&s, &axis(1), 1, -1.0, None)
         .expect("search after replace");
     assert_eq!(hits[0].content, "new 1");
-    backend.replace_all(Vec::new()).expect("clear");
+    backend.replace_owner(&s, Vec::new()).expect("clear");
     assert!(backend.is_empty().expect("is_empty"));
 }
 
@@ -192,9 +208,10 @@ fn concurrent_inserts(backend: Arc<dyn MemoryBackend>) {
         .map(|t| {
             let backend = Arc::clone(&backend);
             std::thread::spawn(move || {
+                let s = Scope::default();
                 for i in 0..50 {
                     backend
-                        .insert(record(&format!("t{t} m{i}"), "fact", i, i as i64))
+                        .insert(&s, record(&format!("t{t} m{i}"), "fact", i, i as i64))
                         .expect("concurrent insert");
                 }
             })

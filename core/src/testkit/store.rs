@@ -47,6 +47,7 @@ pub fn sample_snapshot(at: DateTime<Utc>) -> Snapshot {
             topics: vec!["name".into(), "user".into()],
             memory_count: 1,
         },
+        scope: Default::default(),
         memory_stats: MemoryStats {
             short_term: ShortTermStats {
                 turn_count: 1,

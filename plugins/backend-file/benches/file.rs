@@ -86,7 +86,7 @@ fn writes(
                 let mut latencies = Vec::with_capacity(batch.len());
                 for r in batch {
                     let t = Instant::now();
-                    backend.insert(r).expect("insert");
+                    backend.insert(&ds(), r).expect("insert");
                     latencies.push(t.elapsed());
                 }
                 latencies
@@ -124,7 +124,7 @@ fn open_time(root: &std::path::Path, embedder: &Arc<dyn Embedder>, count: usize)
     {
         let backend = FileBackend::open(options.clone(), Arc::clone(embedder)).expect("open");
         for i in 0..count {
-            backend.insert(record(i as u64, dims)).expect("insert");
+            backend.insert(&ds(), record(i as u64, dims)).expect("insert");
         }
         backend.flush().expect("flush");
     }

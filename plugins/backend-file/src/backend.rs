@@ -1,6 +1,5 @@
 //! The running backend: reads from the in-memory live set, writes through the log.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -9,7 +8,8 @@ use std::time::Duration;
 
 use coda_backend_memory::InMemoryBackend;
 use coda_core::{
-    Change, Error, Filter, Memory, MemoryBackend, MemoryId, MemoryRecord, Result, ScoredMemory,
+    Change, Erased, Error, Filter, Memory, MemoryBackend, MemoryId, MemoryRecord, Owner, Result,
+    Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey, SessionState,
 };
 use parking_lot::{Condvar, Mutex};
 
@@ -58,7 +58,7 @@ impl Shared {
 
     /// Whether dead records outnumber live ones by the configured ratio.
     fn wants_compaction(&self, appender: &Appender) -> bool {
-        let live = self.inner.len().unwrap_or(0) as u64;
+        let live = (self.inner.len().unwrap_or(0) + self.inner.session_count()) as u64;
         let dead = appender.units.saturating_sub(live);
         dead >= self.options.compact_min_dead
             && dead as f64 > self.options.compact_ratio * live as f64
@@ -114,10 +114,15 @@ impl FileBackend {
         }
     }
 
-    /// Checks `change` with `validate` under the appender lock, so no other write slips in
-    /// between; if it says there is something to do, logs the change, applies it to the live
-    /// set and waits for durability as the sync policy says. Returns what `validate` said.
-    fn commit(&self, change: Change, validate: impl FnOnce() -> Result<bool>) -> Result<bool> {
+    /// Checks `change` with `validate` and the live set's own rules under the appender lock,
+    /// so no other write slips in between; if there is something to do, logs the change,
+    /// applies it to the live set and waits for durability as the sync policy says. Returns
+    /// what applying it erased, or `None` when `validate` said there was nothing to do.
+    fn commit(
+        &self,
+        change: Change,
+        validate: impl FnOnce() -> Result<bool>,
+    ) -> Result<Option<Erased>> {
         let appending = self.shared.log.begin_append();
         let mut bytes = Vec::new();
         format::encode_change(&change, &mut bytes).ok_or_else(|| {
@@ -127,25 +132,20 @@ impl FileBackend {
             )
         })?;
         let shared = &self.shared;
-        let (lsn, compact) = {
+        let (erased, lsn, compact) = {
             let mut appender = shared.log.lock();
             if !validate()? {
-                return Ok(false);
+                return Ok(None);
             }
+            shared.inner.validate(&change)?;
             let lsn = shared.log.append(&mut appender, &bytes, units(&change))?;
-            let applied = match change {
-                Change::Insert(record) => shared.inner.insert(record),
-                Change::Update(record) => shared.inner.update(record),
-                Change::Delete(id) => shared.inner.delete(id).map(drop),
-                Change::ReplaceAll(records) => shared.inner.replace_all(records),
-            };
-            if let Err(e) = applied {
+            let applied = shared.inner.apply(change);
+            if let Err(e) = &applied {
                 // Validation under this lock makes this unreachable; if it happens anyway, the
                 // log and the live set disagree and no further write may pretend otherwise.
                 appender.failed = Some(format!("a logged change could not be applied: {e}"));
-                return Err(e);
             }
-            (lsn, shared.wants_compaction(&appender))
+            (applied?, lsn, shared.wants_compaction(&appender))
         };
         drop(appending);
         if compact {
@@ -154,7 +154,7 @@ impl FileBackend {
         if shared.options.sync == SyncPolicy::Always {
             shared.log.wait_durable(lsn)?;
         }
-        Ok(true)
+        Ok(Some(erased))
     }
 
     fn start_compaction(&self) {
@@ -240,27 +240,29 @@ impl BatchSyncer {
 }
 
 impl MemoryBackend for FileBackend {
-    fn insert(&self, record: MemoryRecord) -> Result<()> {
+    fn insert(&self, scope: &Scope, record: MemoryRecord) -> Result<()> {
         self.check_dims(&record)?;
-        let id = record.memory.id;
-        self.commit(Change::Insert(record), || {
-            if self.shared.inner.get(id)?.is_some() {
-                return Err(Error::invalid("id", format!("memory {id} already exists")));
-            }
-            Ok(true)
-        })
-        .map(drop)
+        if !scope.owner().owns(&record.memory) {
+            return Err(Error::invalid(
+                "user_id",
+                "the memory is not owned by the scope's user",
+            ));
+        }
+        self.commit(Change::Insert(record), || Ok(true)).map(drop)
     }
 
-    fn get(&self, id: MemoryId) -> Result<Option<MemoryRecord>> {
-        self.shared.inner.get(id)
+    fn get(&self, scope: &Scope, id: MemoryId) -> Result<Option<MemoryRecord>> {
+        self.shared.inner.get(scope, id)
     }
 
-    fn update(&self, record: MemoryRecord) -> Result<()> {
+    fn update(&self, scope: &Scope, record: MemoryRecord) -> Result<()> {
         self.check_dims(&record)?;
         let id = record.memory.id;
+        if !scope.owner().owns(&record.memory) {
+            return Err(Error::memory_not_found(id));
+        }
         self.commit(Change::Update(record), || {
-            match self.shared.inner.get(id)? {
+            match self.shared.inner.get(scope, id)? {
                 Some(_) => Ok(true),
                 None => Err(Error::memory_not_found(id)),
             }
@@ -268,19 +270,27 @@ impl MemoryBackend for FileBackend {
         .map(drop)
     }
 
-    fn delete(&self, id: MemoryId) -> Result<bool> {
-        // Deleting what is not there logs nothing.
+    fn delete(&self, scope: &Scope, id: MemoryId) -> Result<bool> {
+        // Deleting what is not there (in this scope) logs nothing.
         self.commit(Change::Delete(id), || {
-            Ok(self.shared.inner.get(id)?.is_some())
+            Ok(self.shared.inner.get(scope, id)?.is_some())
         })
+        .map(|done| done.is_some())
     }
 
-    fn list(&self, offset: usize, limit: usize, filter: Option<&Filter>) -> Result<Vec<Memory>> {
-        self.shared.inner.list(offset, limit, filter)
+    fn list(
+        &self,
+        scope: &Scope,
+        offset: usize,
+        limit: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Memory>> {
+        self.shared.inner.list(scope, offset, limit, filter)
     }
 
     fn search(
         &self,
+        scope: &Scope,
         query: &[f32],
         limit: usize,
         min_similarity: f32,
@@ -288,30 +298,56 @@ impl MemoryBackend for FileBackend {
     ) -> Result<Vec<ScoredMemory>> {
         self.shared
             .inner
-            .search(query, limit, min_similarity, filter)
+            .search(scope, query, limit, min_similarity, filter)
     }
 
     fn len(&self) -> Result<usize> {
         self.shared.inner.len()
     }
 
+    fn count(&self, scope: &Scope) -> Result<usize> {
+        self.shared.inner.count(scope)
+    }
+
+    fn owners(&self, tenant: &str) -> Result<Vec<(Owner, usize)>> {
+        self.shared.inner.owners(tenant)
+    }
+
     fn scan(&self, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()> {
         self.shared.inner.scan(visit)
     }
 
-    fn replace_all(&self, records: Vec<MemoryRecord>) -> Result<()> {
-        let mut seen = HashSet::with_capacity(records.len());
-        for record in &records {
-            self.check_dims(record)?;
-            if !seen.insert(record.memory.id) {
-                return Err(Error::invalid(
-                    "id",
-                    format!("memory {} appears twice", record.memory.id),
-                ));
-            }
-        }
-        self.commit(Change::ReplaceAll(records), || Ok(true))
-            .map(drop)
+    fn scan_owner(&self, scope: &Scope, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()> {
+        self.shared.inner.scan_owner(scope, visit)
+    }
+
+    fn replace_owner(&self, scope: &Scope, records: Vec<MemoryRecord>) -> Result<()> {
+        let change = Change::ReplaceUser {
+            owner: scope.owner().clone(),
+            records,
+        };
+        self.commit(change, || Ok(true)).map(drop)
+    }
+
+    fn erase_owner(&self, scope: &Scope) -> Result<Erased> {
+        let change = Change::EraseUser(scope.owner().clone());
+        Ok(self.commit(change, || Ok(true))?.unwrap_or_default())
+    }
+
+    fn apply_session(&self, change: SessionChange) -> Result<()> {
+        self.commit(Change::Session(change), || Ok(true)).map(drop)
+    }
+
+    fn session(&self, key: &SessionKey) -> Result<Option<SessionInfo>> {
+        self.shared.inner.session(key)
+    }
+
+    fn session_state(&self, key: &SessionKey) -> Result<Option<SessionState>> {
+        self.shared.inner.session_state(key)
+    }
+
+    fn sessions(&self, tenant: &str, visit: &mut dyn FnMut(&SessionState)) -> Result<()> {
+        self.shared.inner.sessions(tenant, visit)
     }
 
     fn flush(&self) -> Result<()> {

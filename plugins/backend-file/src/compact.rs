@@ -13,7 +13,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use coda_core::{Error, MemoryBackend, MemoryRecord, Result};
+use coda_core::{Change, Error, MemoryRecord, Result, SessionChange, SessionState};
 
 use crate::backend::Shared;
 use crate::format::{self, Header};
@@ -35,9 +35,14 @@ pub struct Compacted {
     pub live: u64,
 }
 
-/// Writes `header` and one insert per record to the temp file in `dir`, fsynced, and returns it
-/// open for appending with its length. The log itself is not touched.
-pub fn write_fresh(dir: &Path, header: &Header, records: &[MemoryRecord]) -> Result<(File, u64)> {
+/// Writes `header`, one insert per record and one put per session to the temp file in `dir`,
+/// fsynced, and returns it open for appending with its length. The log itself is not touched.
+pub fn write_fresh(
+    dir: &Path,
+    header: &Header,
+    records: &[MemoryRecord],
+    sessions: &[SessionState],
+) -> Result<(File, u64)> {
     let path = dir.join(TEMP_FILE);
     let io = |action| move |e| Error::io(action, dir.join(TEMP_FILE), e);
     remove_if_present(&path)?;
@@ -54,6 +59,13 @@ pub fn write_fresh(dir: &Path, header: &Header, records: &[MemoryRecord]) -> Res
         buf.clear();
         format::encode_insert(record, &mut buf)
             .ok_or_else(|| Error::invalid("memory", "a record is too large for the log"))?;
+        out.write_all(&buf).map_err(io("write"))?;
+    }
+    for session in sessions {
+        buf.clear();
+        let change = Change::Session(SessionChange::Put(session.clone()));
+        format::encode_change(&change, &mut buf)
+            .ok_or_else(|| Error::invalid("session", "a session is too large for the log"))?;
         out.write_all(&buf).map_err(io("write"))?;
     }
     out.flush().map_err(io("write"))?;
@@ -81,11 +93,13 @@ pub fn remove_if_present(path: &Path) -> Result<()> {
 /// Compacts the log of a running backend (see the module docs).
 pub fn compact(shared: &Shared) -> Result<Compacted> {
     let _only_one = shared.compaction.lock();
-    let (mark, units_at_mark, records) = {
+    let (mark, units_at_mark, (records, sessions)) = {
         let appender = shared.log.lock();
-        (appender.offset, appender.units, shared.inner.export()?)
+        (appender.offset, appender.units, shared.inner.live())
     };
-    let (mut file, fresh_len) = match write_fresh(&shared.dir, &shared.header, &records) {
+    let live = (records.len() + sessions.len()) as u64;
+    let (mut file, fresh_len) = match write_fresh(&shared.dir, &shared.header, &records, &sessions)
+    {
         Ok(written) => written,
         Err(e) => {
             let _ = remove_if_present(&shared.dir.join(TEMP_FILE));
@@ -105,7 +119,7 @@ pub fn compact(shared: &Shared) -> Result<Compacted> {
             let _ = remove_if_present(&shared.dir.join(TEMP_FILE));
             return Err(e);
         }
-        let units = records.len() as u64 + appender.units - units_at_mark;
+        let units = live + appender.units - units_at_mark;
         let bytes_before = appender.offset;
         shared
             .log
@@ -114,14 +128,14 @@ pub fn compact(shared: &Shared) -> Result<Compacted> {
         return Err(e);
     }
     let bytes_before = appender.offset;
-    let units = records.len() as u64 + appender.units - units_at_mark;
+    let units = live + appender.units - units_at_mark;
     shared
         .log
         .install(&mut appender, file, fresh_len + tail, units);
     Ok(Compacted {
         bytes_before,
         bytes_after: fresh_len + tail,
-        live: records.len() as u64,
+        live,
     })
 }
 

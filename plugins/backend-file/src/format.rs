@@ -11,7 +11,7 @@
 //! This module is the only place that knows how a [`Change`] looks on disk.
 
 use chrono::DateTime;
-use coda_core::{Change, Memory, MemoryRecord, Metadata};
+use coda_core::{Change, Memory, MemoryRecord, Metadata, Owner};
 use serde_json::{Map, Value};
 use twox_hash::XxHash3_64;
 use uuid::Uuid;
@@ -23,10 +23,17 @@ pub const FRAME_MAGIC: [u8; 4] = [0xC0, 0xDA, 0x4C, 0x47];
 /// Bytes before a frame's payload.
 pub const FRAME_HEADER: usize = 16;
 
-const INSERT: u8 = 1;
-const UPDATE: u8 = 2;
+// Kinds 1, 2 and 4 are the records of logs written before scopes: read as user `default`.
+const INSERT_UNSCOPED: u8 = 1;
+const UPDATE_UNSCOPED: u8 = 2;
 const DELETE: u8 = 3;
-const REPLACE_ALL: u8 = 4;
+const REPLACE_ALL_UNSCOPED: u8 = 4;
+const INSERT: u8 = 5;
+const UPDATE: u8 = 6;
+const REPLACE_USER: u8 = 7;
+const ERASE_USER: u8 = 8;
+/// A session change, as JSON: sessions are text and counters, rare next to vectors.
+const SESSION: u8 = 9;
 
 /// What the log's vectors are: recorded so a change of embedder is noticed on open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,12 +106,25 @@ pub fn encode_change(change: &Change, out: &mut Vec<u8>) -> Option<()> {
                 out.push(DELETE);
                 out.extend_from_slice(id.as_bytes());
             }
-            Change::ReplaceAll(records) => {
-                out.push(REPLACE_ALL);
+            Change::ReplaceUser { owner, records } => {
+                out.push(REPLACE_USER);
+                put_str(out, &owner.tenant);
+                put_str(out, &owner.user_id);
                 put_u32(out, u32::try_from(records.len()).ok()?);
                 for record in records {
                     put_record(out, record);
                 }
+            }
+            Change::EraseUser(owner) => {
+                out.push(ERASE_USER);
+                put_str(out, &owner.tenant);
+                put_str(out, &owner.user_id);
+            }
+            Change::Session(change) => {
+                out.push(SESSION);
+                // Serialising plain data cannot fail.
+                let json = serde_json::to_vec(change).ok()?;
+                out.extend_from_slice(&json);
             }
         }
         Some(())
@@ -142,17 +162,37 @@ fn framed(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> O
 pub fn decode_change(payload: &[u8]) -> Result<Change, String> {
     let mut r = Reader(payload);
     let change = match r.u8()? {
+        INSERT_UNSCOPED => Change::Insert(r.unscoped_record()?),
+        UPDATE_UNSCOPED => Change::Update(r.unscoped_record()?),
         INSERT => Change::Insert(r.record()?),
         UPDATE => Change::Update(r.record()?),
         DELETE => Change::Delete(r.uuid()?),
-        REPLACE_ALL => {
+        REPLACE_ALL_UNSCOPED => {
             let count = r.u32()? as usize;
             // Each record takes well over 16 bytes; never trust a count the payload can't hold.
             let mut records = Vec::with_capacity(count.min(payload.len() / 16));
             for _ in 0..count {
+                records.push(r.unscoped_record()?);
+            }
+            Change::ReplaceUser {
+                owner: Owner::default_user(),
+                records,
+            }
+        }
+        REPLACE_USER => {
+            let owner = Owner::new(r.str()?, r.str()?);
+            let count = r.u32()? as usize;
+            let mut records = Vec::with_capacity(count.min(payload.len() / 16));
+            for _ in 0..count {
                 records.push(r.record()?);
             }
-            Change::ReplaceAll(records)
+            Change::ReplaceUser { owner, records }
+        }
+        ERASE_USER => Change::EraseUser(Owner::new(r.str()?, r.str()?)),
+        SESSION => {
+            let change = serde_json::from_slice(r.rest())
+                .map_err(|e| format!("session change is not valid JSON: {e}"))?;
+            Change::Session(change)
         }
         other => return Err(format!("unknown change kind {other}")),
     };
@@ -169,11 +209,23 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// An absent string is written as length `u32::MAX`.
+fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => put_str(out, s),
+        None => put_u32(out, u32::MAX),
+    }
+}
+
 /// Fixed metadata fields are binary; only the caller's own keys are JSON (and absent when none),
 /// so replaying a million records parses almost no JSON.
 fn put_record(out: &mut Vec<u8>, record: &MemoryRecord) {
     let memory = &record.memory;
     let meta = &memory.metadata;
+    put_str(out, &memory.tenant);
+    put_str(out, &memory.user_id);
+    put_opt_str(out, memory.agent_id.as_deref());
+    put_opt_str(out, memory.session_id.as_deref());
     out.extend_from_slice(memory.id.as_bytes());
     put_str(out, &memory.content);
     put_str(out, &meta.source_type);
@@ -231,11 +283,37 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.take(len)?).map_err(|e| format!("text is not UTF-8: {e}"))
     }
 
+    fn opt_str(&mut self) -> Result<Option<&'a str>, String> {
+        let saved = self.0;
+        if self.u32()? == u32::MAX {
+            return Ok(None);
+        }
+        self.0 = saved;
+        self.str().map(Some)
+    }
+
+    fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.0)
+    }
+
     fn uuid(&mut self) -> Result<Uuid, String> {
         Ok(Uuid::from_bytes(self.array()?))
     }
 
     fn record(&mut self) -> Result<MemoryRecord, String> {
+        let tenant = self.str()?.to_owned();
+        let user_id = self.str()?.to_owned();
+        let agent_id = self.opt_str()?.map(str::to_owned);
+        let session_id = self.opt_str()?.map(str::to_owned);
+        let mut record = self.unscoped_record()?;
+        let memory = &mut record.memory;
+        (memory.tenant, memory.user_id) = (tenant, user_id);
+        (memory.agent_id, memory.session_id) = (agent_id, session_id);
+        Ok(record)
+    }
+
+    /// A record as logs before scopes wrote it: owned by user `default`.
+    fn unscoped_record(&mut self) -> Result<MemoryRecord, String> {
         let id = self.uuid()?;
         let content = self.str()?.to_owned();
         let source_type = self.str()?.to_owned();
@@ -265,18 +343,15 @@ impl<'a> Reader<'a> {
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
+        let metadata = Metadata {
+            source_type,
+            importance,
+            timestamp,
+            topics,
+            extra,
+        };
         Ok(MemoryRecord {
-            memory: Memory {
-                id,
-                content,
-                metadata: Metadata {
-                    source_type,
-                    importance,
-                    timestamp,
-                    topics,
-                    extra,
-                },
-            },
+            memory: Memory::new(id, content, metadata),
             embedding,
         })
     }
@@ -300,21 +375,62 @@ mod tests {
     fn sample() -> MemoryRecord {
         let mut extra = Map::new();
         extra.insert("user_id".into(), Value::from("u1"));
+        let metadata = Metadata {
+            source_type: "fact".into(),
+            importance: 0.75,
+            timestamp: DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap_or_default(),
+            topics: vec!["name".into(), "user".into()],
+            extra,
+        };
+        let mut memory = Memory::new(Uuid::new_v4(), "The user's name is Alice — é", metadata);
+        memory.user_id = "alice".into();
+        memory.session_id = Some("chat-1".into());
         MemoryRecord {
-            memory: Memory {
-                id: Uuid::new_v4(),
-                content: "The user's name is Alice — é".into(),
-                metadata: Metadata {
-                    source_type: "fact".into(),
-                    importance: 0.75,
-                    timestamp: DateTime::from_timestamp(1_700_000_000, 123_456_789)
-                        .unwrap_or_default(),
-                    topics: vec!["name".into(), "user".into()],
-                    extra,
-                },
-            },
+            memory,
             embedding: vec![0.5, -0.25, 1.0e-7, 0.0],
         }
+    }
+
+    fn session_turn() -> coda_core::SessionChange {
+        let key = coda_core::SessionKey::new("default", "chat-1");
+        let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let mut info = coda_core::SessionInfo::new(&key, &Owner::new("default", "alice"), None, start);
+        info.turn_count = 1;
+        let turn = coda_core::Turn {
+            role: coda_core::Role::User,
+            content: "hello".into(),
+            turn_index: 0,
+            timestamp: start,
+            name: None,
+        };
+        coda_core::SessionChange::Turn {
+            info,
+            turn,
+            window: 50,
+        }
+    }
+
+    #[test]
+    fn unscoped_records_of_old_logs_read_as_user_default() {
+        // A version-1 insert: kind 1, then the record without scope fields.
+        let record = sample();
+        let mut scoped = Vec::new();
+        encode_change(&Change::Insert(record.clone()), &mut scoped).expect("fits");
+        let body = &payload(&scoped)[1..];
+        // Skip tenant, user, agent, session: two strings and two optional strings.
+        let mut r = Reader(body);
+        r.str().expect("tenant");
+        r.str().expect("user");
+        r.opt_str().expect("agent");
+        r.opt_str().expect("session");
+        let mut old = vec![INSERT_UNSCOPED];
+        old.extend_from_slice(r.0);
+        let Change::Insert(back) = decode_change(&old).expect("decodes") else {
+            panic!("an insert");
+        };
+        assert_eq!(back.memory.user_id, "default");
+        assert_eq!(back.memory.session_id, None);
+        assert_eq!(back.memory.content, record.memory.content);
     }
 
     fn payload(framed: &[u8]) -> &[u8] {
@@ -328,8 +444,16 @@ mod tests {
             Change::Insert(record.clone()),
             Change::Update(record.clone()),
             Change::Delete(record.memory.id),
-            Change::ReplaceAll(vec![record.clone(), sample()]),
-            Change::ReplaceAll(Vec::new()),
+            Change::ReplaceUser {
+                owner: Owner::of(&record.memory),
+                records: vec![record.clone(), sample()],
+            },
+            Change::ReplaceUser {
+                owner: Owner::default_user(),
+                records: Vec::new(),
+            },
+            Change::EraseUser(Owner::new("default", "alice")),
+            Change::Session(session_turn()),
         ] {
             let mut out = Vec::new();
             encode_change(&change, &mut out).expect("fits");

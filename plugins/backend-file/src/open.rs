@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use coda_backend_memory::InMemoryBackend;
-use coda_core::{Change, Embedder, Error, MemoryBackend, MemoryRecord, Result};
+use coda_core::{Change, Embedder, Error, MemoryBackend, MemoryRecord, Result, SessionChange};
 
 use crate::backend::{FileBackend, Shared};
 use crate::compact::{self, LOG_FILE, TEMP_FILE};
@@ -48,7 +48,7 @@ impl FileBackend {
             dims: embedder.dims(),
         };
         if !path.exists() {
-            compact::write_fresh(&dir, &wanted, &[])?;
+            compact::write_fresh(&dir, &wanted, &[], &[])?;
             compact::install_fresh(&dir)?;
         }
         let started = Instant::now();
@@ -56,7 +56,7 @@ impl FileBackend {
         let inner = InMemoryBackend::new(header.dims);
         let mut report = Recovery::default();
         let replayed = scan.replay(options.repair, |change| {
-            if apply_replayed(&inner, change).is_err() {
+            if inner.apply_replayed(change).is_err() {
                 report.skipped += 1;
             }
         })?;
@@ -98,19 +98,25 @@ impl FileBackend {
         }
         let (header, inner) = if header != wanted {
             rewrite = true;
-            let count = reembed_or_refuse(&options, &path, &header, &wanted, &inner, &*embedder)?;
-            report.reembedded = Some(count.len());
+            let (records, sessions) = inner.live();
+            let records = reembed_or_refuse(&options, &path, &header, &wanted, records, &*embedder)?;
+            report.reembedded = Some(records.len());
             let fresh = InMemoryBackend::new(wanted.dims);
-            fresh.replace_all(count)?;
+            for record in records {
+                fresh.apply(Change::Insert(record))?;
+            }
+            for session in sessions {
+                fresh.apply(Change::Session(SessionChange::Put(session)))?;
+            }
             (wanted, fresh)
         } else {
             (header, inner)
         };
         let (end, units) = if rewrite {
-            let records = inner.export()?;
-            let (_, len) = compact::write_fresh(&dir, &header, &records)?;
+            let (records, sessions) = inner.live();
+            let (_, len) = compact::write_fresh(&dir, &header, &records, &sessions)?;
             compact::install_fresh(&dir)?;
-            (len, records.len() as u64)
+            (len, (records.len() + sessions.len()) as u64)
         } else {
             (replayed.end, replayed.units)
         };
@@ -126,22 +132,6 @@ impl FileBackend {
             Shared::new(options, header, inner, log, lock),
             report,
         ))
-    }
-}
-
-/// Applies a replayed change leniently: after a repair an update may lack its insert, so
-/// inserts and updates both upsert and deleting a missing id is a no-op.
-fn apply_replayed(inner: &InMemoryBackend, change: Change) -> Result<()> {
-    match change {
-        Change::Insert(record) | Change::Update(record) => {
-            if inner.get(record.memory.id)?.is_some() {
-                inner.update(record)
-            } else {
-                inner.insert(record)
-            }
-        }
-        Change::Delete(id) => inner.delete(id).map(drop),
-        Change::ReplaceAll(records) => inner.replace_all(records),
     }
 }
 
@@ -162,10 +152,9 @@ fn reembed_or_refuse(
     path: &Path,
     stored: &Header,
     wanted: &Header,
-    inner: &InMemoryBackend,
+    mut records: Vec<MemoryRecord>,
     embedder: &dyn Embedder,
 ) -> Result<Vec<MemoryRecord>> {
-    let mut records = inner.export()?;
     if options.on_embedder_change == OnEmbedderChange::Refuse {
         return Err(Error::config(
             "backends.file.on_embedder_change",

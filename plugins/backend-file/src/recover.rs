@@ -31,7 +31,7 @@ pub struct Dropped {
 pub struct Replayed {
     /// Offset just past the last valid record: where appends continue.
     pub end: u64,
-    /// Record units replayed (a `ReplaceAll` of n records counts n + 1), for dead-record counts.
+    /// Record units replayed (a `ReplaceUser` of n records counts n + 1), for dead-record counts.
     pub units: u64,
     /// A torn or corrupt tail that must be cut off at `end`.
     pub torn_tail: Option<Dropped>,
@@ -138,7 +138,7 @@ impl LogScan {
 /// How many record units a change adds to the log.
 pub fn units(change: &Change) -> u64 {
     match change {
-        Change::ReplaceAll(records) => records.len() as u64 + 1,
+        Change::ReplaceUser { records, .. } => records.len() as u64 + 1,
         _ => 1,
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use coda_backend_file::{FileBackend, FileOptions, OnEmbedderChange, SyncPolicy, LOG_FILE};
 use coda_core::{Error, MemoryBackend};
-use common::{embedder, open, options, record, DIMS};
+use common::{ds, embedder, open, options, record, DIMS};
 use uuid::Uuid;
 
 fn conformance(sync: SyncPolicy) {
@@ -50,26 +50,26 @@ fn every_kind_of_change_survives_a_reopen() {
     let expected = {
         let backend = open(options(dir.path()));
         for id in &ids {
-            backend.insert(record(*id, 0)).unwrap();
+            backend.insert(&ds(), record(*id, 0)).unwrap();
         }
-        backend.update(record(ids[3], 1)).unwrap();
-        assert!(backend.delete(ids[4]).unwrap());
+        backend.update(&ds(), record(ids[3], 1)).unwrap();
+        assert!(backend.delete(&ds(), ids[4]).unwrap());
         let mut with_extra = record(ids[5], 2);
         with_extra
             .memory
             .metadata
             .extra
-            .insert("user_id".into(), "u1".into());
-        backend.update(with_extra).unwrap();
-        backend.export().unwrap()
+            .insert("note".into(), "u1".into());
+        backend.update(&ds(), with_extra).unwrap();
+        backend.export(&ds()).unwrap()
     };
     let reopened = open(options(dir.path()));
-    assert_eq!(reopened.export().unwrap(), expected);
+    assert_eq!(reopened.export(&ds()).unwrap(), expected);
     assert_eq!(reopened.recovery().live, 19);
-    reopened.replace_all(vec![record(ids[0], 9)]).unwrap();
+    reopened.replace_owner(&ds(), vec![record(ids[0], 9)]).unwrap();
     drop(reopened);
     let cleared = open(options(dir.path()));
-    assert_eq!(cleared.export().unwrap(), vec![record(ids[0], 9)]);
+    assert_eq!(cleared.export(&ds()).unwrap(), vec![record(ids[0], 9)]);
 }
 
 #[test]
@@ -81,7 +81,7 @@ fn concurrent_writers_share_fsyncs_with_sync_always() {
             let backend = Arc::clone(&backend);
             std::thread::spawn(move || {
                 for _ in 0..40 {
-                    backend.insert(record(Uuid::new_v4(), 0)).unwrap();
+                    backend.insert(&ds(), record(Uuid::new_v4(), 0)).unwrap();
                 }
             })
         })
@@ -105,7 +105,7 @@ fn sync_never_leaves_fsync_to_flush() {
         ..options(dir.path())
     });
     for _ in 0..10 {
-        backend.insert(record(Uuid::new_v4(), 0)).unwrap();
+        backend.insert(&ds(), record(Uuid::new_v4(), 0)).unwrap();
     }
     assert_eq!(backend.fsyncs(), 0, "sync = never does not fsync writes");
     backend.flush().unwrap();
@@ -120,7 +120,7 @@ fn sync_batch_fsyncs_in_the_background() {
         batch_ms: 10,
         ..options(dir.path())
     });
-    backend.insert(record(Uuid::new_v4(), 0)).unwrap();
+    backend.insert(&ds(), record(Uuid::new_v4(), 0)).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while backend.fsyncs() == 0 {
         assert!(
@@ -142,14 +142,14 @@ fn compaction_drops_dead_records_and_keeps_live_ones() {
     let expected = {
         let backend = open(opts.clone());
         for id in &ids {
-            backend.insert(record(*id, 0)).unwrap();
+            backend.insert(&ds(), record(*id, 0)).unwrap();
         }
         let size = |b: &FileBackend| std::fs::metadata(b.log_path()).unwrap().len();
         let before = size(&backend);
         // 80 updates: dead (80) exceeds live (40) and the minimum, so compaction runs by itself.
         for version in 1..=2 {
             for id in &ids {
-                backend.update(record(*id, version)).unwrap();
+                backend.update(&ds(), record(*id, version)).unwrap();
             }
         }
         backend.wait_for_compaction();
@@ -158,15 +158,15 @@ fn compaction_drops_dead_records_and_keeps_live_ones() {
             "the log was not compacted by itself"
         );
         // Writes after (and during) compaction land in the new log.
-        backend.delete(ids[0]).unwrap();
+        backend.delete(&ds(), ids[0]).unwrap();
         let done = backend.compact().unwrap();
         assert!(done.bytes_after < done.bytes_before);
         assert_eq!(done.live, 39);
-        backend.update(record(ids[1], 7)).unwrap();
-        backend.export().unwrap()
+        backend.update(&ds(), record(ids[1], 7)).unwrap();
+        backend.export(&ds()).unwrap()
     };
     let reopened = open(opts);
-    assert_eq!(reopened.export().unwrap(), expected);
+    assert_eq!(reopened.export(&ds()).unwrap(), expected);
     assert_eq!(
         reopened.recovery().replayed,
         40,
@@ -186,9 +186,9 @@ fn compaction_with_concurrent_writers_loses_nothing() {
             let backend = Arc::clone(&backend);
             std::thread::spawn(move || {
                 let id = Uuid::new_v4();
-                backend.insert(record(id, 0)).unwrap();
+                backend.insert(&ds(), record(id, 0)).unwrap();
                 for version in 1..100 {
-                    backend.update(record(id, version)).unwrap();
+                    backend.update(&ds(), record(id, version)).unwrap();
                 }
             })
         })
@@ -199,26 +199,26 @@ fn compaction_with_concurrent_writers_loses_nothing() {
     for w in writers {
         w.join().unwrap();
     }
-    let expected = backend.export().unwrap();
+    let expected = backend.export(&ds()).unwrap();
     assert!(expected
         .iter()
         .all(|r| r.memory.content.ends_with("version 99")));
     drop(backend);
-    assert_eq!(open(options(dir.path())).export().unwrap(), expected);
+    assert_eq!(open(options(dir.path())).export(&ds()).unwrap(), expected);
 }
 
 #[test]
 fn a_leftover_compaction_file_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let id = Uuid::new_v4();
-    open(options(dir.path())).insert(record(id, 0)).unwrap();
+    open(options(dir.path())).insert(&ds(), record(id, 0)).unwrap();
     std::fs::write(
         dir.path().join(coda_backend_file::TEMP_FILE),
         b"half a rewrite",
     )
     .unwrap();
     let backend = open(options(dir.path()));
-    assert_eq!(backend.get(id).unwrap(), Some(record(id, 0)));
+    assert_eq!(backend.get(&ds(), id).unwrap(), Some(record(id, 0)));
     assert!(!dir.path().join(coda_backend_file::TEMP_FILE).exists());
 }
 
@@ -226,7 +226,7 @@ fn a_leftover_compaction_file_is_ignored() {
 fn an_embedder_change_reembeds_or_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let id = Uuid::new_v4();
-    open(options(dir.path())).insert(record(id, 0)).unwrap();
+    open(options(dir.path())).insert(&ds(), record(id, 0)).unwrap();
     let refuse = FileOptions {
         on_embedder_change: OnEmbedderChange::Refuse,
         ..options(dir.path())
@@ -241,13 +241,13 @@ fn an_embedder_change_reembeds_or_refuses() {
     );
     assert!(msg.contains("on_embedder_change"), "{msg}");
     assert_eq!(
-        open(options(dir.path())).get(id).unwrap(),
+        open(options(dir.path())).get(&ds(), id).unwrap(),
         Some(record(id, 0)),
         "refusal changed nothing"
     );
     let backend = FileBackend::open(options(dir.path()), embedder(16)).unwrap();
     assert_eq!(backend.recovery().reembedded, Some(1));
-    let got = backend.get(id).unwrap().unwrap();
+    let got = backend.get(&ds(), id).unwrap().unwrap();
     assert_eq!(
         got.embedding,
         embedder(16).embed(&got.memory.content).unwrap()
@@ -259,7 +259,7 @@ fn an_embedder_change_reembeds_or_refuses() {
         None,
         "the rewritten log records the new embedder"
     );
-    assert_eq!(again.get(id).unwrap().unwrap().embedding.len(), 16);
+    assert_eq!(again.get(&ds(), id).unwrap().unwrap().embedding.len(), 16);
     let log = std::fs::read(dir.path().join(LOG_FILE)).unwrap();
     assert!(
         log.windows(12).any(|w| w == b"hashing-v1/1"),

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use coda_backend_file::{FileBackend, FileOptions, SyncPolicy, TEMP_FILE};
 use coda_core::MemoryBackend;
-use common::{embedder, intact_version, record, DIMS};
+use common::{ds, embedder, intact_version, record, DIMS};
 use uuid::Uuid;
 
 const CHILD_DIR: &str = "CODA_CRASH_CHILD_DIR";
@@ -60,9 +60,9 @@ fn crash_child() {
                     .collect();
                 let mut versions = vec![0u64; ids.len()];
                 for (id, version) in ids.iter().zip(&mut versions) {
-                    match backend.get(*id).unwrap() {
+                    match backend.get(&ds(), *id).unwrap() {
                         Some(stored) => *version = intact_version(&stored).unwrap(),
-                        None => backend.insert(record(*id, 0)).unwrap(),
+                        None => backend.insert(&ds(), record(*id, 0)).unwrap(),
                     }
                     println!("ACK {id} {version}");
                 }
@@ -70,11 +70,11 @@ fn crash_child() {
                     if mode == "churn" {
                         let i = fastrand::usize(..ids.len());
                         versions[i] += 1;
-                        backend.update(record(ids[i], versions[i])).unwrap();
+                        backend.update(&ds(), record(ids[i], versions[i])).unwrap();
                         println!("ACK {} {}", ids[i], versions[i]);
                     } else {
                         let id = Uuid::new_v4();
-                        backend.insert(record(id, 0)).unwrap();
+                        backend.insert(&ds(), record(id, 0)).unwrap();
                         println!("ACK {id} 0");
                     }
                 }
@@ -180,7 +180,7 @@ fn crash_cycles(cycles: usize, mode: &str) {
         let backend = FileBackend::open(child_options(&dir, mode), embedder(DIMS))
             .unwrap_or_else(|e| panic!("cycle {cycle}: the log does not open after a kill: {e}"));
         for (id, version) in &acked {
-            let stored = backend.get(*id).unwrap();
+            let stored = backend.get(&ds(), *id).unwrap();
             let stored = stored.unwrap_or_else(|| panic!("cycle {cycle}: acknowledged {id} lost"));
             let got = intact_version(&stored)
                 .unwrap_or_else(|| panic!("cycle {cycle}: {id} is not intact: {stored:?}"));

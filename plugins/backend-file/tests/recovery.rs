@@ -8,7 +8,7 @@ use std::path::Path;
 
 use coda_backend_file::{FileBackend, FileOptions, LOG_FILE};
 use coda_core::{Error, MemoryBackend, MemoryRecord};
-use common::{embedder, open, options, record, DIMS};
+use common::{ds, embedder, open, options, record, DIMS};
 use uuid::Uuid;
 
 /// Writes `n` records to a log in `dir` and returns them with the offset where each starts.
@@ -19,7 +19,7 @@ fn write_log(dir: &Path, n: usize) -> (Vec<MemoryRecord>, Vec<u64>) {
     for i in 0..n {
         starts.push(fs::metadata(backend.log_path()).unwrap().len());
         let r = record(Uuid::new_v4(), i as u64);
-        backend.insert(r.clone()).unwrap();
+        backend.insert(&ds(), r.clone()).unwrap();
         records.push(r);
     }
     (records, starts)
@@ -44,7 +44,7 @@ fn a_torn_tail_is_cut_at_every_byte_of_the_last_record() {
         copy_log(&source, &dir, cut);
         let backend = open(options(&dir));
         assert_eq!(
-            backend.export().unwrap(),
+            backend.export(&ds()).unwrap(),
             records[..4].to_vec(),
             "cut at {cut}"
         );
@@ -64,10 +64,10 @@ fn a_torn_tail_is_cut_at_every_byte_of_the_last_record() {
             "cut at {cut}"
         );
         // Appends continue cleanly after the cut.
-        backend.insert(records[4].clone()).unwrap();
+        backend.insert(&ds(), records[4].clone()).unwrap();
         drop(backend);
         let reopened = open(options(&dir));
-        assert_eq!(reopened.export().unwrap(), records, "cut at {cut}");
+        assert_eq!(reopened.export(&ds()).unwrap(), records, "cut at {cut}");
         assert_eq!(reopened.recovery().torn_tail, None);
         drop(reopened);
         fs::remove_dir_all(&dir).unwrap();
@@ -84,7 +84,7 @@ fn a_corrupt_last_record_is_cut_like_a_torn_one() {
     bytes[i] ^= 0x55;
     fs::write(&path, bytes).unwrap();
     let backend = open(options(dir.path()));
-    assert_eq!(backend.export().unwrap(), records[..2].to_vec());
+    assert_eq!(backend.export(&ds()).unwrap(), records[..2].to_vec());
     let torn = backend.recovery().torn_tail.clone().unwrap();
     assert_eq!(torn.offset, starts[2]);
     assert!(torn.reason.contains("checksum"), "{}", torn.reason);
@@ -128,7 +128,7 @@ fn damage_in_the_middle_refuses_to_open_and_repair_keeps_the_rest() {
     let mut expected = records.clone();
     expected.remove(4);
     assert_eq!(
-        repaired.export().unwrap(),
+        repaired.export(&ds()).unwrap(),
         expected,
         "every valid record before and after"
     );
@@ -141,7 +141,7 @@ fn damage_in_the_middle_refuses_to_open_and_repair_keeps_the_rest() {
     drop(repaired);
     // The repaired log was rewritten without the damage: it opens without `repair`.
     let reopened = open(options(dir.path()));
-    assert_eq!(reopened.export().unwrap(), expected);
+    assert_eq!(reopened.export(&ds()).unwrap(), expected);
     assert!(reopened.recovery().repaired.is_empty());
 }
 
@@ -160,7 +160,7 @@ fn a_damaged_length_field_in_the_middle_is_found_too() {
         ..options(dir.path())
     });
     let ids: Vec<_> = repaired
-        .export()
+        .export(&ds())
         .unwrap()
         .iter()
         .map(|r| r.memory.id)

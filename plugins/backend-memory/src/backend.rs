@@ -1,65 +1,83 @@
-//! The in-memory store: records in slots, embeddings in one contiguous array.
+//! The in-memory store: one [`Slots`] index per owner, sessions in a [`SessionTable`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use coda_core::vector::{dot, TopK};
 use coda_core::{
-    Error, Filter, Memory, MemoryBackend, MemoryId, MemoryRecord, Result, ScoredMemory,
+    Change, Erased, Error, Filter, Memory, MemoryBackend, MemoryId, MemoryRecord, Owner, Result,
+    Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey, SessionState, SessionTable,
 };
 use parking_lot::RwLock;
 
-/// Memories in insertion order; embedding `i` lives at `vectors[i*dims..(i+1)*dims]`.
-struct Slots {
-    memories: Vec<Memory>,
-    /// Insertion order stamp of each slot, so deletes (swap-remove) keep order recoverable.
-    stamps: Vec<u64>,
-    vectors: Vec<f32>,
-    index: HashMap<MemoryId, usize>,
-    next_stamp: u64,
+use crate::slots::Slots;
+
+/// Everything the backend holds, behind one lock so erasing a user is one atomic step.
+struct State {
+    owners: HashMap<Arc<Owner>, Slots>,
+    /// Which owner holds each memory, so a write by id finds its index without a scan.
+    owner_of: HashMap<MemoryId, Arc<Owner>>,
+    sessions: SessionTable,
+    len: usize,
 }
 
-impl Slots {
+impl State {
     fn new() -> Self {
-        Slots {
-            memories: Vec::new(),
-            stamps: Vec::new(),
-            vectors: Vec::new(),
-            index: HashMap::new(),
-            next_stamp: 0,
+        State {
+            owners: HashMap::new(),
+            owner_of: HashMap::new(),
+            sessions: SessionTable::new(),
+            len: 0,
         }
     }
 
-    fn vector(&self, slot: usize, dims: usize) -> &[f32] {
-        &self.vectors[slot * dims..(slot + 1) * dims]
+    fn slots(&self, owner: &Owner) -> Option<&Slots> {
+        self.owners.get(owner)
     }
 
-    fn push(&mut self, record: MemoryRecord) {
-        self.index.insert(record.memory.id, self.memories.len());
-        self.memories.push(record.memory);
-        self.stamps.push(self.next_stamp);
-        self.next_stamp += 1;
-        self.vectors.extend_from_slice(&record.embedding);
+    fn insert(&mut self, record: MemoryRecord, dims: usize) {
+        let owner = Owner::of(&record.memory);
+        let key = match self.owners.get_key_value(&owner) {
+            Some((key, _)) => Arc::clone(key),
+            None => Arc::new(owner),
+        };
+        self.owner_of.insert(record.memory.id, Arc::clone(&key));
+        self.owners
+            .entry(key)
+            .or_insert_with(|| Slots::new(dims))
+            .push(record);
+        self.len += 1;
     }
 
-    fn record(&self, slot: usize, dims: usize) -> MemoryRecord {
-        MemoryRecord {
-            memory: self.memories[slot].clone(),
-            embedding: self.vector(slot, dims).to_vec(),
+    fn remove(&mut self, id: MemoryId) -> bool {
+        let Some(owner) = self.owner_of.remove(&id) else {
+            return false;
+        };
+        if let Some(slots) = self.owners.get_mut(&owner) {
+            slots.remove(id);
+            if slots.len() == 0 {
+                self.owners.remove(&owner);
+            }
         }
+        self.len -= 1;
+        true
     }
 
-    /// Slots in insertion order.
-    fn in_order(&self) -> Vec<usize> {
-        let mut slots: Vec<usize> = (0..self.memories.len()).collect();
-        slots.sort_unstable_by_key(|&s| self.stamps[s]);
-        slots
+    fn remove_owner(&mut self, owner: &Owner) -> usize {
+        let Some(slots) = self.owners.remove(owner) else {
+            return 0;
+        };
+        for id in slots.ids() {
+            self.owner_of.remove(&id);
+        }
+        self.len -= slots.len();
+        slots.len()
     }
 }
 
-/// Backend `memory`: everything in process memory, exact search.
+/// Backend `memory`: everything in process memory, exact search within one owner's index.
 pub struct InMemoryBackend {
     dims: usize,
-    slots: RwLock<Slots>,
+    state: RwLock<State>,
 }
 
 impl InMemoryBackend {
@@ -67,7 +85,7 @@ impl InMemoryBackend {
     pub fn new(dims: usize) -> Self {
         InMemoryBackend {
             dims,
-            slots: RwLock::new(Slots::new()),
+            state: RwLock::new(State::new()),
         }
     }
 
@@ -84,82 +102,231 @@ impl InMemoryBackend {
         }
         Ok(())
     }
+
+    fn check_scope(scope: &Scope, memory: &Memory) -> Result<()> {
+        if scope.owner().owns(memory) {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "user_id",
+                format!(
+                    "memory {} belongs to user `{}`, not to the scope's user `{}`",
+                    memory.id,
+                    memory.user_id,
+                    scope.user_id()
+                ),
+            ))
+        }
+    }
+
+    /// Checks that `change` can be applied as it stands: what [`apply`](Self::apply) would
+    /// refuse. A durable backend calls it before logging the change.
+    pub fn validate(&self, change: &Change) -> Result<()> {
+        let state = self.state.read();
+        match change {
+            Change::Insert(record) => {
+                self.check_dims(record)?;
+                if state.owner_of.contains_key(&record.memory.id) {
+                    return Err(Error::invalid(
+                        "id",
+                        format!("memory {} already exists", record.memory.id),
+                    ));
+                }
+            }
+            Change::Update(record) => {
+                self.check_dims(record)?;
+                let id = record.memory.id;
+                match state.owner_of.get(&id) {
+                    Some(owner) if owner.owns(&record.memory) => {}
+                    _ => return Err(Error::memory_not_found(id)),
+                }
+            }
+            Change::Delete(_) | Change::EraseUser(_) => {}
+            Change::ReplaceUser { owner, records } => {
+                let mut seen = HashSet::with_capacity(records.len());
+                for record in records {
+                    self.check_dims(record)?;
+                    let id = record.memory.id;
+                    if !owner.owns(&record.memory) {
+                        return Err(Error::invalid(
+                            "user_id",
+                            format!("memory {id} is not owned by `{}`", owner.user_id),
+                        ));
+                    }
+                    if !seen.insert(id) {
+                        return Err(Error::invalid("id", format!("memory {id} appears twice")));
+                    }
+                    // An id another owner holds would end up in two indexes.
+                    if state.owner_of.get(&id).is_some_and(|o| **o != *owner) {
+                        return Err(Error::invalid(
+                            "id",
+                            format!("memory {id} belongs to another user"),
+                        ));
+                    }
+                }
+            }
+            Change::Session(SessionChange::Turn { info, .. }) => {
+                if let Some(existing) = state.sessions.info(&info.key()) {
+                    if existing.user_id != info.user_id {
+                        return Err(Error::Conflict(format!(
+                            "session `{}` belongs to another user",
+                            info.session_id
+                        )));
+                    }
+                }
+            }
+            Change::Session(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Applies `change` after [`validate`](Self::validate) accepted it; returns what an erase
+    /// removed (zero for other changes).
+    pub fn apply(&self, change: Change) -> Result<Erased> {
+        self.validate(&change)?;
+        Ok(self.apply_unchecked(change))
+    }
+
+    /// Applies a replayed change leniently: after a repair an update may lack its insert, so
+    /// inserts and updates both upsert and deleting a missing id is a no-op.
+    pub fn apply_replayed(&self, change: Change) -> Result<Erased> {
+        match change {
+            Change::Insert(record) | Change::Update(record) => {
+                self.check_dims(&record)?;
+                let mut state = self.state.write();
+                let id = record.memory.id;
+                // In place when the owner is unchanged, so insertion order survives a replay.
+                match state.owner_of.get(&id).cloned() {
+                    Some(owner) if owner.owns(&record.memory) => {
+                        if let Some(slots) = state.owners.get_mut(&owner) {
+                            slots.replace(record);
+                        }
+                    }
+                    _ => {
+                        state.remove(id);
+                        state.insert(record, self.dims);
+                    }
+                }
+                Ok(Erased::default())
+            }
+            Change::Session(SessionChange::Turn { info, turn, window }) => {
+                // A repaired log may have lost the first turn's owner: the later turn wins.
+                let mut state = self.state.write();
+                let key = info.key();
+                if state.sessions.info(&key).is_some_and(|i| i.user_id != info.user_id) {
+                    state.sessions.apply(SessionChange::Delete(key))?;
+                }
+                state
+                    .sessions
+                    .apply(SessionChange::Turn { info, turn, window })?;
+                Ok(Erased::default())
+            }
+            other => self.apply(other),
+        }
+    }
+
+    fn apply_unchecked(&self, change: Change) -> Erased {
+        let mut state = self.state.write();
+        match change {
+            Change::Insert(record) => state.insert(record, self.dims),
+            Change::Update(record) => {
+                let id = record.memory.id;
+                if let Some(owner) = state.owner_of.get(&id).cloned() {
+                    if let Some(slots) = state.owners.get_mut(&owner) {
+                        slots.replace(record);
+                    }
+                } else {
+                    state.insert(record, self.dims);
+                }
+            }
+            Change::Delete(id) => {
+                state.remove(id);
+            }
+            Change::ReplaceUser { owner, records } => {
+                state.remove_owner(&owner);
+                for record in records {
+                    state.insert(record, self.dims);
+                }
+            }
+            Change::EraseUser(owner) => {
+                let memories = state.remove_owner(&owner);
+                let sessions = state.sessions.remove_owner(&owner);
+                return Erased { memories, sessions };
+            }
+            Change::Session(change) => {
+                // Validated above; the table's own conflict check cannot fire.
+                let _ = state.sessions.apply(change);
+            }
+        }
+        Erased::default()
+    }
+
+    /// Every record and session, for a durable backend rewriting its log.
+    pub fn live(&self) -> (Vec<MemoryRecord>, Vec<SessionState>) {
+        let state = self.state.read();
+        let mut records = Vec::with_capacity(state.len);
+        for slots in state.owners.values() {
+            slots.scan(&mut |r| records.push(r.clone()));
+        }
+        let mut sessions = Vec::with_capacity(state.sessions.len());
+        state.sessions.visit_all(&mut |s| sessions.push(s.clone()));
+        (records, sessions)
+    }
+
+    /// How many sessions are held, over every tenant.
+    pub fn session_count(&self) -> usize {
+        self.state.read().sessions.len()
+    }
 }
 
 impl MemoryBackend for InMemoryBackend {
-    fn insert(&self, record: MemoryRecord) -> Result<()> {
-        self.check_dims(&record)?;
-        let mut slots = self.slots.write();
-        if slots.index.contains_key(&record.memory.id) {
-            return Err(Error::invalid(
-                "id",
-                format!("memory {} already exists", record.memory.id),
-            ));
+    fn insert(&self, scope: &Scope, record: MemoryRecord) -> Result<()> {
+        Self::check_scope(scope, &record.memory)?;
+        self.apply(Change::Insert(record)).map(drop)
+    }
+
+    fn get(&self, scope: &Scope, id: MemoryId) -> Result<Option<MemoryRecord>> {
+        let state = self.state.read();
+        Ok(state
+            .slots(scope.owner())
+            .and_then(|slots| slots.get(id))
+            .filter(|r| scope.matches(&r.memory)))
+    }
+
+    fn update(&self, scope: &Scope, record: MemoryRecord) -> Result<()> {
+        let id = record.memory.id;
+        if self.get(scope, id)?.is_none() || !scope.owner().owns(&record.memory) {
+            return Err(Error::memory_not_found(id));
         }
-        slots.push(record);
-        Ok(())
+        self.apply(Change::Update(record)).map(drop)
     }
 
-    fn get(&self, id: MemoryId) -> Result<Option<MemoryRecord>> {
-        let slots = self.slots.read();
-        Ok(slots.index.get(&id).map(|&s| slots.record(s, self.dims)))
+    fn delete(&self, scope: &Scope, id: MemoryId) -> Result<bool> {
+        let mut state = self.state.write();
+        let inside = state
+            .slots(scope.owner())
+            .and_then(|slots| slots.memory(id))
+            .is_some_and(|m| scope.matches(m));
+        Ok(inside && state.remove(id))
     }
 
-    fn update(&self, record: MemoryRecord) -> Result<()> {
-        self.check_dims(&record)?;
-        let mut slots = self.slots.write();
-        let slot = *slots
-            .index
-            .get(&record.memory.id)
-            .ok_or_else(|| Error::memory_not_found(record.memory.id))?;
-        let dims = self.dims;
-        slots.vectors[slot * dims..(slot + 1) * dims].copy_from_slice(&record.embedding);
-        slots.memories[slot] = record.memory;
-        Ok(())
-    }
-
-    fn delete(&self, id: MemoryId) -> Result<bool> {
-        let mut slots = self.slots.write();
-        let Some(slot) = slots.index.remove(&id) else {
-            return Ok(false);
-        };
-        let last = slots.memories.len() - 1;
-        let dims = self.dims;
-        if slot != last {
-            slots
-                .vectors
-                .copy_within(last * dims..(last + 1) * dims, slot * dims);
-            let moved = slots.memories[last].id;
-            slots.index.insert(moved, slot);
-        }
-        slots.memories.swap_remove(slot);
-        slots.stamps.swap_remove(slot);
-        slots.vectors.truncate(last * dims);
-        Ok(true)
-    }
-
-    fn list(&self, offset: usize, limit: usize, filter: Option<&Filter>) -> Result<Vec<Memory>> {
-        let slots = self.slots.read();
-        let mut matching: Vec<usize> = (0..slots.memories.len())
-            .filter(|&s| filter.is_none_or(|f| f.matches(&slots.memories[s].metadata)))
-            .collect();
-        // Newest first; among equal timestamps, the later insertion first.
-        matching.sort_unstable_by(|&a, &b| {
-            let (ma, mb) = (&slots.memories[a].metadata, &slots.memories[b].metadata);
-            mb.timestamp
-                .cmp(&ma.timestamp)
-                .then(slots.stamps[b].cmp(&slots.stamps[a]))
-        });
-        Ok(matching
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|s| slots.memories[s].clone())
-            .collect())
+    fn list(
+        &self,
+        scope: &Scope,
+        offset: usize,
+        limit: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Memory>> {
+        let state = self.state.read();
+        Ok(state
+            .slots(scope.owner())
+            .map(|slots| slots.list(scope, offset, limit, filter))
+            .unwrap_or_default())
     }
 
     fn search(
         &self,
+        scope: &Scope,
         query: &[f32],
         limit: usize,
         min_similarity: f32,
@@ -171,53 +338,72 @@ impl MemoryBackend for InMemoryBackend {
                 format!("has {} dimensions; expected {}", query.len(), self.dims),
             ));
         }
-        let slots = self.slots.read();
-        let mut top = TopK::new(limit);
-        if limit > 0 {
-            for (slot, vector) in slots.vectors.chunks_exact(self.dims).enumerate() {
-                if let Some(f) = filter {
-                    if !f.matches(&slots.memories[slot].metadata) {
-                        continue;
-                    }
-                }
-                let score = dot(query, vector);
-                if score >= min_similarity {
-                    top.offer(slot, score);
-                }
-            }
-        }
-        Ok(top
-            .into_sorted()
-            .into_iter()
-            .map(|(slot, score)| ScoredMemory::new(slots.memories[slot].clone(), score))
-            .collect())
+        let state = self.state.read();
+        Ok(state
+            .slots(scope.owner())
+            .map(|slots| slots.search(scope, query, limit, min_similarity, filter))
+            .unwrap_or_default())
     }
 
     fn len(&self) -> Result<usize> {
-        Ok(self.slots.read().memories.len())
+        Ok(self.state.read().len)
+    }
+
+    fn count(&self, scope: &Scope) -> Result<usize> {
+        Ok(self.state.read().slots(scope.owner()).map_or(0, Slots::len))
+    }
+
+    fn owners(&self, tenant: &str) -> Result<Vec<(Owner, usize)>> {
+        let state = self.state.read();
+        Ok(state
+            .owners
+            .iter()
+            .filter(|(owner, _)| owner.tenant == tenant)
+            .map(|(owner, slots)| ((**owner).clone(), slots.len()))
+            .collect())
     }
 
     fn scan(&self, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()> {
-        let slots = self.slots.read();
-        for slot in slots.in_order() {
-            visit(&slots.record(slot, self.dims));
+        let state = self.state.read();
+        for slots in state.owners.values() {
+            slots.scan(visit);
         }
         Ok(())
     }
 
-    fn replace_all(&self, records: Vec<MemoryRecord>) -> Result<()> {
-        let mut fresh = Slots::new();
-        for record in records {
-            self.check_dims(&record)?;
-            if fresh.index.contains_key(&record.memory.id) {
-                return Err(Error::invalid(
-                    "id",
-                    format!("memory {} appears twice", record.memory.id),
-                ));
-            }
-            fresh.push(record);
+    fn scan_owner(&self, scope: &Scope, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()> {
+        if let Some(slots) = self.state.read().slots(scope.owner()) {
+            slots.scan(visit);
         }
-        *self.slots.write() = fresh;
+        Ok(())
+    }
+
+    fn replace_owner(&self, scope: &Scope, records: Vec<MemoryRecord>) -> Result<()> {
+        self.apply(Change::ReplaceUser {
+            owner: scope.owner().clone(),
+            records,
+        })
+        .map(drop)
+    }
+
+    fn erase_owner(&self, scope: &Scope) -> Result<Erased> {
+        self.apply(Change::EraseUser(scope.owner().clone()))
+    }
+
+    fn apply_session(&self, change: SessionChange) -> Result<()> {
+        self.apply(Change::Session(change)).map(drop)
+    }
+
+    fn session(&self, key: &SessionKey) -> Result<Option<SessionInfo>> {
+        Ok(self.state.read().sessions.info(key))
+    }
+
+    fn session_state(&self, key: &SessionKey) -> Result<Option<SessionState>> {
+        Ok(self.state.read().sessions.state(key))
+    }
+
+    fn sessions(&self, tenant: &str, visit: &mut dyn FnMut(&SessionState)) -> Result<()> {
+        self.state.read().sessions.visit(tenant, visit);
         Ok(())
     }
 }
@@ -225,7 +411,6 @@ impl MemoryBackend for InMemoryBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn passes_the_backend_conformance_kit() {
@@ -235,6 +420,8 @@ mod tests {
     #[test]
     fn wrong_dimensions_are_refused() {
         let backend = InMemoryBackend::new(8);
-        assert!(backend.search(&[1.0; 4], 1, 0.0, None).is_err());
+        assert!(backend
+            .search(&Scope::default(), &[1.0; 4], 1, 0.0, None)
+            .is_err());
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod backend;
+mod slots;
 mod config;
 
 pub use backend::InMemoryBackend;

@@ -7,10 +7,15 @@ use std::sync::Arc;
 use chrono::DateTime;
 use coda_backend_file::{FileBackend, FileOptions};
 use coda_core::vector::normalize;
-use coda_core::{Embedder, HashingEmbedder, Memory, MemoryRecord, Metadata};
+use coda_core::{Embedder, HashingEmbedder, Memory, MemoryRecord, Metadata, Scope};
 use uuid::Uuid;
 
 pub const DIMS: usize = 8;
+
+/// User `default`, where [`record`]s live.
+pub fn ds() -> Scope {
+    Scope::default()
+}
 
 pub fn embedder(dims: usize) -> Arc<dyn Embedder> {
     Arc::new(HashingEmbedder::new(dims).unwrap())
@@ -24,18 +29,15 @@ pub fn record(id: Uuid, version: u64) -> MemoryRecord {
         .map(|i| ((seed.rotate_left(i as u32 * 7) % 1000) as f32) - 500.0)
         .collect();
     normalize(&mut embedding);
+    let metadata = Metadata {
+        source_type: "fact".into(),
+        importance: 0.5,
+        timestamp: DateTime::from_timestamp(1_700_000_000 + version as i64, 0).unwrap(),
+        topics: vec!["crash".into()],
+        extra: Default::default(),
+    };
     MemoryRecord {
-        memory: Memory {
-            id,
-            content: format!("memory {id} version {version}"),
-            metadata: Metadata {
-                source_type: "fact".into(),
-                importance: 0.5,
-                timestamp: DateTime::from_timestamp(1_700_000_000 + version as i64, 0).unwrap(),
-                topics: vec!["crash".into()],
-                extra: Default::default(),
-            },
-        },
+        memory: Memory::new(id, format!("memory {id} version {version}"), metadata),
         embedding,
     }
 }

@@ -1,0 +1,118 @@
+//! What the manager keeps per owner beside the backend: the BM25 index over that owner's
+//! memories and the running summary `memory_stats` reports. One entry per owner, so a scoped
+//! lexical search reads only that owner's postings.
+
+use std::collections::{BTreeSet, HashMap};
+
+use parking_lot::RwLock;
+
+use crate::backend::MemoryBackend;
+use crate::lexical::LexicalIndex;
+use crate::model::{Memory, MemoryId};
+use crate::scope::Owner;
+use crate::stats::LongTermSummary;
+use crate::Result;
+
+/// One owner's derived state.
+#[derive(Default)]
+pub(super) struct OwnerIndex {
+    pub lexical: LexicalIndex,
+    pub summary: LongTermSummary,
+    /// Keys of what the assistant knows about the user (`name`, `location`), from persist.
+    pub user_summary_keys: BTreeSet<String>,
+}
+
+/// Every owner's [`OwnerIndex`].
+pub(super) struct Indexes {
+    owners: RwLock<HashMap<Owner, OwnerIndex>>,
+}
+
+impl Indexes {
+    /// Built from everything the backend holds.
+    pub fn build(backend: &dyn MemoryBackend) -> Result<Self> {
+        let mut owners: HashMap<Owner, OwnerIndex> = HashMap::new();
+        // Records come grouped by owner: keep the current owner's entry in hand.
+        let mut current: Option<(Owner, OwnerIndex)> = None;
+        backend.scan(&mut |record| {
+            let memory = &record.memory;
+            if current.as_ref().is_none_or(|(owner, _)| !owner.owns(memory)) {
+                if let Some((owner, index)) = current.take() {
+                    owners.insert(owner, index);
+                }
+                let owner = Owner::of(memory);
+                let index = owners.remove(&owner).unwrap_or_default();
+                current = Some((owner, index));
+            }
+            if let Some((_, index)) = current.as_mut() {
+                index.summary.add(&memory.metadata);
+                index.lexical.insert(memory.id, &memory.content);
+            }
+        })?;
+        if let Some((owner, index)) = current {
+            owners.insert(owner, index);
+        }
+        Ok(Indexes {
+            owners: RwLock::new(owners),
+        })
+    }
+
+    /// Runs `read` on `owner`'s index (an empty one when it has none).
+    pub fn read<T>(&self, owner: &Owner, read: impl FnOnce(&OwnerIndex) -> T) -> T {
+        let owners = self.owners.read();
+        match owners.get(owner) {
+            Some(index) => read(index),
+            None => read(&OwnerIndex::default()),
+        }
+    }
+
+    /// Runs `write` on `owner`'s index, creating it if needed.
+    pub fn write<T>(&self, owner: &Owner, write: impl FnOnce(&mut OwnerIndex) -> T) -> T {
+        let mut owners = self.owners.write();
+        write(owners.entry(owner.clone()).or_default())
+    }
+
+    /// Records a new memory.
+    pub fn added(&self, memory: &Memory) {
+        self.write(&Owner::of(memory), |index| {
+            index.summary.add(&memory.metadata);
+            index.lexical.insert(memory.id, &memory.content);
+        });
+    }
+
+    /// Records a changed memory.
+    pub fn updated(&self, old: &Memory, new: &Memory) {
+        self.write(&Owner::of(new), |index| {
+            index.summary.remove(&old.metadata);
+            index.summary.add(&new.metadata);
+            if old.content != new.content {
+                index.lexical.remove_text(old.id, &old.content);
+                index.lexical.insert(new.id, &new.content);
+            }
+        });
+    }
+
+    /// Records a removed memory.
+    pub fn removed(&self, memory: &Memory) {
+        self.write(&Owner::of(memory), |index| {
+            index.summary.remove(&memory.metadata);
+            index.lexical.remove_text(memory.id, &memory.content);
+        });
+    }
+
+    /// Replaces `owner`'s index whole (snapshot apply).
+    pub fn replace(&self, owner: &Owner, index: OwnerIndex) {
+        self.owners.write().insert(owner.clone(), index);
+    }
+
+    /// Forgets `owner` (erasure).
+    pub fn forget(&self, owner: &Owner) {
+        self.owners.write().remove(owner);
+    }
+
+    /// BM25 candidates among `owner`'s memories, and the score of a typical full match.
+    pub fn lexical(&self, owner: &Owner, query: &str, k: usize) -> (Vec<(MemoryId, f32)>, f32) {
+        self.read(owner, |index| {
+            (index.lexical.search(query, k), index.lexical.max_score(query))
+        })
+    }
+}
