@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use coda::vector::{dot, TopK};
 use coda::{
-    BackendContext, Config, Error, Filter, Memory, MemoryBackend, MemoryId, MemoryManager,
-    MemoryRecord, NewMemory, ScoredMemory,
+    BackendContext, Config, Erased, Error, Filter, Memory, MemoryBackend, MemoryId, MemoryManager,
+    MemoryRecord, NewMemory, Owner, Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey,
+    SessionState, SessionTable,
 };
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -22,12 +23,37 @@ pub const NAME: &str = "btree";
 #[serde(deny_unknown_fields)]
 pub struct BTreeOptions {}
 
-/// Memories keyed by insertion number, with an id → number index.
+/// Memories keyed by owner, then insertion number: one owner's memories are one range of the
+/// map, so a scoped read never walks anyone else's. Sessions live in core's `SessionTable`.
 #[derive(Default)]
 struct Inner {
     next: u64,
-    records: BTreeMap<u64, MemoryRecord>,
-    by_id: BTreeMap<MemoryId, u64>,
+    records: BTreeMap<(Owner, u64), MemoryRecord>,
+    by_id: BTreeMap<MemoryId, (Owner, u64)>,
+    sessions: SessionTable,
+}
+
+impl Inner {
+    /// The records of `scope`'s owner, oldest first.
+    fn owned<'a>(&'a self, scope: &Scope) -> impl Iterator<Item = (&'a u64, &'a MemoryRecord)> {
+        let owner = scope.owner().clone();
+        self.records
+            .range((owner.clone(), 0)..=(owner, u64::MAX))
+            .map(|((_, n), r)| (n, r))
+    }
+
+    fn remove_owner(&mut self, owner: &Owner) -> usize {
+        let keys: Vec<_> = self
+            .records
+            .range((owner.clone(), 0)..=(owner.clone(), u64::MAX))
+            .map(|(k, r)| (k.clone(), r.memory.id))
+            .collect();
+        for (key, id) in &keys {
+            self.records.remove(key);
+            self.by_id.remove(id);
+        }
+        keys.len()
+    }
 }
 
 /// Backend `btree`.
@@ -37,57 +63,70 @@ pub struct BTreeBackend {
 }
 
 impl MemoryBackend for BTreeBackend {
-    fn insert(&self, record: MemoryRecord) -> coda::Result<()> {
+    fn insert(&self, scope: &Scope, record: MemoryRecord) -> coda::Result<()> {
+        if !scope.owner().owns(&record.memory) {
+            return Err(Error::invalid("user_id", "not the scope's user"));
+        }
         let mut inner = self.inner.write();
         if inner.by_id.contains_key(&record.memory.id) {
             return Err(Error::invalid("id", "already exists"));
         }
         let n = inner.next;
         inner.next += 1;
-        inner.by_id.insert(record.memory.id, n);
-        inner.records.insert(n, record);
+        let key = (scope.owner().clone(), n);
+        inner.by_id.insert(record.memory.id, key.clone());
+        inner.records.insert(key, record);
         Ok(())
     }
 
-    fn get(&self, id: MemoryId) -> coda::Result<Option<MemoryRecord>> {
+    fn get(&self, scope: &Scope, id: MemoryId) -> coda::Result<Option<MemoryRecord>> {
         let inner = self.inner.read();
         Ok(inner
             .by_id
             .get(&id)
-            .and_then(|n| inner.records.get(n))
+            .and_then(|key| inner.records.get(key))
+            .filter(|r| scope.matches(&r.memory))
             .cloned())
     }
 
-    fn update(&self, record: MemoryRecord) -> coda::Result<()> {
+    fn update(&self, scope: &Scope, record: MemoryRecord) -> coda::Result<()> {
+        let id = record.memory.id;
+        if self.get(scope, id)?.is_none() || !scope.owner().owns(&record.memory) {
+            return Err(Error::memory_not_found(id));
+        }
         let mut inner = self.inner.write();
-        let n = *inner
+        let key = inner
             .by_id
-            .get(&record.memory.id)
-            .ok_or_else(|| Error::memory_not_found(record.memory.id))?;
-        inner.records.insert(n, record);
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::memory_not_found(id))?;
+        inner.records.insert(key, record);
         Ok(())
     }
 
-    fn delete(&self, id: MemoryId) -> coda::Result<bool> {
+    fn delete(&self, scope: &Scope, id: MemoryId) -> coda::Result<bool> {
+        if self.get(scope, id)?.is_none() {
+            return Ok(false);
+        }
         let mut inner = self.inner.write();
         match inner.by_id.remove(&id) {
-            Some(n) => Ok(inner.records.remove(&n).is_some()),
+            Some(key) => Ok(inner.records.remove(&key).is_some()),
             None => Ok(false),
         }
     }
 
     fn list(
         &self,
+        scope: &Scope,
         offset: usize,
         limit: usize,
         filter: Option<&Filter>,
     ) -> coda::Result<Vec<Memory>> {
         let inner = self.inner.read();
         let mut memories: Vec<(&u64, &Memory)> = inner
-            .records
-            .iter()
+            .owned(scope)
             .map(|(n, r)| (n, &r.memory))
-            .filter(|(_, m)| filter.is_none_or(|f| f.matches(&m.metadata)))
+            .filter(|(_, m)| scope.matches(m) && filter.is_none_or(|f| f.matches(&m.metadata)))
             .collect();
         memories.sort_by(|a, b| (b.1.metadata.timestamp, b.0).cmp(&(a.1.metadata.timestamp, a.0)));
         Ok(memories
@@ -100,16 +139,18 @@ impl MemoryBackend for BTreeBackend {
 
     fn search(
         &self,
+        scope: &Scope,
         query: &[f32],
         limit: usize,
         min_similarity: f32,
         filter: Option<&Filter>,
     ) -> coda::Result<Vec<ScoredMemory>> {
         let inner = self.inner.read();
-        let records: Vec<&MemoryRecord> = inner.records.values().collect();
+        let records: Vec<&MemoryRecord> = inner.owned(scope).map(|(_, r)| r).collect();
         let mut top = TopK::new(limit);
         for (i, r) in records.iter().enumerate() {
-            if filter.is_some_and(|f| !f.matches(&r.memory.metadata)) {
+            if !scope.matches(&r.memory) || filter.is_some_and(|f| !f.matches(&r.memory.metadata))
+            {
                 continue;
             }
             let score = dot(query, &r.embedding);
@@ -128,17 +169,76 @@ impl MemoryBackend for BTreeBackend {
         Ok(self.inner.read().records.len())
     }
 
+    fn count(&self, scope: &Scope) -> coda::Result<usize> {
+        Ok(self.inner.read().owned(scope).count())
+    }
+
+    fn owners(&self, tenant: &str) -> coda::Result<Vec<(Owner, usize)>> {
+        let mut owners: BTreeMap<Owner, usize> = BTreeMap::new();
+        for (owner, _) in self.inner.read().records.keys() {
+            if owner.tenant == tenant {
+                *owners.entry(owner.clone()).or_default() += 1;
+            }
+        }
+        Ok(owners.into_iter().collect())
+    }
+
     fn scan(&self, visit: &mut dyn FnMut(&MemoryRecord)) -> coda::Result<()> {
         self.inner.read().records.values().for_each(visit);
         Ok(())
     }
 
-    fn replace_all(&self, records: Vec<MemoryRecord>) -> coda::Result<()> {
-        let fresh = BTreeBackend::default();
-        for record in records {
-            fresh.insert(record)?;
+    fn scan_owner(
+        &self,
+        scope: &Scope,
+        visit: &mut dyn FnMut(&MemoryRecord),
+    ) -> coda::Result<()> {
+        self.inner.read().owned(scope).for_each(|(_, r)| visit(r));
+        Ok(())
+    }
+
+    fn replace_owner(&self, scope: &Scope, records: Vec<MemoryRecord>) -> coda::Result<()> {
+        let mut inner = self.inner.write();
+        let mut ids = std::collections::BTreeSet::new();
+        for record in &records {
+            let id = record.memory.id;
+            let elsewhere = inner.by_id.get(&id).is_some_and(|(o, _)| o != scope.owner());
+            if !scope.owner().owns(&record.memory) || !ids.insert(id) || elsewhere {
+                return Err(Error::invalid("id", format!("memory {id} cannot be placed")));
+            }
         }
-        *self.inner.write() = fresh.inner.into_inner();
+        inner.remove_owner(scope.owner());
+        for record in records {
+            let n = inner.next;
+            inner.next += 1;
+            let key = (scope.owner().clone(), n);
+            inner.by_id.insert(record.memory.id, key.clone());
+            inner.records.insert(key, record);
+        }
+        Ok(())
+    }
+
+    fn erase_owner(&self, scope: &Scope) -> coda::Result<Erased> {
+        let mut inner = self.inner.write();
+        let memories = inner.remove_owner(scope.owner());
+        let sessions = inner.sessions.remove_owner(scope.owner());
+        Ok(Erased { memories, sessions })
+    }
+
+    fn apply_session(&self, change: SessionChange) -> coda::Result<()> {
+        self.inner.write().sessions.apply(change)
+    }
+
+    fn session(&self, key: &SessionKey) -> coda::Result<Option<SessionInfo>> {
+        Ok(self.inner.read().sessions.info(key))
+    }
+
+    fn session_state(&self, key: &SessionKey) -> coda::Result<Option<SessionState>> {
+        Ok(self.inner.read().sessions.state(key))
+    }
+
+    fn sessions(&self, tenant: &str, visit: &mut dyn FnMut(&SessionState)) -> coda::Result<()> {
+        self.inner.read().sessions.visit(tenant, visit);
         Ok(())
     }
 }
