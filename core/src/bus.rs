@@ -220,7 +220,7 @@ pub enum Dedup {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BusStats {
     /// Events published, by type (indexed by [`EventType::index`]).
-    pub published: [u64; 8],
+    pub published: [u64; EventType::ALL.len()],
     /// Events suppressed as duplicates.
     pub duplicates_suppressed: u64,
     /// Failed deliveries, by sink name.
@@ -242,7 +242,7 @@ pub struct EventBus {
     sequencer: Arc<dyn Sequencer>,
     ring: Arc<ReplayRing>,
     ordered: Mutex<Ordered>,
-    published: [AtomicU64; 8],
+    published: [AtomicU64; EventType::ALL.len()],
     suppressed: AtomicU64,
 }
 
