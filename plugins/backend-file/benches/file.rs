@@ -124,7 +124,9 @@ fn open_time(root: &std::path::Path, embedder: &Arc<dyn Embedder>, count: usize)
     {
         let backend = FileBackend::open(options.clone(), Arc::clone(embedder)).expect("open");
         for i in 0..count {
-            backend.insert(&ds(), record(i as u64, dims)).expect("insert");
+            backend
+                .insert(&ds(), record(i as u64, dims))
+                .expect("insert");
         }
         backend.flush().expect("flush");
     }
