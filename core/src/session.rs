@@ -74,7 +74,12 @@ pub struct SessionInfo {
 
 impl SessionInfo {
     /// A session with no turns yet, started at `start`.
-    pub fn new(key: &SessionKey, owner: &Owner, agent_id: Option<&str>, start: DateTime<Utc>) -> Self {
+    pub fn new(
+        key: &SessionKey,
+        owner: &Owner,
+        agent_id: Option<&str>,
+        start: DateTime<Utc>,
+    ) -> Self {
         SessionInfo {
             session_id: key.session_id.clone(),
             user_id: owner.user_id.clone(),

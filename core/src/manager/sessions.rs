@@ -309,11 +309,7 @@ impl Scoped<'_> {
     /// The seed's `memory_stats` object for the scope's user and session.
     pub fn stats(&self) -> MemoryStats {
         let m = self.manager;
-        let info = self
-            .visible_state()
-            .ok()
-            .flatten()
-            .map(|state| state.info);
+        let info = self.visible_state().ok().flatten().map(|state| state.info);
         let (turn_count, session_start, last_tool_used) = match info {
             Some(info) => (info.turn_count, info.session_start, info.last_tool_used),
             None => (0, m.default_started, None),

@@ -164,7 +164,9 @@ impl Scoped<'_> {
                 },
             );
         })?;
-        let topics = m.indexes.read(self.scope.owner(), |index| index.summary.topics());
+        let topics = m
+            .indexes
+            .read(self.scope.owner(), |index| index.summary.topics());
         let short_term = match &session {
             Some(state) => ShortTermState {
                 turns: state.turns.iter().cloned().collect(),
@@ -487,7 +489,9 @@ impl MemoryManager {
         let user = scope.whole_user();
         let mut removed = 0;
         for stored in self.store.list()? {
-            if stored.meta.scope.visible_from(&user) && self.store.delete(&stored.meta.snapshot_id)? {
+            if stored.meta.scope.visible_from(&user)
+                && self.store.delete(&stored.meta.snapshot_id)?
+            {
                 removed += 1;
             }
         }
@@ -499,10 +503,7 @@ impl MemoryManager {
             .map(|c| c.snapshot.snapshot_id.clone())
             .collect();
         for id in cached {
-            let saved = cache
-                .entries
-                .get(&id)
-                .is_some_and(|c| c.location.is_some());
+            let saved = cache.entries.get(&id).is_some_and(|c| c.location.is_some());
             cache.remove(&id);
             if !saved {
                 removed += 1;
@@ -607,7 +608,8 @@ fn memory_from_snapshot(key: &str, stored: &SnapshotMemory, target: &Scope) -> R
         topics,
         extra,
     };
-    let mut memory = Memory::new(id, stored.content.clone(), metadata).in_scope(&target.whole_user());
+    let mut memory =
+        Memory::new(id, stored.content.clone(), metadata).in_scope(&target.whole_user());
     memory.agent_id = agent_id;
     memory.session_id = session_id;
     Ok(memory)
