@@ -1,15 +1,16 @@
 //! Sessions on the `file` backend survive a restart as they were (SPEC §8 durability): window,
 //! `turn_count`, `session_start`, persist position and last tool, so a persist after the
-//! restart distils only the turns the one before it had not.
+//! restart distils only the turns the one before it had not — and a persist position only ever
+//! names turns its session has.
 
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use coda::backend_file::{FileBackend, FileOptions, SyncPolicy};
 use coda::{
-    Config, Conversation, HashingEmbedder, Memory, MemoryExtractor, MemoryManager, Role,
+    Config, Conversation, Extracted, HashingEmbedder, Memory, MemoryExtractor, MemoryManager, Role,
     RuleExtractor, SessionListing, Turn,
 };
 
@@ -322,4 +323,64 @@ fn compaction_keeps_sessions_exactly() {
         .persist()
         .expect("persist");
     assert_eq!(again.memories_added, 0, "{again:?}");
+}
+
+/// The bundled extractor, running `during` once in the middle of the first persist: between
+/// the persist reading the session and recording how far it got.
+#[derive(Default)]
+struct DuringPersist {
+    manager: OnceLock<Weak<MemoryManager>>,
+    during: Mutex<Option<Box<dyn FnOnce(&MemoryManager) + Send>>>,
+}
+
+impl MemoryExtractor for DuringPersist {
+    fn extract(&self, turns: &[Turn]) -> Vec<Extracted> {
+        let during = self.during.lock().expect("hook").take();
+        if let (Some(during), Some(manager)) = (during, self.manager.get()) {
+            during(&manager.upgrade().expect("manager"));
+        }
+        RuleExtractor.extract(turns)
+    }
+}
+
+#[test]
+fn a_session_started_again_during_a_persist_keeps_its_new_turns_unpersisted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hook = Arc::new(DuringPersist::default());
+    let coda = MemoryManager::builder(config(dir.path()))
+        .configured_sinks(false)
+        .extractor(hook.clone())
+        .build()
+        .expect("manager");
+    hook.manager.set(Arc::downgrade(&coda)).expect("once");
+    for content in ["I like jazz", "I like tea", "I like rain"] {
+        turn(&coda, "alice", "chat-1", Role::User, content);
+    }
+    *hook.during.lock().expect("hook") = Some(Box::new(|coda: &MemoryManager| {
+        let chat = coda.session("alice", "chat-1").expect("scope");
+        chat.delete_session().expect("delete");
+        chat.add_turn(Role::User, "Hi, my name is Alice")
+            .expect("turn");
+    }));
+    coda.session("alice", "chat-1")
+        .expect("scope")
+        .persist()
+        .expect("persist");
+    // The session now is the new one: one turn, which no persist has seen.
+    let info = saved(&coda, "alice", "chat-1").detail.info;
+    assert_eq!(info.turn_count, 1);
+    assert_eq!(
+        info.persisted_upto, 0,
+        "the old session's position moved onto the new one"
+    );
+    let coda = restart(coda, dir.path());
+    let again = coda
+        .session("alice", "chat-1")
+        .expect("scope")
+        .persist()
+        .expect("persist");
+    assert!(
+        contents(&again.memories).contains(&"The user's name is Alice."),
+        "the new session's turn was never persisted: {again:?}"
+    );
 }
