@@ -325,12 +325,15 @@ fn compaction_keeps_sessions_exactly() {
     assert_eq!(again.memories_added, 0, "{again:?}");
 }
 
+/// Something to do to the manager in the middle of a persist.
+type Hook = Box<dyn FnOnce(&MemoryManager) + Send>;
+
 /// The bundled extractor, running `during` once in the middle of the first persist: between
 /// the persist reading the session and recording how far it got.
 #[derive(Default)]
 struct DuringPersist {
     manager: OnceLock<Weak<MemoryManager>>,
-    during: Mutex<Option<Box<dyn FnOnce(&MemoryManager) + Send>>>,
+    during: Mutex<Option<Hook>>,
 }
 
 impl MemoryExtractor for DuringPersist {
