@@ -230,12 +230,18 @@ impl Scoped<'_> {
         let turn_count = {
             let _session = m.session_locks.lock(&key);
             match m.backend.session_state(&key)? {
-                Some(mut state) if self.sees(&state.info) => {
-                    if state.info.persisted_upto < upto {
-                        state.info.persisted_upto = upto;
-                        m.backend.apply_session(SessionChange::Put(state.clone()))?;
+                Some(mut now) if self.sees(&now.info) => {
+                    // Deleted and started again (or restored) while extracting: `upto` counts
+                    // the old session's turns, and moving it onto this one would skip turns no
+                    // persist has seen.
+                    let same = state
+                        .as_ref()
+                        .is_some_and(|s| s.info.session_start == now.info.session_start);
+                    if same && now.info.persisted_upto < upto && upto <= now.info.turn_count {
+                        now.info.persisted_upto = upto;
+                        m.backend.apply_session(SessionChange::Put(now.clone()))?;
                     }
-                    state.info.turn_count
+                    now.info.turn_count
                 }
                 _ => upto,
             }
