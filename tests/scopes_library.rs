@@ -128,7 +128,11 @@ fn snapshots_capture_and_restore_one_user_and_one_session() {
     assert_eq!(meta.scope.user_id, "alice");
     assert_eq!(meta.scope.session_id, "a-1");
     let snapshot = alice.get_snapshot(&meta.snapshot_id).expect("get");
-    assert_eq!(snapshot.long_term.memories.len(), 1, "only alice's memories");
+    assert_eq!(
+        snapshot.long_term.memories.len(),
+        1,
+        "only alice's memories"
+    );
     assert_eq!(snapshot.short_term.turns.len(), 1, "only session a-1");
     assert!(
         bob.get_snapshot(&meta.snapshot_id).is_err(),
@@ -218,7 +222,10 @@ fn an_erased_user_leaves_no_trace_on_disk_or_after_a_restart() {
             .expect("turn");
         alice.persist().expect("persist");
         alice
-            .add_memory(NewMemory::new(format!("alice's locker is {secret}"), "fact"))
+            .add_memory(NewMemory::new(
+                format!("alice's locker is {secret}"),
+                "fact",
+            ))
             .expect("add");
         let snap = alice.create_snapshot().expect("snapshot");
         alice.save_snapshot(&snap.snapshot_id).expect("save");
@@ -226,9 +233,16 @@ fn an_erased_user_leaves_no_trace_on_disk_or_after_a_restart() {
         bob.add_turn(Role::User, "I like chess").expect("turn");
         bob.add_memory(NewMemory::new("bob likes chess", "preference"))
             .expect("add");
-        assert!(contains(&all_bytes(dir.path()), secret), "the test can see traces");
+        assert!(
+            contains(&all_bytes(dir.path()), secret),
+            "the test can see traces"
+        );
 
-        let erased = coda.user("alice").expect("scope").erase_user().expect("erase");
+        let erased = coda
+            .user("alice")
+            .expect("scope")
+            .erase_user()
+            .expect("erase");
         assert!(erased.memories_deleted >= 2, "{erased:?}");
         assert_eq!(erased.sessions_deleted, 1);
         assert_eq!(erased.snapshots_deleted, 1);
@@ -247,7 +261,11 @@ fn an_erased_user_leaves_no_trace_on_disk_or_after_a_restart() {
     assert!(alice.list_memories(0, 10, None).expect("list").is_empty());
     assert!(alice.conversation().is_err(), "her session is gone");
     assert!(alice.list_snapshots().expect("snapshots").is_empty());
-    let users = coda.user("bob").expect("scope").list_users(0, 10).expect("users");
+    let users = coda
+        .user("bob")
+        .expect("scope")
+        .list_users(0, 10)
+        .expect("users");
     assert_eq!(users.len(), 1, "{users:?}");
     assert_eq!(users[0].user_id, "bob");
     assert_eq!(users[0].memories, 1);
