@@ -45,6 +45,14 @@ pub enum Change {
     },
     /// Everything of one owner erased: memories and sessions.
     EraseUser(Owner),
+    /// A persist: new memories and the session whose position moved past their turns, in one
+    /// record, so a crash keeps both or neither and no turn is ever extracted twice.
+    Persist {
+        /// The new memories, all owned by the session's user.
+        records: Vec<MemoryRecord>,
+        /// The session after the persist.
+        session: SessionState,
+    },
     /// A session changed.
     Session(SessionChange),
 }
@@ -134,6 +142,21 @@ pub trait MemoryBackend: Send + Sync + 'static {
 
     /// Erases every memory and session of `scope`'s owner, atomically and durably.
     fn erase_owner(&self, scope: &Scope) -> Result<Erased>;
+
+    /// Adds `records` (all in `scope`) and stores `session` as one atomic, durable step: what a
+    /// persist writes. The default inserts, then stores the session; a backend that can crash
+    /// between the two must override it, or a restart would extract those turns again.
+    fn persist(
+        &self,
+        scope: &Scope,
+        records: Vec<MemoryRecord>,
+        session: SessionState,
+    ) -> Result<()> {
+        for record in records {
+            self.insert(scope, record)?;
+        }
+        self.apply_session(SessionChange::Put(session))
+    }
 
     /// Applies a session change (durably, like memories). A turn for a session that another
     /// user owns is an [`Error::Conflict`](crate::Error::Conflict).

@@ -112,6 +112,15 @@ impl Scoped<'_> {
     /// Adds a long-term memory to the scope's user (tagged with its agent and session when the
     /// scope names them) after validating it.
     pub fn add_memory(&self, new: NewMemory) -> Result<Memory> {
+        let record = self.prepare_memory(new)?;
+        let memory = record.memory.clone();
+        self.manager.backend.insert(&self.scope, record)?;
+        self.stored(&memory);
+        Ok(memory)
+    }
+
+    /// Validates `new` and embeds it as a memory of this scope, without storing it.
+    pub(super) fn prepare_memory(&self, new: NewMemory) -> Result<MemoryRecord> {
         let m = self.manager;
         m.check_content("content", &new.content)?;
         check_importance(new.importance)?;
@@ -126,16 +135,15 @@ impl Scoped<'_> {
         };
         let memory = Memory::new(Uuid::new_v4(), new.content, metadata).in_scope(&self.scope);
         let embedding = m.embedder.embed(&memory.content)?;
-        m.backend.insert(
-            &self.scope,
-            MemoryRecord {
-                memory: memory.clone(),
-                embedding,
-            },
-        )?;
-        m.indexes.added(&memory);
+        Ok(MemoryRecord { memory, embedding })
+    }
+
+    /// Indexes and announces a memory the backend has just stored.
+    pub(super) fn stored(&self, memory: &Memory) {
+        let m = self.manager;
+        m.indexes.added(memory);
         m.bus.emit_in(
-            &EventScope::of_memory(&memory),
+            &EventScope::of_memory(memory),
             &EventBody::MemoryStore {
                 memory_id: memory.id,
                 content: memory.content.clone(),
@@ -143,7 +151,6 @@ impl Scoped<'_> {
             },
             Dedup::Check,
         );
-        Ok(memory)
     }
 
     /// The `limit` memories that best match `query`, ranked by the configured search mode,

@@ -207,26 +207,24 @@ impl Scoped<'_> {
             ),
             None => (Vec::new(), 0, None),
         };
-        let mut memories = Vec::new();
+        let mut into = self
+            .scope
+            .whole_user()
+            .with_session(self.scope.session_or_default())?;
+        if let Some(agent) = &agent {
+            into = into.with_agent(agent)?;
+        }
+        let target = m.scope(into);
+        // Everything that can fail before the write: validation and embedding.
+        let mut records = Vec::new();
+        let mut summary_keys = Vec::new();
         if !pending.is_empty() {
-            let mut into = self
-                .scope
-                .whole_user()
-                .with_session(self.scope.session_or_default())?;
-            if let Some(agent) = &agent {
-                into = into.with_agent(agent)?;
-            }
-            let target = m.scope(into);
             for item in m.extractor.extract(&pending) {
-                let memory = target.add_memory(item.memory)?;
-                if let Some(key) = item.summary_key {
-                    m.indexes.write(self.scope.owner(), |index| {
-                        index.user_summary_keys.insert(key)
-                    });
-                }
-                memories.push(memory);
+                records.push(target.prepare_memory(item.memory)?);
+                summary_keys.extend(item.summary_key);
             }
         }
+        let memories: Vec<_> = records.iter().map(|r| r.memory.clone()).collect();
         let turn_count = {
             let _session = m.session_locks.lock(&key);
             match m.backend.session_state(&key)? {
@@ -239,13 +237,32 @@ impl Scoped<'_> {
                         .is_some_and(|s| s.info.session_start == now.info.session_start);
                     if same && now.info.persisted_upto < upto && upto <= now.info.turn_count {
                         now.info.persisted_upto = upto;
-                        m.backend.apply_session(SessionChange::Put(now.clone()))?;
+                        // One atomic write: a crash keeps the memories and the new position
+                        // together, so a restart never extracts these turns again.
+                        m.backend.persist(target.scope(), records, now.clone())?;
+                    } else {
+                        for record in records {
+                            m.backend.insert(target.scope(), record)?;
+                        }
                     }
                     now.info.turn_count
                 }
-                _ => upto,
+                _ => {
+                    for record in records {
+                        m.backend.insert(target.scope(), record)?;
+                    }
+                    upto
+                }
             }
         };
+        for memory in &memories {
+            target.stored(memory);
+        }
+        for key in summary_keys {
+            m.indexes.write(self.scope.owner(), |index| {
+                index.user_summary_keys.insert(key)
+            });
+        }
         m.bus.emit_in(
             &self.session_event_scope(state.as_ref().map(|s| &s.info)),
             &EventBody::MemoryPersist {

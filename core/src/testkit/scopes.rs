@@ -189,6 +189,26 @@ pub(super) fn sessions(backend: Arc<dyn MemoryBackend>) {
         .sessions("elsewhere", &mut |_| other_tenant += 1)
         .expect("sessions");
     assert_eq!(other_tenant, 0, "sessions are listed per tenant");
+    // A persist: memories and the moved position land together.
+    let alice_scope = user("alice");
+    let mut persisted = backend
+        .session_state(&one)
+        .expect("state")
+        .expect("session one exists");
+    persisted.info.persisted_upto = persisted.info.turn_count;
+    let records = vec![
+        scoped(&alice_scope, "from the session", 0, 0),
+        scoped(&alice_scope, "also from it", 1, 0),
+    ];
+    backend
+        .persist(&alice_scope, records, persisted.clone())
+        .expect("persist");
+    assert_eq!(backend.count(&alice_scope).expect("count"), 2);
+    assert_eq!(
+        backend.session_state(&one).expect("state"),
+        Some(persisted),
+        "a persist stores the session with its new position"
+    );
     backend
         .apply_session(SessionChange::Delete(two.clone()))
         .expect("delete");

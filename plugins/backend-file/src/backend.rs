@@ -345,6 +345,25 @@ impl MemoryBackend for FileBackend {
         self.commit(Change::Session(change), || Ok(true)).map(drop)
     }
 
+    fn persist(
+        &self,
+        scope: &Scope,
+        records: Vec<MemoryRecord>,
+        session: SessionState,
+    ) -> Result<()> {
+        for record in &records {
+            self.check_dims(record)?;
+            if !scope.owner().owns(&record.memory) {
+                return Err(Error::invalid(
+                    "user_id",
+                    "the memory is not owned by the scope's user",
+                ));
+            }
+        }
+        self.commit(Change::Persist { records, session }, || Ok(true))
+            .map(drop)
+    }
+
     fn session(&self, key: &SessionKey) -> Result<Option<SessionInfo>> {
         self.shared.inner.session(key)
     }

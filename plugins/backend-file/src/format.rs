@@ -34,6 +34,8 @@ const REPLACE_USER: u8 = 7;
 const ERASE_USER: u8 = 8;
 /// A session change, as JSON: sessions are text and counters, rare next to vectors.
 const SESSION: u8 = 9;
+/// A persist: memories and the session's new state in one frame.
+const PERSIST: u8 = 10;
 
 /// What the log's vectors are: recorded so a change of embedder is noticed on open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +122,15 @@ pub fn encode_change(change: &Change, out: &mut Vec<u8>) -> Option<()> {
                 put_str(out, &owner.tenant);
                 put_str(out, &owner.user_id);
             }
+            Change::Persist { records, session } => {
+                out.push(PERSIST);
+                put_u32(out, u32::try_from(records.len()).ok()?);
+                for record in records {
+                    put_record(out, record);
+                }
+                let json = serde_json::to_vec(session).ok()?;
+                out.extend_from_slice(&json);
+            }
             Change::Session(change) => {
                 out.push(SESSION);
                 // Serialising plain data cannot fail.
@@ -189,6 +200,16 @@ pub fn decode_change(payload: &[u8]) -> Result<Change, String> {
             Change::ReplaceUser { owner, records }
         }
         ERASE_USER => Change::EraseUser(Owner::new(r.str()?, r.str()?)),
+        PERSIST => {
+            let count = r.u32()? as usize;
+            let mut records = Vec::with_capacity(count.min(payload.len() / 16));
+            for _ in 0..count {
+                records.push(r.record()?);
+            }
+            let session = serde_json::from_slice(r.rest())
+                .map_err(|e| format!("persisted session is not valid JSON: {e}"))?;
+            Change::Persist { records, session }
+        }
         SESSION => {
             let change = serde_json::from_slice(r.rest())
                 .map_err(|e| format!("session change is not valid JSON: {e}"))?;
@@ -453,6 +474,16 @@ mod tests {
                 records: Vec::new(),
             },
             Change::EraseUser(Owner::new("default", "alice")),
+            Change::Persist {
+                records: vec![record.clone()],
+                session: coda_core::SessionState {
+                    info: match session_turn() {
+                        coda_core::SessionChange::Turn { info, .. } => info,
+                        _ => unreachable!("a turn"),
+                    },
+                    turns: Default::default(),
+                },
+            },
             Change::Session(session_turn()),
         ] {
             let mut out = Vec::new();

@@ -138,7 +138,9 @@ impl LogScan {
 /// How many record units a change adds to the log.
 pub fn units(change: &Change) -> u64 {
     match change {
-        Change::ReplaceUser { records, .. } => records.len() as u64 + 1,
+        Change::ReplaceUser { records, .. } | Change::Persist { records, .. } => {
+            records.len() as u64 + 1
+        }
         _ => 1,
     }
 }

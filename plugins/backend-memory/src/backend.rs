@@ -165,6 +165,22 @@ impl InMemoryBackend {
                     }
                 }
             }
+            Change::Persist { records, session } => {
+                let mut seen = HashSet::with_capacity(records.len());
+                for record in records {
+                    self.check_dims(record)?;
+                    let id = record.memory.id;
+                    if !session.info.owner().owns(&record.memory) {
+                        return Err(Error::invalid(
+                            "user_id",
+                            format!("memory {id} is not owned by the session's user"),
+                        ));
+                    }
+                    if state.owner_of.contains_key(&id) || !seen.insert(id) {
+                        return Err(Error::invalid("id", format!("memory {id} already exists")));
+                    }
+                }
+            }
             Change::Session(SessionChange::Turn { info, .. }) => {
                 if let Some(existing) = state.sessions.info(&info.key()) {
                     if existing.user_id != info.user_id {
@@ -225,6 +241,12 @@ impl InMemoryBackend {
                     .apply(SessionChange::Turn { info, turn, window })?;
                 Ok(Erased::default())
             }
+            Change::Persist { records, session } => {
+                for record in records {
+                    self.apply_replayed(Change::Insert(record))?;
+                }
+                self.apply_replayed(Change::Session(SessionChange::Put(session)))
+            }
             other => self.apply(other),
         }
     }
@@ -251,6 +273,12 @@ impl InMemoryBackend {
                 for record in records {
                     state.insert(record, self.dims);
                 }
+            }
+            Change::Persist { records, session } => {
+                for record in records {
+                    state.insert(record, self.dims);
+                }
+                let _ = state.sessions.apply(SessionChange::Put(session));
             }
             Change::EraseUser(owner) => {
                 let memories = state.remove_owner(&owner);
@@ -396,6 +424,18 @@ impl MemoryBackend for InMemoryBackend {
 
     fn apply_session(&self, change: SessionChange) -> Result<()> {
         self.apply(Change::Session(change)).map(drop)
+    }
+
+    fn persist(
+        &self,
+        scope: &Scope,
+        records: Vec<MemoryRecord>,
+        session: SessionState,
+    ) -> Result<()> {
+        if let Some(record) = records.iter().find(|r| !scope.owner().owns(&r.memory)) {
+            Self::check_scope(scope, &record.memory)?;
+        }
+        self.apply(Change::Persist { records, session }).map(drop)
     }
 
     fn session(&self, key: &SessionKey) -> Result<Option<SessionInfo>> {
