@@ -106,12 +106,14 @@ pub fn run(config: &Config, command: SnapshotCommand) -> Outcome {
             for s in listed {
                 let m = &s.meta;
                 println!(
-                    "{}  {}  {:>4} turns  {:>6} memories  {:>4} topics",
+                    "{}  {}  {:>4} turns  {:>6} memories  {:>4} topics  user {} session {}",
                     m.snapshot_id,
                     coda::model::timestamp::format(&m.timestamp),
                     m.short_term_turns,
                     m.long_term_memories,
-                    m.topics
+                    m.topics,
+                    m.scope.user_id,
+                    m.scope.session_id
                 );
             }
             Ok(())
@@ -128,6 +130,10 @@ pub fn run(config: &Config, command: SnapshotCommand) -> Outcome {
                 coda::model::timestamp::format(&snapshot.timestamp)
             );
             println!("location   {}", stored.location);
+            println!(
+                "scope      user {}, session {}",
+                snapshot.scope.user_id, snapshot.scope.session_id
+            );
             println!(
                 "turns      {} in window, {} in session",
                 snapshot.short_term.turns.len(),
