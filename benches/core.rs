@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use coda::backend_memory::InMemoryBackend;
 use coda::embed::{Embedder, HashingEmbedder};
-use coda::{Config, Memory, MemoryBackend, MemoryManager, MemoryRecord, Metadata, NewMemory};
+use coda::{
+    Config, Memory, MemoryBackend, MemoryManager, MemoryRecord, Metadata, NewMemory, Scope,
+};
 
 const SUBJECTS: &[&str] = &[
     "dog", "cat", "sister", "brother", "car", "bike", "garden", "kitchen", "office", "doctor",
@@ -67,25 +69,22 @@ fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 
 fn bench_search(embedder: &HashingEmbedder, n: usize, queries: usize) {
     let backend = InMemoryBackend::new(embedder.dims());
+    // Everything in one user, so the search scans all `n`: the unscoped figure as before.
+    let scope = Scope::default();
     let (_, load) = time(|| {
         for i in 0..n {
             let content = text(i);
             let embedding = embedder.embed(&content).expect("embed");
+            let metadata = Metadata {
+                source_type: "fact".into(),
+                importance: 0.5,
+                timestamp: chrono::Utc::now(),
+                topics: Vec::new(),
+                extra: Default::default(),
+            };
+            let memory = Memory::new(uuid::Uuid::new_v4(), content, metadata).in_scope(&scope);
             backend
-                .insert(MemoryRecord {
-                    memory: Memory {
-                        id: uuid::Uuid::new_v4(),
-                        content,
-                        metadata: Metadata {
-                            source_type: "fact".into(),
-                            importance: 0.5,
-                            timestamp: chrono::Utc::now(),
-                            topics: Vec::new(),
-                            extra: Default::default(),
-                        },
-                    },
-                    embedding,
-                })
+                .insert(&scope, MemoryRecord { memory, embedding })
                 .expect("insert");
         }
     });
@@ -98,7 +97,12 @@ fn bench_search(embedder: &HashingEmbedder, n: usize, queries: usize) {
                     SUBJECTS[q % SUBJECTS.len()]
                 ))
                 .expect("embed");
-            time(|| backend.search(&query, 10, 0.0, None).expect("search")).1
+            time(|| {
+                backend
+                    .search(&scope, &query, 10, 0.0, None)
+                    .expect("search")
+            })
+            .1
         })
         .collect();
     report(&format!("search top-10 over {n}"), samples);
