@@ -69,30 +69,22 @@ fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 
 fn bench_search(embedder: &HashingEmbedder, n: usize, queries: usize) {
     let backend = InMemoryBackend::new(embedder.dims());
-    // Every memory is user `default`'s: the search reads one owner's index, as a request does.
+    // Everything in one user, so the search scans all `n`: the unscoped figure as before.
     let scope = Scope::default();
     let (_, load) = time(|| {
         for i in 0..n {
             let content = text(i);
             let embedding = embedder.embed(&content).expect("embed");
+            let metadata = Metadata {
+                source_type: "fact".into(),
+                importance: 0.5,
+                timestamp: chrono::Utc::now(),
+                topics: Vec::new(),
+                extra: Default::default(),
+            };
+            let memory = Memory::new(uuid::Uuid::new_v4(), content, metadata).in_scope(&scope);
             backend
-                .insert(
-                    &scope,
-                    MemoryRecord {
-                        memory: Memory::new(
-                            uuid::Uuid::new_v4(),
-                            content,
-                            Metadata {
-                                source_type: "fact".into(),
-                                importance: 0.5,
-                                timestamp: chrono::Utc::now(),
-                                topics: Vec::new(),
-                                extra: Default::default(),
-                            },
-                        ),
-                        embedding,
-                    },
-                )
+                .insert(&scope, MemoryRecord { memory, embedding })
                 .expect("insert");
         }
     });
