@@ -205,6 +205,22 @@ fn seed_snapshots_apply_with_derived_ids() {
     let path = dir.path().join("seed.json");
     std::fs::write(&path, seed).expect("write");
     let id = coda.load_snapshot(&path.to_string_lossy()).expect("load");
+    let loaded = coda.get_snapshot(&id).expect("loaded");
+    assert_eq!(
+        (
+            loaded.scope.user_id.as_str(),
+            loaded.scope.session_id.as_str()
+        ),
+        ("default", "default"),
+        "a snapshot from before scopes is user and session `default`'s"
+    );
+    assert!(
+        coda.user("alice")
+            .expect("scope")
+            .get_snapshot(&id)
+            .is_err(),
+        "and only theirs"
+    );
     coda.apply_snapshot(&id).expect("apply");
     let turns = coda.conversation().turns;
     assert_eq!(
@@ -216,6 +232,7 @@ fn seed_snapshots_apply_with_derived_ids() {
     assert_eq!(coda.stats().long_term.total_memories, 1);
     let next = coda.add_turn(Role::User, "next").expect("turn");
     assert_eq!(next.turn_index, 3);
+    assert!(memories.iter().all(|m| m.user_id == "default"));
 }
 
 #[test]
