@@ -645,6 +645,8 @@ async fn healthz_metrics_and_openapi() {
         "coda_operation_duration_seconds_count{op=\"snapshot\"} 0",
         "coda_memories 1",
         "coda_turns 0",
+        "coda_sessions 0",
+        "coda_users 1",
     ] {
         assert!(
             r.text.lines().any(|l| l == line),

@@ -14,8 +14,8 @@ use prometheus::{
 };
 
 /// Operations whose latency is recorded.
-pub const OPERATIONS: [&str; 7] = [
-    "add", "search", "persist", "snapshot", "turn", "update", "delete",
+pub const OPERATIONS: [&str; 8] = [
+    "add", "search", "persist", "snapshot", "turn", "update", "delete", "erase",
 ];
 
 /// The server's metrics registry.
@@ -94,6 +94,8 @@ struct Scrape {
     delivered: IntCounter,
     memories: IntGauge,
     turns: IntGauge,
+    sessions: IntGauge,
+    users: IntGauge,
     latest_seq: IntGauge,
 }
 
@@ -145,7 +147,12 @@ impl Scrape {
                 "Events written to WebSocket connections.",
             ))?,
             memories: IntGauge::with_opts(opts("memories", "Long-term memories stored."))?,
-            turns: IntGauge::with_opts(opts("turns", "Conversation turns in this session."))?,
+            turns: IntGauge::with_opts(opts(
+                "turns",
+                "Conversation turns added, over every session.",
+            ))?,
+            sessions: IntGauge::with_opts(opts("sessions", "Sessions stored."))?,
+            users: IntGauge::with_opts(opts("users", "Users with memories or sessions."))?,
             latest_seq: IntGauge::with_opts(opts(
                 "event_seq",
                 "The latest event sequence number.",
@@ -153,7 +160,7 @@ impl Scrape {
         })
     }
 
-    fn collectors(&self) -> [&dyn Collector; 13] {
+    fn collectors(&self) -> [&dyn Collector; 15] {
         [
             &self.events,
             &self.duplicates,
@@ -167,6 +174,8 @@ impl Scrape {
             &self.delivered,
             &self.memories,
             &self.turns,
+            &self.sessions,
+            &self.users,
             &self.latest_seq,
         ]
     }
@@ -220,7 +229,24 @@ impl Live {
         }
         s.memories
             .set(self.manager.memory_count().unwrap_or(0) as i64);
-        s.turns.set(self.manager.conversation().turn_count as i64);
+        let (mut turns, mut sessions) = (0u64, 0i64);
+        let mut users = std::collections::BTreeSet::new();
+        let tenant = coda::scope::DEFAULT_ID;
+        let backend = self.manager.backend();
+        let counted = backend.sessions(tenant, &mut |state| {
+            turns += state.info.turn_count;
+            sessions += 1;
+            users.insert(state.info.user_id.clone());
+        });
+        if let Err(e) = counted.and_then(|()| {
+            users.extend(backend.owners(tenant)?.into_iter().map(|(o, _)| o.user_id));
+            Ok(())
+        }) {
+            tracing::warn!(error = %e, "counting sessions for /metrics failed");
+        }
+        s.turns.set(turns as i64);
+        s.sessions.set(sessions);
+        s.users.set(users.len() as i64);
         s.latest_seq.set(self.manager.bus().latest_seq() as i64);
         Ok(s.collectors().iter().flat_map(|c| c.collect()).collect())
     }
