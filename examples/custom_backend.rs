@@ -242,6 +242,15 @@ impl MemoryBackend for BTreeBackend {
         self.inner.read().sessions.visit(tenant, visit);
         Ok(())
     }
+
+    fn owner_sessions(
+        &self,
+        scope: &Scope,
+        visit: &mut dyn FnMut(&SessionState),
+    ) -> coda::Result<()> {
+        self.inner.read().sessions.visit_owner(scope.owner(), visit);
+        Ok(())
+    }
 }
 
 fn build(_options: BTreeOptions, _ctx: &BackendContext) -> coda::Result<Arc<dyn MemoryBackend>> {

@@ -171,6 +171,17 @@ pub trait MemoryBackend: Send + Sync + 'static {
     /// Visits every session of `tenant`, in no particular order.
     fn sessions(&self, tenant: &str, visit: &mut dyn FnMut(&SessionState)) -> Result<()>;
 
+    /// Visits the sessions of `scope`'s owner only. The default filters
+    /// [`sessions`](Self::sessions); a backend with many users should index sessions by owner.
+    fn owner_sessions(&self, scope: &Scope, visit: &mut dyn FnMut(&SessionState)) -> Result<()> {
+        let owner = scope.owner();
+        self.sessions(scope.tenant(), &mut |state| {
+            if state.info.user_id == owner.user_id {
+                visit(state);
+            }
+        })
+    }
+
     /// Makes every acknowledged change durable.
     fn flush(&self) -> Result<()> {
         Ok(())

@@ -4,7 +4,7 @@
 //! [`Change`](crate::Change)s; [`SessionTable`] is the in-memory state every bundled backend (and
 //! the custom-backend example) keeps them in.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -150,10 +150,12 @@ pub enum SessionChange {
     Delete(SessionKey),
 }
 
-/// Sessions in memory, by key; applies [`SessionChange`]s.
+/// Sessions in memory, by key, with an index by owner so one user's sessions are found without
+/// reading anyone else's; applies [`SessionChange`]s.
 #[derive(Debug, Default, Clone)]
 pub struct SessionTable {
     sessions: HashMap<SessionKey, SessionState>,
+    by_owner: HashMap<Owner, BTreeSet<SessionKey>>,
 }
 
 impl SessionTable {
@@ -162,22 +164,39 @@ impl SessionTable {
         Self::default()
     }
 
+    fn index(&mut self, owner: Owner, key: SessionKey) {
+        self.by_owner.entry(owner).or_default().insert(key);
+    }
+
+    fn unindex(&mut self, owner: &Owner, key: &SessionKey) {
+        if let Some(keys) = self.by_owner.get_mut(owner) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_owner.remove(owner);
+            }
+        }
+    }
+
     /// Applies `change`. A turn for a session owned by another user is a
     /// [`Error::Conflict`]; nothing changes then.
     pub fn apply(&mut self, change: SessionChange) -> Result<()> {
         match change {
             SessionChange::Turn { info, turn, window } => {
                 let key = info.key();
+                if let Some(existing) = self.sessions.get(&key) {
+                    if existing.info.user_id != info.user_id {
+                        return Err(Error::Conflict(format!(
+                            "session `{}` belongs to another user",
+                            info.session_id
+                        )));
+                    }
+                } else {
+                    self.index(info.owner(), key.clone());
+                }
                 let state = self.sessions.entry(key).or_insert_with(|| SessionState {
                     info: info.clone(),
                     turns: VecDeque::new(),
                 });
-                if state.info.user_id != info.user_id {
-                    return Err(Error::Conflict(format!(
-                        "session `{}` belongs to another user",
-                        info.session_id
-                    )));
-                }
                 state.info = info;
                 state.turns.push_back(turn);
                 while state.turns.len() > window.max(1) {
@@ -185,10 +204,17 @@ impl SessionTable {
                 }
             }
             SessionChange::Put(state) => {
-                self.sessions.insert(state.info.key(), state);
+                let key = state.info.key();
+                if let Some(old) = self.sessions.get(&key).map(|s| s.info.owner()) {
+                    self.unindex(&old, &key);
+                }
+                self.index(state.info.owner(), key.clone());
+                self.sessions.insert(key, state);
             }
             SessionChange::Delete(key) => {
-                self.sessions.remove(&key);
+                if let Some(old) = self.sessions.remove(&key) {
+                    self.unindex(&old.info.owner(), &key);
+                }
             }
         }
         Ok(())
@@ -206,10 +232,21 @@ impl SessionTable {
 
     /// Every session of `tenant`, in no particular order.
     pub fn visit(&self, tenant: &str, visit: &mut dyn FnMut(&SessionState)) {
-        for state in self.sessions.values() {
-            if state.info.tenant == tenant {
-                visit(state);
+        for (owner, keys) in &self.by_owner {
+            if owner.tenant == tenant {
+                keys.iter()
+                    .filter_map(|k| self.sessions.get(k))
+                    .for_each(&mut *visit);
             }
+        }
+    }
+
+    /// The sessions of `owner` only, by key.
+    pub fn visit_owner(&self, owner: &Owner, visit: &mut dyn FnMut(&SessionState)) {
+        if let Some(keys) = self.by_owner.get(owner) {
+            keys.iter()
+                .filter_map(|k| self.sessions.get(k))
+                .for_each(visit);
         }
     }
 
@@ -220,10 +257,11 @@ impl SessionTable {
 
     /// Removes every session of `owner`; returns how many there were.
     pub fn remove_owner(&mut self, owner: &Owner) -> usize {
-        let before = self.sessions.len();
-        self.sessions
-            .retain(|_, s| !(s.info.user_id == owner.user_id && s.info.tenant == owner.tenant));
-        before - self.sessions.len()
+        let keys = self.by_owner.remove(owner).unwrap_or_default();
+        for key in &keys {
+            self.sessions.remove(key);
+        }
+        keys.len()
     }
 
     /// How many sessions are held.

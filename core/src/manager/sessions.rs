@@ -321,7 +321,7 @@ impl Scoped<'_> {
         let mut sessions = Vec::new();
         self.manager
             .backend
-            .sessions(self.scope.tenant(), &mut |state| {
+            .owner_sessions(&self.scope, &mut |state| {
                 if self.sees(&state.info) {
                     sessions.push(state.info.clone());
                 }

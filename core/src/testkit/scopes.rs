@@ -184,6 +184,17 @@ pub(super) fn sessions(backend: Arc<dyn MemoryBackend>) {
         .expect("sessions");
     listed.sort();
     assert_eq!(listed, vec!["one", "two"]);
+    let mut own = Vec::new();
+    backend
+        .owner_sessions(&user("alice"), &mut |s| own.push(s.info.session_id.clone()))
+        .expect("owner sessions");
+    own.sort();
+    assert_eq!(own, vec!["one", "two"], "a user's sessions");
+    let mut bobs = 0;
+    backend
+        .owner_sessions(&user("bob"), &mut |_| bobs += 1)
+        .expect("owner sessions");
+    assert_eq!(bobs, 0, "another user's sessions are not listed");
     let mut other_tenant = 0;
     backend
         .sessions("elsewhere", &mut |_| other_tenant += 1)

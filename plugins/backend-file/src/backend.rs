@@ -376,6 +376,10 @@ impl MemoryBackend for FileBackend {
         self.shared.inner.sessions(tenant, visit)
     }
 
+    fn owner_sessions(&self, scope: &Scope, visit: &mut dyn FnMut(&SessionState)) -> Result<()> {
+        self.shared.inner.owner_sessions(scope, visit)
+    }
+
     fn flush(&self) -> Result<()> {
         self.shared.log.sync_all_appended()
     }

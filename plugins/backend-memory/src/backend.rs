@@ -450,6 +450,11 @@ impl MemoryBackend for InMemoryBackend {
         self.state.read().sessions.visit(tenant, visit);
         Ok(())
     }
+
+    fn owner_sessions(&self, scope: &Scope, visit: &mut dyn FnMut(&SessionState)) -> Result<()> {
+        self.state.read().sessions.visit_owner(scope.owner(), visit);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
