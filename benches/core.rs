@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use coda::backend_memory::InMemoryBackend;
 use coda::embed::{Embedder, HashingEmbedder};
-use coda::{Config, Memory, MemoryBackend, MemoryManager, MemoryRecord, Metadata, NewMemory};
+use coda::{
+    Config, Memory, MemoryBackend, MemoryManager, MemoryRecord, Metadata, NewMemory, Scope,
+};
 
 const SUBJECTS: &[&str] = &[
     "dog", "cat", "sister", "brother", "car", "bike", "garden", "kitchen", "office", "doctor",
@@ -67,25 +69,30 @@ fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 
 fn bench_search(embedder: &HashingEmbedder, n: usize, queries: usize) {
     let backend = InMemoryBackend::new(embedder.dims());
+    // Every memory is user `default`'s: the search reads one owner's index, as a request does.
+    let scope = Scope::default();
     let (_, load) = time(|| {
         for i in 0..n {
             let content = text(i);
             let embedding = embedder.embed(&content).expect("embed");
             backend
-                .insert(MemoryRecord {
-                    memory: Memory {
-                        id: uuid::Uuid::new_v4(),
-                        content,
-                        metadata: Metadata {
-                            source_type: "fact".into(),
-                            importance: 0.5,
-                            timestamp: chrono::Utc::now(),
-                            topics: Vec::new(),
-                            extra: Default::default(),
-                        },
+                .insert(
+                    &scope,
+                    MemoryRecord {
+                        memory: Memory::new(
+                            uuid::Uuid::new_v4(),
+                            content,
+                            Metadata {
+                                source_type: "fact".into(),
+                                importance: 0.5,
+                                timestamp: chrono::Utc::now(),
+                                topics: Vec::new(),
+                                extra: Default::default(),
+                            },
+                        ),
+                        embedding,
                     },
-                    embedding,
-                })
+                )
                 .expect("insert");
         }
     });
@@ -98,7 +105,12 @@ fn bench_search(embedder: &HashingEmbedder, n: usize, queries: usize) {
                     SUBJECTS[q % SUBJECTS.len()]
                 ))
                 .expect("embed");
-            time(|| backend.search(&query, 10, 0.0, None).expect("search")).1
+            time(|| {
+                backend
+                    .search(&scope, &query, 10, 0.0, None)
+                    .expect("search")
+            })
+            .1
         })
         .collect();
     report(&format!("search top-10 over {n}"), samples);

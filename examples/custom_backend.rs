@@ -149,8 +149,7 @@ impl MemoryBackend for BTreeBackend {
         let records: Vec<&MemoryRecord> = inner.owned(scope).map(|(_, r)| r).collect();
         let mut top = TopK::new(limit);
         for (i, r) in records.iter().enumerate() {
-            if !scope.matches(&r.memory) || filter.is_some_and(|f| !f.matches(&r.memory.metadata))
-            {
+            if !scope.matches(&r.memory) || filter.is_some_and(|f| !f.matches(&r.memory.metadata)) {
                 continue;
             }
             let score = dot(query, &r.embedding);
@@ -188,11 +187,7 @@ impl MemoryBackend for BTreeBackend {
         Ok(())
     }
 
-    fn scan_owner(
-        &self,
-        scope: &Scope,
-        visit: &mut dyn FnMut(&MemoryRecord),
-    ) -> coda::Result<()> {
+    fn scan_owner(&self, scope: &Scope, visit: &mut dyn FnMut(&MemoryRecord)) -> coda::Result<()> {
         self.inner.read().owned(scope).for_each(|(_, r)| visit(r));
         Ok(())
     }
@@ -202,9 +197,15 @@ impl MemoryBackend for BTreeBackend {
         let mut ids = std::collections::BTreeSet::new();
         for record in &records {
             let id = record.memory.id;
-            let elsewhere = inner.by_id.get(&id).is_some_and(|(o, _)| o != scope.owner());
+            let elsewhere = inner
+                .by_id
+                .get(&id)
+                .is_some_and(|(o, _)| o != scope.owner());
             if !scope.owner().owns(&record.memory) || !ids.insert(id) || elsewhere {
-                return Err(Error::invalid("id", format!("memory {id} cannot be placed")));
+                return Err(Error::invalid(
+                    "id",
+                    format!("memory {id} cannot be placed"),
+                ));
             }
         }
         inner.remove_owner(scope.owner());

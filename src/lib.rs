@@ -30,6 +30,36 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Many users and conversations share one manager; a [`Scoped`] handle carries the scope
+//! through every call, and a user's searches read only that user's memories:
+//!
+//! ```
+//! use coda::{Config, MemoryManager, Role, Scope};
+//!
+//! # fn main() -> coda::Result<()> {
+//! # let dir = tempfile::tempdir().expect("tempdir");
+//! # let config = Config::from_toml_str(&format!(
+//! #     "[memory]\nbackend = \"memory\"\n[stores.fs]\ndir = \"{}\"",
+//! #     dir.path().join("snapshots").display()
+//! # ))?;
+//! let coda = MemoryManager::open(config)?;
+//! let chat = coda.session("alice", "chat-1")?;
+//! chat.add_turn(Role::User, "Hi, my name is Alice.")?;
+//! chat.persist()?;
+//! coda.session("bob", "chat-2")?.add_turn(Role::User, "My name is Bob.")?;
+//! assert!(coda.session("bob", "chat-1")?.add_turn(Role::User, "hi").is_err()); // alice's session
+//!
+//! let alice = coda.user("alice")?;
+//! let hits = alice.get_memories("what is the user's name", 5, 0.0, None)?;
+//! assert!(hits.iter().all(|h| h.user_id == "alice"));
+//! let tutor = coda.scope(Scope::user("alice")?.with_agent("tutor")?);
+//! assert!(tutor.list_memories(0, 10, None)?.is_empty()); // none of alice's are the tutor's
+//! let erased = alice.erase_user()?;
+//! assert_eq!(erased.sessions_deleted, 1);
+//! # Ok(())
+//! # }
+//! ```
 
 pub use coda_core::*;
 

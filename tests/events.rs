@@ -7,10 +7,18 @@ use std::collections::BTreeSet;
 use coda::{Filter, MemoryPatch, NewMemory, Role};
 use serde_json::{json, Map, Value};
 
-/// Checks one event: exactly the envelope plus `fields`, with these values where given.
+/// Checks one event: exactly the envelope (with its scope: `user_id` always, `session_id` and
+/// `agent_id` where they apply) plus `fields`, with these values where given.
 fn check(event: &Map<String, Value>, kind: &str, fields: &[(&str, Option<Value>)]) {
-    let mut want: BTreeSet<&str> = ["type", "seq", "event_id", "timestamp"].into();
+    let mut want: BTreeSet<&str> = ["type", "seq", "event_id", "timestamp", "user_id"].into();
     want.extend(fields.iter().map(|(k, _)| *k));
+    for optional in ["session_id", "agent_id"] {
+        if let Some(id) = event.get(optional) {
+            assert!(id.is_string(), "{kind}.{optional}: {id}");
+            want.insert(optional);
+        }
+    }
+    assert_eq!(event["user_id"], "default", "{kind} carries its user");
     let got: BTreeSet<&str> = event.keys().map(String::as_str).collect();
     assert_eq!(got, want, "fields of {kind}: {event:?}");
     assert_eq!(event["type"], kind);
@@ -50,7 +58,7 @@ fn every_operation_publishes_its_event() {
             NewMemory::new("The user prefers brief responses.", "preference")
                 .importance(0.7)
                 .topics(["user", "preference"])
-                .with("user_id", "u1"),
+                .with("channel", "u1"),
         )
         .expect("memory");
     let found = coda
@@ -108,7 +116,8 @@ fn every_operation_publishes_its_event() {
     assert_eq!(metadata["source_type"], "preference");
     assert_eq!(metadata["importance"], 0.7);
     assert_eq!(metadata["topics"], json!(["user", "preference"]));
-    assert_eq!(metadata["user_id"], "u1");
+    assert_eq!(metadata["channel"], "u1");
+    assert_eq!(store["user_id"], "default", "events carry their user");
     assert!(metadata["timestamp"].is_string());
     let retrieve = next();
     check(
@@ -122,7 +131,15 @@ fn every_operation_publishes_its_event() {
     let keys: BTreeSet<&str> = first.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["content", "id", "metadata", "score", "similarity"].into()
+        [
+            "content",
+            "id",
+            "metadata",
+            "score",
+            "similarity",
+            "user_id"
+        ]
+        .into()
     );
     assert_eq!(first["id"], json!(memory.id));
     check(
@@ -179,12 +196,17 @@ fn every_operation_publishes_its_event() {
         meta_keys,
         [
             "long_term_memories",
+            "scope",
             "short_term_turns",
             "snapshot_id",
             "timestamp",
             "topics"
         ]
         .into()
+    );
+    assert_eq!(
+        snapshot["metadata"]["scope"],
+        json!({"user_id": "default", "session_id": "default"})
     );
     assert!(it.next().is_none(), "no extra events");
 
@@ -345,14 +367,14 @@ fn filters_apply_to_search_and_listing() {
         coda.add_memory(
             NewMemory::new(content, kind)
                 .importance(importance)
-                .with("user_id", user),
+                .with("account", user),
         )
         .expect("add");
     }
     let filter = Filter::parse(&json!({"and": [
         {"source_type": "fact"},
         {"importance": {"gte": 0.5}},
-        {"user_id": {"in": ["a", "c"]}}
+        {"account": {"in": ["a", "c"]}}
     ]}))
     .expect("filter");
     let found = coda
@@ -364,7 +386,7 @@ fn filters_apply_to_search_and_listing() {
         .list_memories(
             0,
             10,
-            Some(&Filter::parse(&json!({"not": {"user_id": "a"}})).expect("f")),
+            Some(&Filter::parse(&json!({"not": {"account": "a"}})).expect("f")),
         )
         .expect("list");
     assert_eq!(listed.len(), 1);

@@ -236,7 +236,7 @@ async fn real_responses_match_the_documented_schemas() {
     let memory = post(
         "/api/v1/memories",
         r#"{"content":"The user likes green tea.","memory_type":"preference",
-            "importance":0.8,"metadata":{"topics":["tea"],"user_id":"u1"}}"#,
+            "importance":0.8,"metadata":{"topics":["tea"],"channel":"u1"},"session_id":"s1"}"#,
     )
     .await;
     let persisted = post("/api/v1/persist", "").await;
@@ -259,6 +259,19 @@ async fn real_responses_match_the_documented_schemas() {
     )
     .await;
     let error = post("/api/v1/memories", r#"{"content":"x","importance":2}"#).await;
+    let session_turn = post(
+        "/api/v1/sessions/chat-1/turns",
+        r#"{"role":"user","content":"Hi, I'm Ann.","user_id":"ann","agent_id":"tutor"}"#,
+    )
+    .await;
+    let get = |path: &'static str| {
+        let addr = addr.clone();
+        async move { http(&addr, "GET", path, &[], None).await }
+    };
+    let session = get("/api/v1/sessions/chat-1?user_id=ann").await;
+    let sessions = get("/api/v1/sessions?user_id=ann").await;
+    let users = get("/api/v1/users").await;
+    let erased = http(&addr, "DELETE", "/api/v1/users/ann", &[], None).await;
 
     let cases: Vec<(&str, &Reply, &str)> = vec![
         ("Turn", &turn, ""),
@@ -274,6 +287,11 @@ async fn real_responses_match_the_documented_schemas() {
         ("SnapshotListing", &listing, "/snapshots/0"),
         ("SnapshotDiff", &diff, ""),
         ("Error", &error, ""),
+        ("SessionTurn", &session_turn, ""),
+        ("SessionDetail", &session, ""),
+        ("SessionPage", &sessions, ""),
+        ("UserPage", &users, ""),
+        ("UserErasure", &erased, ""),
     ];
     let mut problems = Vec::new();
     for (name, reply, pointer) in cases {

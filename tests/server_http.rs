@@ -86,7 +86,7 @@ async fn memories_crud_and_search() {
     let server = Server::start("", "").await;
     let addr = server.addr();
     let body = json!({"content": "The user likes green tea.", "memory_type": "preference",
-                      "importance": 0.8, "metadata": {"topics": ["tea"], "user_id": "u1"}});
+                      "importance": 0.8, "metadata": {"topics": ["tea"], "channel": "u1"}});
     let r = http(
         &addr,
         "POST",
@@ -144,12 +144,12 @@ async fn memories_crud_and_search() {
         "PATCH",
         &format!("/api/v1/memories/{id}"),
         &[JSON],
-        Some(r#"{"importance":0.3,"metadata":{"user_id":null}}"#),
+        Some(r#"{"importance":0.3,"metadata":{"channel":null}}"#),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["metadata"]["importance"], 0.3);
-    assert!(r.json["metadata"].get("user_id").is_none());
+    assert!(r.json["metadata"].get("channel").is_none());
     let r = http(
         &addr,
         "DELETE",

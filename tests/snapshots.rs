@@ -23,7 +23,7 @@ fn seed_state(coda: &coda::MemoryManager) {
         NewMemory::new("The user prefers brief responses.", "preference")
             .importance(0.7)
             .topics(["user", "preference", "communication"])
-            .with("user_id", "u1"),
+            .with("channel", "u1"),
     )
     .expect("memory");
 }
@@ -93,10 +93,16 @@ fn the_saved_file_has_the_seed_structure() {
         [
             "long_term",
             "memory_stats",
+            "scope",
             "short_term",
             "snapshot_id",
             "timestamp"
-        ]
+        ],
+        "the seed's structure plus `scope` (SPEC §8)"
+    );
+    assert_eq!(
+        file["scope"],
+        serde_json::json!({"user_id": "default", "session_id": "default"})
     );
     assert_eq!(
         keys(&file["short_term"]),

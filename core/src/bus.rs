@@ -216,11 +216,14 @@ pub enum Dedup {
     Skip,
 }
 
+/// One counter per event type: sized from the list, so a new type cannot index past the end.
+const EVENT_TYPES: usize = EventType::ALL.len();
+
 /// Counters the bus keeps, for `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BusStats {
     /// Events published, by type (indexed by [`EventType::index`]).
-    pub published: [u64; 8],
+    pub published: [u64; EVENT_TYPES],
     /// Events suppressed as duplicates.
     pub duplicates_suppressed: u64,
     /// Failed deliveries, by sink name.
@@ -242,7 +245,7 @@ pub struct EventBus {
     sequencer: Arc<dyn Sequencer>,
     ring: Arc<ReplayRing>,
     ordered: Mutex<Ordered>,
-    published: [AtomicU64; 8],
+    published: [AtomicU64; EVENT_TYPES],
     suppressed: AtomicU64,
 }
 
@@ -446,6 +449,23 @@ mod tests {
             role: crate::model::Role::User,
             content: format!("turn {i}"),
             turn_index: i,
+        }
+    }
+
+    #[test]
+    fn every_event_type_is_counted() {
+        let bus = EventBus::new(10, 2, None);
+        bus.emit(&EventBody::SessionDelete {});
+        bus.emit(&EventBody::UserDelete {
+            memories_deleted: 1,
+            sessions_deleted: 2,
+            snapshots_deleted: 3,
+        });
+        let published = bus.stats().published;
+        assert_eq!(published.len(), EventType::ALL.len());
+        for t in EventType::ALL {
+            let want = matches!(t, EventType::SessionDelete | EventType::UserDelete);
+            assert_eq!(published[t.index()], u64::from(want), "{t}");
         }
     }
 

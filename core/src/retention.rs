@@ -180,6 +180,7 @@ mod tests {
                 short_term_turns: 0,
                 long_term_memories: 0,
                 topics: 0,
+                scope: Default::default(),
             },
             location: String::new(),
         }

@@ -178,7 +178,7 @@ impl Scope {
 
     /// The key of the session this scope's session operations act on.
     pub fn session_key(&self) -> crate::session::SessionKey {
-        crate::session::SessionKey::new(self.tenant(), self.session_or_default())
+        crate::session::SessionKey::of(&self.owner, self.session_or_default())
     }
 
     /// Whether `memory` is inside this scope: same tenant and user, and the same agent and

@@ -13,21 +13,37 @@ use crate::model::{timestamp, Role, Turn};
 use crate::scope::{Owner, DEFAULT_ID};
 use crate::{Error, Result};
 
-/// A session's identity: session ids are unique within a tenant.
+/// A session's identity. Named session ids are unique within a tenant (a session belongs to
+/// the user of its first turn); session `default` is one per user, so every user has a default
+/// conversation of their own.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SessionKey {
     /// The tenant.
     pub tenant: String,
-    /// The session.
+    /// The session id, or `default/<user>` for a user's default session (`/` is not a scope-id
+    /// character, so no named session can take that key).
     pub session_id: String,
 }
 
 impl SessionKey {
-    /// Session `session_id` of `tenant`.
+    /// The key stored for `session_id` as a raw key of `tenant` (no default-session mapping).
     pub fn new(tenant: impl Into<String>, session_id: impl Into<String>) -> Self {
         SessionKey {
             tenant: tenant.into(),
             session_id: session_id.into(),
+        }
+    }
+
+    /// The key of session `session_id` as `owner` names it: `default` maps to the owner's own
+    /// default session.
+    pub fn of(owner: &Owner, session_id: &str) -> Self {
+        if session_id == DEFAULT_ID {
+            SessionKey::new(
+                owner.tenant.clone(),
+                format!("{DEFAULT_ID}/{}", owner.user_id),
+            )
+        } else {
+            SessionKey::new(owner.tenant.clone(), session_id)
         }
     }
 }
@@ -73,13 +89,18 @@ pub struct SessionInfo {
 }
 
 impl SessionInfo {
-    /// A session with no turns yet, started at `start`.
-    pub fn new(key: &SessionKey, owner: &Owner, agent_id: Option<&str>, start: DateTime<Utc>) -> Self {
+    /// Session `session_id` of `owner` with no turns yet, started at `start`.
+    pub fn new(
+        owner: &Owner,
+        session_id: &str,
+        agent_id: Option<&str>,
+        start: DateTime<Utc>,
+    ) -> Self {
         SessionInfo {
-            session_id: key.session_id.clone(),
+            session_id: session_id.to_owned(),
             user_id: owner.user_id.clone(),
             agent_id: agent_id.map(str::to_owned),
-            tenant: key.tenant.clone(),
+            tenant: owner.tenant.clone(),
             turn_count: 0,
             session_start: start,
             last_turn_at: None,
@@ -91,7 +112,7 @@ impl SessionInfo {
 
     /// The session's key.
     pub fn key(&self) -> SessionKey {
-        SessionKey::new(self.tenant.clone(), self.session_id.clone())
+        SessionKey::of(&self.owner(), &self.session_id)
     }
 
     /// Its owner.

@@ -1,9 +1,10 @@
-//! Turns, persist and stats.
+//! Session `default`'s turns and persist (`/turns`, `/persist`), and stats: the routes from
+//! before scopes, unchanged for clients that name no scope.
 
 use coda::Role;
 use serde::Deserialize;
 
-use super::{blocking, created, no_content, ok, Reply, Request};
+use super::{created, no_content, ok, scoped, Reply, Request, ScopeIds};
 
 /// `POST /turns`.
 #[derive(Deserialize)]
@@ -18,31 +19,32 @@ struct NewTurn {
 
 pub async fn add_turn(r: Request<'_>) -> Reply {
     let turn: NewTurn = r.json()?;
-    let added = blocking(r.state, Some("turn"), move |m| {
-        m.add_turn_named(turn.role, &turn.content, turn.name.as_deref())
+    let scope = r.scope_with(ScopeIds::default())?;
+    let added = scoped(r.state, Some("turn"), scope, move |s| {
+        s.add_turn_named(turn.role, &turn.content, turn.name.as_deref())
     })
     .await?;
     created(&added)
 }
 
 pub async fn turns(r: Request<'_>) -> Reply {
-    ok(&r.state.manager.conversation())
+    let scope = r.scope()?;
+    ok(&scoped(r.state, None, scope, |s| s.conversation()).await?)
 }
 
 pub async fn clear(r: Request<'_>) -> Reply {
-    blocking(r.state, None, |m| {
-        m.clear_short_term();
-        Ok(())
-    })
-    .await?;
+    let scope = r.scope()?;
+    scoped(r.state, None, scope, |s| s.clear_turns()).await?;
     no_content()
 }
 
 pub async fn persist(r: Request<'_>) -> Reply {
-    let outcome = blocking(r.state, Some("persist"), |m| m.persist_short_term_memory()).await?;
-    ok(&outcome)
+    let scope = r.scope()?;
+    ok(&scoped(r.state, Some("persist"), scope, |s| s.persist()).await?)
 }
 
+/// `GET /stats?user_id&session_id`: the seed's `memory_stats` for that user and session.
 pub async fn stats(r: Request<'_>) -> Reply {
-    ok(&r.state.manager.stats())
+    let scope = r.scope()?;
+    ok(&scoped(r.state, None, scope, |s| Ok(s.stats())).await?)
 }

@@ -123,6 +123,10 @@ pub fn from_json(error: serde_path_to_error::Error<serde_json::Error>) -> ApiErr
         .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
     let field = match (path.as_str(), quoted) {
         (".", Some(name)) => name.to_owned(),
+        // Some unknown-field errors already end their path with the field itself.
+        (parent, Some(name)) if parent == name || parent.ends_with(&format!(".{name}")) => {
+            parent.to_owned()
+        }
         (parent, Some(name)) => format!("{parent}.{name}"),
         (parent, None) => parent.to_owned(),
     };

@@ -4,7 +4,7 @@ use coda::{Filter, MemoryId, MemoryPatch, NewMemory, SearchMode};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{blocking, created, ok, ApiError, Reply, Request};
+use super::{created, ok, scoped, ApiError, Reply, Request, ScopeIds};
 
 /// Results a search returns when the caller gives no `limit`.
 const DEFAULT_SEARCH_LIMIT: usize = 5;
@@ -22,10 +22,24 @@ struct AddMemory {
     importance: Option<f64>,
     #[serde(default)]
     metadata: Option<Map<String, Value>>,
+    /// The user it belongs to (default `default`).
+    #[serde(default)]
+    user_id: Option<String>,
+    /// The agent it is for.
+    #[serde(default)]
+    agent_id: Option<String>,
+    /// The session it came from.
+    #[serde(default)]
+    session_id: Option<String>,
 }
 
 pub async fn add(r: Request<'_>) -> Reply {
     let body: AddMemory = r.json()?;
+    let scope = r.scope_with(ScopeIds {
+        user_id: body.user_id,
+        agent_id: body.agent_id,
+        session_id: body.session_id,
+    })?;
     let mut new = NewMemory::new(
         body.content,
         body.memory_type.unwrap_or_else(|| "fact".into()),
@@ -34,7 +48,7 @@ pub async fn add(r: Request<'_>) -> Reply {
         new = new.importance(importance);
     }
     new.metadata = body.metadata.unwrap_or_default();
-    let memory = blocking(r.state, Some("add"), move |m| m.add_memory(new)).await?;
+    let memory = scoped(r.state, Some("add"), scope, move |s| s.add_memory(new)).await?;
     created(&memory)
 }
 
@@ -42,8 +56,9 @@ pub async fn list(r: Request<'_>) -> Reply {
     let limit = r.query.number::<usize>("limit")?.unwrap_or(DEFAULT_PAGE);
     let offset = r.query.number::<usize>("offset")?.unwrap_or(0);
     let filter = r.query.get("type").map(Filter::source_type);
-    let memories = blocking(r.state, None, move |m| {
-        m.list_memories(offset, limit, filter.as_ref())
+    let scope = r.scope()?;
+    let memories = scoped(r.state, None, scope, move |s| {
+        s.list_memories(offset, limit, filter.as_ref())
     })
     .await?;
     ok(&json!({"memories": memories, "offset": offset, "limit": limit}))
@@ -63,6 +78,15 @@ struct Search {
     /// `vector`, `lexical` or `hybrid`; absent = `search.mode`.
     #[serde(default)]
     mode: Option<String>,
+    /// Whose memories (default `default`).
+    #[serde(default)]
+    user_id: Option<String>,
+    /// Only memories of this agent.
+    #[serde(default)]
+    agent_id: Option<String>,
+    /// Only memories of this session.
+    #[serde(default)]
+    session_id: Option<String>,
 }
 
 /// Parses a search `mode`; a bad value is a 422 naming `mode`.
@@ -72,6 +96,11 @@ fn mode(value: Option<&str>) -> Result<Option<SearchMode>, ApiError> {
 
 pub async fn search_body(r: Request<'_>) -> Reply {
     let body: Search = r.json()?;
+    let scope = r.scope_with(ScopeIds {
+        user_id: body.user_id,
+        agent_id: body.agent_id,
+        session_id: body.session_id,
+    })?;
     let filter = body.filter.as_ref().map(Filter::parse).transpose()?;
     let mode = mode(body.mode.as_deref())?;
     let options = SearchOptions {
@@ -80,7 +109,7 @@ pub async fn search_body(r: Request<'_>) -> Reply {
         filter,
         mode,
     };
-    search(r, body.query, options).await
+    search(r, scope, body.query, options).await
 }
 
 pub async fn search_query(r: Request<'_>) -> Reply {
@@ -95,7 +124,8 @@ pub async fn search_query(r: Request<'_>) -> Reply {
         filter: r.query.get("type").map(Filter::source_type),
         mode: mode(r.query.get("mode"))?,
     };
-    search(r, query, options).await
+    let scope = r.scope()?;
+    search(r, scope, query, options).await
 }
 
 /// What both search forms may give besides the query.
@@ -106,12 +136,17 @@ struct SearchOptions {
     mode: Option<SearchMode>,
 }
 
-async fn search(r: Request<'_>, query: String, options: SearchOptions) -> Reply {
+async fn search(
+    r: Request<'_>,
+    scope: coda::Scope,
+    query: String,
+    options: SearchOptions,
+) -> Reply {
     let limit = options.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
     let min_similarity = options.min_similarity.unwrap_or(0.0);
     let (filter, mode) = (options.filter, options.mode);
-    let results = blocking(r.state, Some("search"), move |m| {
-        m.search_memories(&query, limit, min_similarity, filter.as_ref(), mode)
+    let results = scoped(r.state, Some("search"), scope, move |s| {
+        s.search_memories(&query, limit, min_similarity, filter.as_ref(), mode)
     })
     .await?;
     ok(&json!({"results": results}))
@@ -123,16 +158,24 @@ fn memory_id(id: &str) -> Result<MemoryId, ApiError> {
 
 pub async fn get(r: Request<'_>, id: &str) -> Reply {
     let id = memory_id(id)?;
-    ok(&blocking(r.state, None, move |m| m.get_memory(id)).await?)
+    let scope = r.scope()?;
+    ok(&scoped(r.state, None, scope, move |s| s.get_memory(id)).await?)
 }
 
+/// `PATCH /memories/{id}`: `user_id`, `agent_id` and `session_id` are not patchable (an
+/// unknown field, 422); as query parameters they name the scope the memory is found in.
 pub async fn update(r: Request<'_>, id: &str) -> Reply {
     let id = memory_id(id)?;
     let patch: MemoryPatch = r.json()?;
-    ok(&blocking(r.state, Some("update"), move |m| m.update_memory(id, patch)).await?)
+    let scope = r.scope()?;
+    ok(&scoped(r.state, Some("update"), scope, move |s| {
+        s.update_memory(id, patch)
+    })
+    .await?)
 }
 
 pub async fn delete(r: Request<'_>, id: &str) -> Reply {
     let id = memory_id(id)?;
-    ok(&blocking(r.state, Some("delete"), move |m| m.delete_memory(id)).await?)
+    let scope = r.scope()?;
+    ok(&scoped(r.state, Some("delete"), scope, move |s| s.delete_memory(id)).await?)
 }

@@ -5,7 +5,9 @@ mod body;
 mod conversation;
 mod error;
 mod memories;
+mod sessions;
 mod snapshots;
+mod users;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +19,8 @@ use serde::Serialize;
 use warp::reply::Response;
 
 pub use error::ApiError;
+
+use coda::{Scope, Scoped};
 
 use crate::metrics::Metrics;
 use crate::state::State;
@@ -59,8 +63,25 @@ fn no_content() -> Reply {
     Ok(response)
 }
 
+/// Runs `f` in `scope` on the blocking pool: every data operation goes through here, so no
+/// handler can reach the manager without the request's scope. Records latency under `op`.
+async fn scoped<T, F>(
+    state: &State,
+    op: Option<&'static str>,
+    scope: Scope,
+    f: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(&Scoped<'_>) -> coda::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    blocking_global(state, op, move |m| f(&m.scope(scope))).await
+}
+
 /// Runs `f` on the blocking pool: backend calls may fsync. Records its latency under `op`.
-async fn blocking<T, F>(state: &State, op: Option<&'static str>, f: F) -> Result<T, ApiError>
+/// Only for settings that belong to no scope (automatic snapshots); data goes through
+/// [`scoped`].
+async fn blocking_global<T, F>(state: &State, op: Option<&'static str>, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&coda::MemoryManager) -> coda::Result<T> + Send + 'static,
     T: Send + 'static,
@@ -113,14 +134,66 @@ impl Query {
     }
 }
 
+/// Scope ids a request body may carry beside the query string's.
+#[derive(Debug, Default)]
+struct ScopeIds {
+    user_id: Option<String>,
+    agent_id: Option<String>,
+    session_id: Option<String>,
+}
+
 /// A request as the dispatcher sees it.
 pub struct Request<'a> {
     state: &'a State,
+    /// The tenant every scope of this request lies in (tenant `default` until tokens name
+    /// tenants).
+    tenant: &'static str,
     query: Query,
     body: bytes::Bytes,
 }
 
 impl Request<'_> {
+    /// The request's scope from its query string: `user_id` (default `default`), `agent_id`,
+    /// `session_id`, each validated (422 naming the field).
+    fn scope(&self) -> Result<Scope, ApiError> {
+        self.scope_with(ScopeIds::default())
+    }
+
+    /// The request's scope from body fields and the query string; an id given in both with
+    /// different values is a 422.
+    fn scope_with(&self, body: ScopeIds) -> Result<Scope, ApiError> {
+        let pick = |name: &str, from_body: Option<String>| -> Result<Option<String>, ApiError> {
+            match (from_body, self.query.get(name)) {
+                (Some(b), Some(q)) if b != q => Err(ApiError::invalid(
+                    name,
+                    format!("is `{b}` in the body but `{q}` in the query string"),
+                )),
+                (Some(b), _) => Ok(Some(b)),
+                (None, q) => Ok(q.map(str::to_owned)),
+            }
+        };
+        let user = pick("user_id", body.user_id)?;
+        let agent = pick("agent_id", body.agent_id)?;
+        let session = pick("session_id", body.session_id)?;
+        Ok(Scope::parse(
+            self.tenant,
+            user.as_deref(),
+            agent.as_deref(),
+            session.as_deref(),
+        )?)
+    }
+
+    /// The scope of a `/sessions/{sid}/...` route: the query's user and agent, session `sid`.
+    fn session_scope(&self, sid: &str, body: ScopeIds) -> Result<Scope, ApiError> {
+        if body.session_id.is_some() || self.query.get("session_id").is_some_and(|q| q != sid) {
+            return Err(ApiError::invalid(
+                "session_id",
+                "is given by the path; do not repeat it",
+            ));
+        }
+        Ok(self.scope_with(body)?.with_session(sid)?)
+    }
+
     fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
         body::json(&self.body, false)
     }
@@ -155,6 +228,7 @@ where
         };
         let request = Request {
             state: &state,
+            tenant: coda::scope::DEFAULT_ID,
             query: Query::parse(&raw_query)?,
             body,
         };
@@ -189,6 +263,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/snapshots/{id}/apply"),
     ("GET", "/snapshots/{a}/diff/{b}"),
     ("PUT", "/auto-snapshot"),
+    ("GET", "/sessions"),
+    ("GET", "/sessions/{sid}"),
+    ("DELETE", "/sessions/{sid}"),
+    ("POST", "/sessions/{sid}/turns"),
+    ("GET", "/sessions/{sid}/turns"),
+    ("DELETE", "/sessions/{sid}/turns"),
+    ("POST", "/sessions/{sid}/persist"),
+    ("GET", "/users"),
+    ("GET", "/users/{uid}/stats"),
+    ("DELETE", "/users/{uid}"),
     ("GET", "/openapi.json"),
 ];
 
@@ -217,6 +301,16 @@ async fn dispatch(method: &Method, path: &[&str], r: Request<'_>) -> Reply {
         (&M::POST, ["snapshots", id, "apply"]) => snapshots::apply(r, id).await,
         (&M::GET, ["snapshots", a, "diff", b]) => snapshots::diff(r, a, b).await,
         (&M::PUT, ["auto-snapshot"]) => snapshots::auto(r).await,
+        (&M::GET, ["sessions"]) => sessions::list(r).await,
+        (&M::GET, ["sessions", sid]) => sessions::get(r, sid).await,
+        (&M::DELETE, ["sessions", sid]) => sessions::delete(r, sid).await,
+        (&M::POST, ["sessions", sid, "turns"]) => sessions::add_turn(r, sid).await,
+        (&M::GET, ["sessions", sid, "turns"]) => sessions::turns(r, sid).await,
+        (&M::DELETE, ["sessions", sid, "turns"]) => sessions::clear(r, sid).await,
+        (&M::POST, ["sessions", sid, "persist"]) => sessions::persist(r, sid).await,
+        (&M::GET, ["users"]) => users::list(r).await,
+        (&M::GET, ["users", uid, "stats"]) => users::stats(r, uid).await,
+        (&M::DELETE, ["users", uid]) => users::erase(r, uid).await,
         (&M::GET, ["openapi.json"]) => Ok(openapi()),
         (_, path) if known_path(path) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -243,6 +337,12 @@ fn known_path(path: &[&str]) -> bool {
             | ["snapshots", _, "save" | "apply"]
             | ["snapshots", _, "diff", _]
             | ["auto-snapshot"]
+            | ["sessions"]
+            | ["sessions", _]
+            | ["sessions", _, "turns" | "persist"]
+            | ["users"]
+            | ["users", _]
+            | ["users", _, "stats"]
             | ["openapi.json"]
     )
 }
@@ -269,6 +369,8 @@ mod tests {
             let concrete = template
                 .replace("{id}", "x")
                 .replace("{a}", "x")
+                .replace("{sid}", "s")
+                .replace("{uid}", "u")
                 .replace("{b}", "y");
             let path: Vec<&str> = concrete.trim_start_matches('/').split('/').collect();
             assert!(known_path(&path), "{method} {template}");

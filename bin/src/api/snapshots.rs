@@ -7,7 +7,7 @@ use serde_json::json;
 use coda::manager::CURRENT;
 use coda::retention::{parse_duration, PrunePolicy, SnapshotFilter};
 
-use super::{blocking, created, no_content, ok, ApiError, Reply, Request};
+use super::{blocking_global, created, no_content, ok, scoped, ApiError, Reply, Request, ScopeIds};
 
 /// Ids reach the store as file names: anything that is not a snapshot id cannot exist.
 fn snapshot_id(id: &str) -> Result<String, ApiError> {
@@ -37,7 +37,8 @@ pub async fn list(r: Request<'_>) -> Reply {
             .filter(|q| !q.is_empty())
             .map(str::to_owned),
     };
-    let snapshots = blocking(r.state, None, move |m| m.find_snapshots(&filter)).await?;
+    let scope = r.scope()?;
+    let snapshots = scoped(r.state, None, scope, move |s| s.find_snapshots(&filter)).await?;
     ok(&json!({"snapshots": snapshots}))
 }
 
@@ -47,14 +48,31 @@ pub async fn list(r: Request<'_>) -> Reply {
 struct Create {
     #[serde(default)]
     save: bool,
+    /// Whose memories to capture (default `default`).
+    #[serde(default)]
+    user_id: Option<String>,
+    /// Which of the user's sessions to capture (default `default`).
+    #[serde(default)]
+    session_id: Option<String>,
 }
 
 pub async fn create(r: Request<'_>) -> Reply {
     let body: Create = r.json_or_empty()?;
-    let (meta, location) = blocking(r.state, Some("snapshot"), move |m| {
-        let meta = m.create_snapshot()?;
+    if r.query.get("agent_id").is_some() {
+        return Err(ApiError::invalid(
+            "agent_id",
+            "a snapshot captures a whole user and one session; it takes no agent",
+        ));
+    }
+    let scope = r.scope_with(ScopeIds {
+        user_id: body.user_id,
+        agent_id: None,
+        session_id: body.session_id,
+    })?;
+    let (meta, location) = scoped(r.state, Some("snapshot"), scope, move |s| {
+        let meta = s.create_snapshot()?;
         let location = if body.save {
-            Some(m.save_snapshot(&meta.snapshot_id)?)
+            Some(s.save_snapshot(&meta.snapshot_id)?)
         } else {
             None
         };
@@ -70,13 +88,18 @@ pub async fn create(r: Request<'_>) -> Reply {
 
 pub async fn get(r: Request<'_>, id: &str) -> Reply {
     let id = snapshot_id(id)?;
-    let snapshot = blocking(r.state, None, move |m| m.get_snapshot(&id)).await?;
+    let scope = r.scope()?;
+    let snapshot = scoped(r.state, None, scope, move |s| s.get_snapshot(&id)).await?;
     ok(&*snapshot)
 }
 
 pub async fn save(r: Request<'_>, id: &str) -> Reply {
     let id = snapshot_id(id)?;
-    let location = blocking(r.state, Some("snapshot"), move |m| m.save_snapshot(&id)).await?;
+    let scope = r.scope()?;
+    let location = scoped(r.state, Some("snapshot"), scope, move |s| {
+        s.save_snapshot(&id)
+    })
+    .await?;
     ok(&json!({"location": location}))
 }
 
@@ -92,7 +115,9 @@ pub async fn load(r: Request<'_>) -> Reply {
     if body.location.trim().is_empty() {
         return Err(ApiError::invalid("location", "must not be empty"));
     }
-    let id = blocking(r.state, Some("snapshot"), move |m| {
+    let scope = r.scope()?;
+    let id = scoped(r.state, Some("snapshot"), scope, move |s| {
+        let m = s.manager();
         // Over HTTP, only what the store holds: a location it lists, or a snapshot id. Any other
         // path would let a token holder make the server read arbitrary files.
         let listed = m.store().list()?;
@@ -111,7 +136,7 @@ pub async fn load(r: Request<'_>) -> Reply {
                     ),
                 )
             })?;
-        m.load_snapshot(&location)
+        s.load_snapshot(&location)
     })
     .await?;
     ok(&json!({"snapshot_id": id}))
@@ -120,13 +145,18 @@ pub async fn load(r: Request<'_>) -> Reply {
 pub async fn apply(r: Request<'_>, id: &str) -> Reply {
     let id = snapshot_id(id)?;
     let applied = id.clone();
-    blocking(r.state, Some("snapshot"), move |m| m.apply_snapshot(&id)).await?;
+    let scope = r.scope()?;
+    scoped(r.state, Some("snapshot"), scope, move |s| {
+        s.apply_snapshot(&id)
+    })
+    .await?;
     ok(&json!({"snapshot_id": applied, "applied": true}))
 }
 
 pub async fn delete(r: Request<'_>, id: &str) -> Reply {
     let id = snapshot_id(id)?;
-    blocking(r.state, None, move |m| m.delete_snapshot(&id)).await?;
+    let scope = r.scope()?;
+    scoped(r.state, None, scope, move |s| s.delete_snapshot(&id)).await?;
     no_content()
 }
 
@@ -140,7 +170,8 @@ pub async fn diff(r: Request<'_>, a: &str, b: &str) -> Reply {
         }
     };
     let (a, b) = (side(a)?, side(b)?);
-    let diff = blocking(r.state, None, move |m| m.diff_snapshots(&a, &b)).await?;
+    let scope = r.scope()?;
+    let diff = scoped(r.state, None, scope, move |s| s.diff_snapshots(&a, &b)).await?;
     ok(&diff)
 }
 
@@ -176,8 +207,9 @@ pub async fn prune(r: Request<'_>) -> Reply {
         keep: body.keep,
         older_than,
     };
-    let removed = blocking(r.state, Some("snapshot"), move |m| {
-        m.prune_snapshots(&policy)
+    let scope = r.scope()?;
+    let removed = scoped(r.state, Some("snapshot"), scope, move |s| {
+        s.prune_snapshots(&policy)
     })
     .await?;
     ok(&json!({"removed": removed}))
@@ -197,7 +229,7 @@ pub async fn auto(r: Request<'_>) -> Reply {
     if body.interval == Some(0) {
         return Err(ApiError::invalid("interval", "must be at least 1"));
     }
-    let (enabled, interval) = blocking(r.state, None, move |m| {
+    let (enabled, interval) = blocking_global(r.state, None, move |m| {
         if body.enabled {
             let interval = body.interval.unwrap_or(m.auto_snapshot_settings().1);
             m.enable_auto_snapshot(interval)?;

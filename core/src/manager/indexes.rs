@@ -35,7 +35,10 @@ impl Indexes {
         let mut current: Option<(Owner, OwnerIndex)> = None;
         backend.scan(&mut |record| {
             let memory = &record.memory;
-            if current.as_ref().is_none_or(|(owner, _)| !owner.owns(memory)) {
+            if current
+                .as_ref()
+                .is_none_or(|(owner, _)| !owner.owns(memory))
+            {
                 if let Some((owner, index)) = current.take() {
                     owners.insert(owner, index);
                 }
@@ -112,7 +115,10 @@ impl Indexes {
     /// BM25 candidates among `owner`'s memories, and the score of a typical full match.
     pub fn lexical(&self, owner: &Owner, query: &str, k: usize) -> (Vec<(MemoryId, f32)>, f32) {
         self.read(owner, |index| {
-            (index.lexical.search(query, k), index.lexical.max_score(query))
+            (
+                index.lexical.search(query, k),
+                index.lexical.max_score(query),
+            )
         })
     }
 }

@@ -389,4 +389,3 @@ impl Scoped<'_> {
         Ok(old.memory)
     }
 }
-

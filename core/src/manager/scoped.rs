@@ -1,9 +1,9 @@
 //! [`Scoped`]: the manager seen from one scope. Every operation is a method of it, so the scope
 //! travels with every call and an unscoped read cannot be written.
 
+use crate::bus::Dedup;
 use crate::event::{EventBody, EventScope};
 use crate::scope::Scope;
-use crate::bus::Dedup;
 
 use super::MemoryManager;
 

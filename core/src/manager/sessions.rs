@@ -42,7 +42,7 @@ impl Scoped<'_> {
         let key = self.session_key();
         match self.manager.backend.session_state(&key)? {
             Some(state) if self.sees(&state.info) => Ok(Some(state)),
-            Some(_) => Err(Error::session_not_found(&key.session_id)),
+            Some(_) => Err(Error::session_not_found(self.scope.session_or_default())),
             None => Ok(None),
         }
     }
@@ -85,22 +85,22 @@ impl Scoped<'_> {
                     if info.user_id != self.scope.user_id() {
                         return Err(Error::Conflict(format!(
                             "session `{}` belongs to another user",
-                            key.session_id
+                            self.scope.session_or_default()
                         )));
                     }
                     if let Some(agent) = self.scope.agent_id() {
                         if info.agent_id.as_deref() != Some(agent) {
                             return Err(Error::Conflict(format!(
                                 "session `{}` belongs to another agent",
-                                key.session_id
+                                self.scope.session_or_default()
                             )));
                         }
                     }
                     info
                 }
                 None => SessionInfo::new(
-                    &key,
                     self.scope.owner(),
+                    self.scope.session_or_default(),
                     self.scope.agent_id(),
                     timestamp::now(),
                 ),
@@ -138,7 +138,10 @@ impl Scoped<'_> {
         };
         if due_persist || due_snapshot {
             // Automatic work acts on exactly this session, with its own agent.
-            let mut scope = self.scope.whole_user().with_session(&key.session_id)?;
+            let mut scope = self
+                .scope
+                .whole_user()
+                .with_session(self.scope.session_or_default())?;
             if let Some(agent) = &info.agent_id {
                 scope = scope.with_agent(agent)?;
             }
@@ -206,7 +209,10 @@ impl Scoped<'_> {
         };
         let mut memories = Vec::new();
         if !pending.is_empty() {
-            let mut into = self.scope.whole_user().with_session(&key.session_id)?;
+            let mut into = self
+                .scope
+                .whole_user()
+                .with_session(self.scope.session_or_default())?;
             if let Some(agent) = &agent {
                 into = into.with_agent(agent)?;
             }
@@ -224,12 +230,18 @@ impl Scoped<'_> {
         let turn_count = {
             let _session = m.session_locks.lock(&key);
             match m.backend.session_state(&key)? {
-                Some(mut state) if self.sees(&state.info) => {
-                    if state.info.persisted_upto < upto {
-                        state.info.persisted_upto = upto;
-                        m.backend.apply_session(SessionChange::Put(state.clone()))?;
+                Some(mut now) if self.sees(&now.info) => {
+                    // Deleted and started again (or restored) while extracting: `upto` counts
+                    // the old session's turns, and moving it onto this one would skip turns no
+                    // persist has seen.
+                    let same = state
+                        .as_ref()
+                        .is_some_and(|s| s.info.session_start == now.info.session_start);
+                    if same && now.info.persisted_upto < upto && upto <= now.info.turn_count {
+                        now.info.persisted_upto = upto;
+                        m.backend.apply_session(SessionChange::Put(now.clone()))?;
                     }
-                    state.info.turn_count
+                    now.info.turn_count
                 }
                 _ => upto,
             }
@@ -275,7 +287,7 @@ impl Scoped<'_> {
         let _session = m.session_locks.lock(&key);
         let state = self
             .visible_state()?
-            .ok_or_else(|| Error::session_not_found(&key.session_id))?;
+            .ok_or_else(|| Error::session_not_found(self.scope.session_or_default()))?;
         m.backend.apply_session(SessionChange::Delete(key))?;
         m.bus.emit_in(
             &self.session_event_scope(Some(&state.info)),
@@ -309,11 +321,7 @@ impl Scoped<'_> {
     /// The seed's `memory_stats` object for the scope's user and session.
     pub fn stats(&self) -> MemoryStats {
         let m = self.manager;
-        let info = self
-            .visible_state()
-            .ok()
-            .flatten()
-            .map(|state| state.info);
+        let info = self.visible_state().ok().flatten().map(|state| state.info);
         let (turn_count, session_start, last_tool_used) = match info {
             Some(info) => (info.turn_count, info.session_start, info.last_tool_used),
             None => (0, m.default_started, None),

@@ -16,7 +16,7 @@ use crate::event::{EventBody, EventScope, SnapshotAction};
 use crate::model::{Memory, MemoryRecord, Metadata};
 use crate::retention::{self, PrunePolicy, SnapshotFilter};
 use crate::scope::Scope;
-use crate::session::{SessionChange, SessionInfo, SessionKey, SessionState};
+use crate::session::{SessionChange, SessionInfo, SessionState};
 use crate::snapshot::{
     new_snapshot_id, LongTermState, ShortTermState, Snapshot, SnapshotMemory, SnapshotMeta,
     SnapshotScope,
@@ -164,7 +164,9 @@ impl Scoped<'_> {
                 },
             );
         })?;
-        let topics = m.indexes.read(self.scope.owner(), |index| index.summary.topics());
+        let topics = m
+            .indexes
+            .read(self.scope.owner(), |index| index.summary.topics());
         let short_term = match &session {
             Some(state) => ShortTermState {
                 turns: state.turns.iter().cloned().collect(),
@@ -317,10 +319,10 @@ impl Scoped<'_> {
         {
             return Err(Error::Conflict(format!(
                 "session `{}` now belongs to another user",
-                key.session_id
+                target.session_or_default()
             )));
         }
-        let session = restored_session(&snapshot, &key, &target, existing.as_ref());
+        let session = restored_session(&snapshot, &target, existing.as_ref());
         m.backend.replace_owner(&target, records)?;
         m.backend.apply_session(SessionChange::Put(session))?;
         m.indexes.replace(
@@ -487,7 +489,9 @@ impl MemoryManager {
         let user = scope.whole_user();
         let mut removed = 0;
         for stored in self.store.list()? {
-            if stored.meta.scope.visible_from(&user) && self.store.delete(&stored.meta.snapshot_id)? {
+            if stored.meta.scope.visible_from(&user)
+                && self.store.delete(&stored.meta.snapshot_id)?
+            {
                 removed += 1;
             }
         }
@@ -499,10 +503,7 @@ impl MemoryManager {
             .map(|c| c.snapshot.snapshot_id.clone())
             .collect();
         for id in cached {
-            let saved = cache
-                .entries
-                .get(&id)
-                .is_some_and(|c| c.location.is_some());
+            let saved = cache.entries.get(&id).is_some_and(|c| c.location.is_some());
             cache.remove(&id);
             if !saved {
                 removed += 1;
@@ -515,7 +516,6 @@ impl MemoryManager {
 /// The session as a snapshot restores it: its window and counters, owned as before.
 fn restored_session(
     snapshot: &Snapshot,
-    key: &SessionKey,
     target: &Scope,
     existing: Option<&SessionInfo>,
 ) -> SessionState {
@@ -532,8 +532,8 @@ fn restored_session(
         .turn_count
         .max(turns.back().map_or(0, |t| t.turn_index + 1));
     let mut info = SessionInfo::new(
-        key,
         target.owner(),
+        target.session_or_default(),
         existing.and_then(|i| i.agent_id.as_deref()),
         short.session_start,
     );
@@ -607,7 +607,8 @@ fn memory_from_snapshot(key: &str, stored: &SnapshotMemory, target: &Scope) -> R
         topics,
         extra,
     };
-    let mut memory = Memory::new(id, stored.content.clone(), metadata).in_scope(&target.whole_user());
+    let mut memory =
+        Memory::new(id, stored.content.clone(), metadata).in_scope(&target.whole_user());
     memory.agent_id = agent_id;
     memory.session_id = session_id;
     Ok(memory)

@@ -38,7 +38,10 @@ impl Scoped<'_> {
         let m = self.manager;
         let tenant = self.scope.tenant();
         let mut users: BTreeMap<String, UserListing> = BTreeMap::new();
-        fn entry<'u>(users: &'u mut BTreeMap<String, UserListing>, id: &str) -> &'u mut UserListing {
+        fn entry<'u>(
+            users: &'u mut BTreeMap<String, UserListing>,
+            id: &str,
+        ) -> &'u mut UserListing {
             users.entry(id.to_owned()).or_insert_with(|| UserListing {
                 user_id: id.to_owned(),
                 memories: 0,

@@ -65,7 +65,6 @@ pub fn backend_conformance(make: &dyn Fn() -> Arc<dyn MemoryBackend>) {
     super::scopes::session_conflicts(make());
 }
 
-
 fn crud(backend: Arc<dyn MemoryBackend>) {
     let s = Scope::default();
     assert!(
@@ -94,7 +93,10 @@ fn crud(backend: Arc<dyn MemoryBackend>) {
     );
     let ghost = record("ghost", "fact", 2, 0);
     assert!(
-        matches!(backend.update(&s, ghost.clone()), Err(Error::NotFound { .. })),
+        matches!(
+            backend.update(&s, ghost.clone()),
+            Err(Error::NotFound { .. })
+        ),
         "updating a missing id is Error::NotFound"
     );
     assert!(backend.delete(&s, a.memory.id).expect("delete"));
@@ -129,7 +131,10 @@ fn listing(backend: Arc<dyn MemoryBackend>) {
         all[3..7].to_vec(),
         "offset and limit page the same order"
     );
-    assert!(backend.list(&s, 20, 5, None).expect("past the end").is_empty());
+    assert!(backend
+        .list(&s, 20, 5, None)
+        .expect("past the end")
+        .is_empty());
     let facts = backend
         .list(&s, 0, 100, Some(&Filter::source_type("fact")))
         .expect("filtered");
@@ -169,7 +174,9 @@ fn search(backend: Arc<dyn MemoryBackend>) {
         hits.windows(2).all(|w| w[0].similarity >= w[1].similarity),
         "results are sorted by similarity"
     );
-    let strict = backend.search(&s, &axis(3), 10, 0.5, None).expect("threshold");
+    let strict = backend
+        .search(&s, &axis(3), 10, 0.5, None)
+        .expect("threshold");
     assert_eq!(strict.len(), 1, "min_similarity drops weaker matches");
     let notes = backend
         .search(&s, &axis(3), 10, -1.0, Some(&Filter::source_type("note")))
@@ -192,7 +199,9 @@ fn replace_owner(backend: Arc<dyn MemoryBackend>) {
     let fresh: Vec<_> = (0..3)
         .map(|i| record(&format!("new {i}"), "fact", i, 0))
         .collect();
-    backend.replace_owner(&s, fresh.clone()).expect("replace_owner");
+    backend
+        .replace_owner(&s, fresh.clone())
+        .expect("replace_owner");
     assert_eq!(backend.len().expect("len"), 3);
     assert_eq!(backend.export(&s).expect("export"), fresh);
     let hits = backend

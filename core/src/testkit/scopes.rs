@@ -24,7 +24,9 @@ pub(super) fn isolation(backend: Arc<dyn MemoryBackend>) {
     backend.insert(&alice, a.clone()).expect("insert alice");
     backend.insert(&bob, b.clone()).expect("insert bob");
     assert!(
-        backend.insert(&alice, scoped(&bob, "mislabelled", 1, 0)).is_err(),
+        backend
+            .insert(&alice, scoped(&bob, "mislabelled", 1, 0))
+            .is_err(),
         "a record owned by another user is refused"
     );
     assert_eq!(backend.len().expect("len"), 2);
@@ -98,7 +100,11 @@ pub(super) fn narrowing(backend: Arc<dyn MemoryBackend>) {
         ids.sort();
         ids
     };
-    assert_eq!(ids(&alice).len(), 3, "no session or agent matches all of the user's");
+    assert_eq!(
+        ids(&alice).len(),
+        3,
+        "no session or agent matches all of the user's"
+    );
     assert_eq!(ids(&chat), vec![in_chat.memory.id], "a session narrows");
     let agent = alice.clone().with_agent("voice").expect("agent");
     assert_eq!(ids(&agent), vec![in_call.memory.id], "an agent narrows");
@@ -112,7 +118,11 @@ pub(super) fn narrowing(backend: Arc<dyn MemoryBackend>) {
 
 fn turn(index: u64, content: &str) -> Turn {
     Turn {
-        role: if index % 2 == 0 { Role::User } else { Role::Assistant },
+        role: if index % 2 == 0 {
+            Role::User
+        } else {
+            Role::Assistant
+        },
         content: content.to_owned(),
         turn_index: index,
         timestamp: DateTime::from_timestamp(1_700_000_000 + index as i64, 0).unwrap_or_default(),
@@ -126,7 +136,7 @@ fn append(backend: &dyn MemoryBackend, key: &SessionKey, owner: &Owner, index: u
     let mut info = backend
         .session(key)
         .expect("session")
-        .unwrap_or_else(|| SessionInfo::new(key, owner, None, start));
+        .unwrap_or_else(|| SessionInfo::new(owner, &key.session_id, None, start));
     let turn = turn(index, &format!("turn {index}"));
     info.turn_count = index + 1;
     info.last_turn_at = Some(turn.timestamp);
@@ -152,7 +162,11 @@ pub(super) fn sessions(backend: Arc<dyn MemoryBackend>) {
     assert_eq!(state.info.turn_count, 5);
     assert_eq!(state.info.user_id, "alice");
     let indexes: Vec<_> = state.turns.iter().map(|t| t.turn_index).collect();
-    assert_eq!(indexes, vec![2, 3, 4], "the window keeps the newest `window` turns");
+    assert_eq!(
+        indexes,
+        vec![2, 3, 4],
+        "the window keeps the newest `window` turns"
+    );
     let mut cleared: SessionState = state.clone();
     cleared.turns.clear();
     cleared.info.persisted_upto = 5;
@@ -184,9 +198,20 @@ pub(super) fn sessions(backend: Arc<dyn MemoryBackend>) {
 
 pub(super) fn session_conflicts(backend: Arc<dyn MemoryBackend>) {
     let key = SessionKey::new("default", "shared");
-    append(backend.as_ref(), &key, &Owner::new("default", "alice"), 0, 10);
+    append(
+        backend.as_ref(),
+        &key,
+        &Owner::new("default", "alice"),
+        0,
+        10,
+    );
     let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
-    let mut intruder = SessionInfo::new(&key, &Owner::new("default", "mallory"), None, start);
+    let mut intruder = SessionInfo::new(
+        &Owner::new("default", "mallory"),
+        &key.session_id,
+        None,
+        start,
+    );
     intruder.turn_count = 1;
     let refused = backend.apply_session(SessionChange::Turn {
         info: intruder,
@@ -212,8 +237,20 @@ pub(super) fn erasure(backend: Arc<dyn MemoryBackend>) {
     backend
         .insert(&bob, scoped(&bob, "b", 0, 0))
         .expect("insert");
-    append(backend.as_ref(), &SessionKey::new("default", "a-chat"), alice.owner(), 0, 5);
-    append(backend.as_ref(), &SessionKey::new("default", "b-chat"), bob.owner(), 0, 5);
+    append(
+        backend.as_ref(),
+        &SessionKey::new("default", "a-chat"),
+        alice.owner(),
+        0,
+        5,
+    );
+    append(
+        backend.as_ref(),
+        &SessionKey::new("default", "b-chat"),
+        bob.owner(),
+        0,
+        5,
+    );
     let erased = backend.erase_owner(&alice).expect("erase");
     assert_eq!((erased.memories, erased.sessions), (3, 1));
     assert_eq!(backend.count(&alice).expect("count"), 0);

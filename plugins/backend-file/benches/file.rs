@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::DateTime;
 use coda_backend_file::{FileBackend, FileOptions, SyncPolicy};
 use coda_core::vector::normalize;
-use coda_core::{Embedder, HashingEmbedder, Memory, MemoryBackend, MemoryRecord, Metadata};
+use coda_core::{Embedder, HashingEmbedder, Memory, MemoryBackend, MemoryRecord, Metadata, Scope};
 use uuid::Uuid;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -34,10 +34,10 @@ fn record(i: u64, dims: usize) -> MemoryRecord {
         .collect();
     normalize(&mut embedding);
     MemoryRecord {
-        memory: Memory {
-            id: Uuid::new_v4(),
-            content: format!("The user mentioned fact number {i} about topic {}.", i % 97),
-            metadata: Metadata {
+        memory: Memory::new(
+            Uuid::new_v4(),
+            format!("The user mentioned fact number {i} about topic {}.", i % 97),
+            Metadata {
                 source_type: "fact".into(),
                 importance: 0.5,
                 timestamp: DateTime::from_timestamp(1_700_000_000 + i as i64, 0)
@@ -45,9 +45,14 @@ fn record(i: u64, dims: usize) -> MemoryRecord {
                 topics: vec![format!("topic{}", i % 97)],
                 extra: Default::default(),
             },
-        },
+        ),
         embedding,
     }
+}
+
+/// User `default`, who owns every benchmark memory.
+fn ds() -> Scope {
+    Scope::default()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -124,7 +129,9 @@ fn open_time(root: &std::path::Path, embedder: &Arc<dyn Embedder>, count: usize)
     {
         let backend = FileBackend::open(options.clone(), Arc::clone(embedder)).expect("open");
         for i in 0..count {
-            backend.insert(&ds(), record(i as u64, dims)).expect("insert");
+            backend
+                .insert(&ds(), record(i as u64, dims))
+                .expect("insert");
         }
         backend.flush().expect("flush");
     }

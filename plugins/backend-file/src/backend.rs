@@ -331,7 +331,14 @@ impl MemoryBackend for FileBackend {
 
     fn erase_owner(&self, scope: &Scope) -> Result<Erased> {
         let change = Change::EraseUser(scope.owner().clone());
-        Ok(self.commit(change, || Ok(true))?.unwrap_or_default())
+        let erased = self.commit(change, || Ok(true))?.unwrap_or_default();
+        if erased.memories > 0 || erased.sessions > 0 {
+            // An erasure must not leave the user's text in the log's dead records: rewrite it
+            // now, so the bytes are gone from disk when the call returns.
+            self.wait_for_compaction();
+            compact::compact(&self.shared)?;
+        }
+        Ok(erased)
     }
 
     fn apply_session(&self, change: SessionChange) -> Result<()> {

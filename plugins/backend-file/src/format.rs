@@ -392,9 +392,9 @@ mod tests {
     }
 
     fn session_turn() -> coda_core::SessionChange {
-        let key = coda_core::SessionKey::new("default", "chat-1");
         let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
-        let mut info = coda_core::SessionInfo::new(&key, &Owner::new("default", "alice"), None, start);
+        let owner = Owner::new("default", "alice");
+        let mut info = coda_core::SessionInfo::new(&owner, "chat-1", None, start);
         info.turn_count = 1;
         let turn = coda_core::Turn {
             role: coda_core::Role::User,

@@ -99,7 +99,8 @@ impl FileBackend {
         let (header, inner) = if header != wanted {
             rewrite = true;
             let (records, sessions) = inner.live();
-            let records = reembed_or_refuse(&options, &path, &header, &wanted, records, &*embedder)?;
+            let records =
+                reembed_or_refuse(&options, &path, &header, &wanted, records, &*embedder)?;
             report.reembedded = Some(records.len());
             let fresh = InMemoryBackend::new(wanted.dims);
             for record in records {

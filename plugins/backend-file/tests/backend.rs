@@ -66,7 +66,9 @@ fn every_kind_of_change_survives_a_reopen() {
     let reopened = open(options(dir.path()));
     assert_eq!(reopened.export(&ds()).unwrap(), expected);
     assert_eq!(reopened.recovery().live, 19);
-    reopened.replace_owner(&ds(), vec![record(ids[0], 9)]).unwrap();
+    reopened
+        .replace_owner(&ds(), vec![record(ids[0], 9)])
+        .unwrap();
     drop(reopened);
     let cleared = open(options(dir.path()));
     assert_eq!(cleared.export(&ds()).unwrap(), vec![record(ids[0], 9)]);
@@ -211,7 +213,9 @@ fn compaction_with_concurrent_writers_loses_nothing() {
 fn a_leftover_compaction_file_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let id = Uuid::new_v4();
-    open(options(dir.path())).insert(&ds(), record(id, 0)).unwrap();
+    open(options(dir.path()))
+        .insert(&ds(), record(id, 0))
+        .unwrap();
     std::fs::write(
         dir.path().join(coda_backend_file::TEMP_FILE),
         b"half a rewrite",
@@ -226,7 +230,9 @@ fn a_leftover_compaction_file_is_ignored() {
 fn an_embedder_change_reembeds_or_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let id = Uuid::new_v4();
-    open(options(dir.path())).insert(&ds(), record(id, 0)).unwrap();
+    open(options(dir.path()))
+        .insert(&ds(), record(id, 0))
+        .unwrap();
     let refuse = FileOptions {
         on_embedder_change: OnEmbedderChange::Refuse,
         ..options(dir.path())

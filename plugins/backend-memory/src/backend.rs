@@ -213,7 +213,11 @@ impl InMemoryBackend {
                 // A repaired log may have lost the first turn's owner: the later turn wins.
                 let mut state = self.state.write();
                 let key = info.key();
-                if state.sessions.info(&key).is_some_and(|i| i.user_id != info.user_id) {
+                if state
+                    .sessions
+                    .info(&key)
+                    .is_some_and(|i| i.user_id != info.user_id)
+                {
                     state.sessions.apply(SessionChange::Delete(key))?;
                 }
                 state

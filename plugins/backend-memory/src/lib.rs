@@ -1,8 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod backend;
-mod slots;
 mod config;
+mod slots;
 
 pub use backend::InMemoryBackend;
 pub use config::MemoryOptions;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::DateTime;
 use coda_backend_file::{FileBackend, FileOptions};
 use coda_core::vector::normalize;
-use coda_core::{Embedder, HashingEmbedder, Memory, MemoryRecord, Metadata, Scope};
+use coda_core::{Embedder, HashingEmbedder, Memory, MemoryRecord, Metadata, Role, Scope, Turn};
 use uuid::Uuid;
 
 pub const DIMS: usize = 8;
@@ -46,6 +46,22 @@ pub fn record(id: Uuid, version: u64) -> MemoryRecord {
 pub fn intact_version(record: &MemoryRecord) -> Option<u64> {
     let version = record.memory.content.rsplit(' ').next()?.parse().ok()?;
     (record == &self::record(record.memory.id, version)).then_some(version)
+}
+
+/// Turn `index` of session `session_id`, derived from both like [`record`], so a reader can
+/// check one is intact knowing only its session and index.
+pub fn turn(session_id: &str, index: u64) -> Turn {
+    Turn {
+        role: if index % 2 == 0 {
+            Role::User
+        } else {
+            Role::Assistant
+        },
+        content: format!("turn {index} of {session_id}"),
+        turn_index: index,
+        timestamp: DateTime::from_timestamp(1_700_000_000 + index as i64, 0).unwrap(),
+        name: None,
+    }
 }
 
 pub fn options(dir: &Path) -> FileOptions {

@@ -1,0 +1,219 @@
+//! Isolation between users on every route, generated from the dispatcher's route table: for each
+//! entry of `coda_server::api::ROUTES`, user `bob` asks for user `alice`'s memory, session or
+//! snapshot and gets 404, a conflict, or an answer that holds nothing of hers; afterwards her
+//! data is intact. A route added without a case here fails the test.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use coda_server::api::ROUTES;
+use common::{http, Reply, Server};
+use serde_json::{json, Value};
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+/// Alice's data, and strings that must never appear in an answer to bob.
+struct Alice {
+    memory: String,
+    snapshot: String,
+    secret: &'static str,
+    session: &'static str,
+}
+
+impl Alice {
+    fn markers(&self) -> [&str; 4] {
+        [&self.memory, &self.snapshot, self.secret, self.session]
+    }
+}
+
+async fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
+    let text = body.map(|b| b.to_string());
+    http(addr, method, path, &[JSON], text.as_deref()).await
+}
+
+async fn seed(addr: &str) -> Alice {
+    let secret = "ALICE-SECRET-7731";
+    let session = "alice-session-x";
+    let turn = call(
+        addr,
+        "POST",
+        &format!("/api/v1/sessions/{session}/turns"),
+        Some(json!({"role": "user", "content": format!("my pin is {secret}"), "user_id": "alice"})),
+    )
+    .await;
+    assert_eq!(turn.status, 201, "{}", turn.text);
+    let memory = call(
+        addr,
+        "POST",
+        "/api/v1/memories",
+        Some(json!({"content": format!("{secret} is her pin"), "user_id": "alice", "session_id": session})),
+    )
+    .await;
+    assert_eq!(memory.status, 201, "{}", memory.text);
+    let snapshot = call(
+        addr,
+        "POST",
+        "/api/v1/snapshots",
+        Some(json!({"save": true, "user_id": "alice", "session_id": session})),
+    )
+    .await;
+    assert_eq!(snapshot.status, 201, "{}", snapshot.text);
+    Alice {
+        memory: memory.json["id"].as_str().unwrap().to_owned(),
+        snapshot: snapshot.json["snapshot_id"].as_str().unwrap().to_owned(),
+        secret,
+        session,
+    }
+}
+
+/// What bob sends for one route, and whether a 409 is an acceptable answer.
+struct Case {
+    path: String,
+    body: Option<Value>,
+    conflict_ok: bool,
+}
+
+fn case(method: &str, template: &str, a: &Alice) -> Case {
+    let (m, s, snap) = (&a.memory, a.session, &a.snapshot);
+    let plain = |path: String| Case {
+        path,
+        body: None,
+        conflict_ok: false,
+    };
+    let with = |path: String, body: Value| Case {
+        path,
+        body: Some(body),
+        conflict_ok: false,
+    };
+    match (method, template) {
+        ("POST", "/turns") => with(
+            "/api/v1/turns?user_id=bob".into(),
+            json!({"role": "user", "content": "hi"}),
+        ),
+        ("GET", "/turns") => plain("/api/v1/turns?user_id=bob".into()),
+        ("DELETE", "/turns") => plain("/api/v1/turns?user_id=bob".into()),
+        ("POST", "/persist") => plain("/api/v1/persist?user_id=bob".into()),
+        ("GET", "/stats") => plain(format!("/api/v1/stats?user_id=bob&session_id={s}")),
+        ("POST", "/memories") => with(
+            "/api/v1/memories".into(),
+            json!({"content": "bob's", "user_id": "bob"}),
+        ),
+        ("GET", "/memories") => plain("/api/v1/memories?user_id=bob".into()),
+        ("POST", "/memories/search") => with(
+            "/api/v1/memories/search".into(),
+            json!({"query": a.secret, "user_id": "bob", "limit": 50}),
+        ),
+        ("GET", "/memories/search") => plain(format!(
+            "/api/v1/memories/search?q={}&user_id=bob&limit=50&mode=lexical",
+            a.secret
+        )),
+        ("GET", "/memories/{id}") => plain(format!("/api/v1/memories/{m}?user_id=bob")),
+        ("PATCH", "/memories/{id}") => with(
+            format!("/api/v1/memories/{m}?user_id=bob"),
+            json!({"content": "stolen"}),
+        ),
+        ("DELETE", "/memories/{id}") => plain(format!("/api/v1/memories/{m}?user_id=bob")),
+        ("GET", "/snapshots") => plain("/api/v1/snapshots?user_id=bob".into()),
+        ("POST", "/snapshots") => with("/api/v1/snapshots".into(), json!({"user_id": "bob"})),
+        ("POST", "/snapshots/load") => with(
+            "/api/v1/snapshots/load?user_id=bob".into(),
+            json!({"location": snap}),
+        ),
+        ("POST", "/snapshots/prune") => with(
+            "/api/v1/snapshots/prune?user_id=bob".into(),
+            json!({"keep": 0}),
+        ),
+        ("GET", "/snapshots/{id}") => plain(format!("/api/v1/snapshots/{snap}?user_id=bob")),
+        ("DELETE", "/snapshots/{id}") => plain(format!("/api/v1/snapshots/{snap}?user_id=bob")),
+        ("POST", "/snapshots/{id}/save") => {
+            plain(format!("/api/v1/snapshots/{snap}/save?user_id=bob"))
+        }
+        ("POST", "/snapshots/{id}/apply") => {
+            plain(format!("/api/v1/snapshots/{snap}/apply?user_id=bob"))
+        }
+        ("GET", "/snapshots/{a}/diff/{b}") => plain(format!(
+            "/api/v1/snapshots/{snap}/diff/current?user_id=bob"
+        )),
+        ("PUT", "/auto-snapshot") => with("/api/v1/auto-snapshot".into(), json!({"enabled": false})),
+        ("GET", "/sessions") => plain("/api/v1/sessions?user_id=bob".into()),
+        ("GET", "/sessions/{sid}") => plain(format!("/api/v1/sessions/{s}?user_id=bob")),
+        ("DELETE", "/sessions/{sid}") => plain(format!("/api/v1/sessions/{s}?user_id=bob")),
+        ("POST", "/sessions/{sid}/turns") => Case {
+            path: format!("/api/v1/sessions/{s}/turns"),
+            body: Some(json!({"role": "user", "content": "hijack", "user_id": "bob"})),
+            conflict_ok: true,
+        },
+        ("GET", "/sessions/{sid}/turns") => {
+            plain(format!("/api/v1/sessions/{s}/turns?user_id=bob"))
+        }
+        ("DELETE", "/sessions/{sid}/turns") => {
+            plain(format!("/api/v1/sessions/{s}/turns?user_id=bob"))
+        }
+        ("POST", "/sessions/{sid}/persist") => {
+            plain(format!("/api/v1/sessions/{s}/persist?user_id=bob"))
+        }
+        ("GET", "/users") => plain("/api/v1/users".into()),
+        ("GET", "/users/{uid}/stats") => plain("/api/v1/users/bob/stats".into()),
+        ("DELETE", "/users/{uid}") => plain("/api/v1/users/bob".into()),
+        ("GET", "/openapi.json") => plain("/api/v1/openapi.json".into()),
+        (method, template) => panic!(
+            "no isolation case for {method} {template}: every route needs one in tests/scope_isolation.rs"
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_route_lets_one_user_reach_another_users_data() {
+    let server = Server::start("", "").await;
+    let addr = server.addr();
+    let alice = seed(&addr).await;
+    for (method, template) in ROUTES {
+        let case = case(method, template, &alice);
+        let r = call(&addr, method, &case.path, case.body.clone()).await;
+        let allowed = r.status == 404
+            || (200..300).contains(&r.status)
+            || (case.conflict_ok && r.status == 409);
+        assert!(allowed, "{method} {}: {} {}", case.path, r.status, r.text);
+        // Errors may echo bob's own request (an id he typed); answers must hold nothing of hers.
+        if (200..300).contains(&r.status) && *template != "/openapi.json" {
+            for marker in alice.markers() {
+                assert!(
+                    !r.text.contains(marker),
+                    "{method} {} answered bob with alice's `{marker}`: {}",
+                    case.path,
+                    r.text
+                );
+            }
+        }
+    }
+    // Her memory, session and snapshot are exactly as before.
+    let memory = call(
+        &addr,
+        "GET",
+        &format!("/api/v1/memories/{}?user_id=alice", alice.memory),
+        None,
+    )
+    .await;
+    assert_eq!(memory.status, 200, "{}", memory.text);
+    assert!(memory.json["content"]
+        .as_str()
+        .unwrap()
+        .contains(alice.secret));
+    let turns = call(
+        &addr,
+        "GET",
+        &format!("/api/v1/sessions/{}/turns?user_id=alice", alice.session),
+        None,
+    )
+    .await;
+    assert_eq!(turns.json["turn_count"], 1, "{}", turns.text);
+    let snapshot = call(
+        &addr,
+        "GET",
+        &format!("/api/v1/snapshots/{}?user_id=alice", alice.snapshot),
+        None,
+    )
+    .await;
+    assert_eq!(snapshot.status, 200, "{}", snapshot.text);
+}
