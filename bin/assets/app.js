@@ -1,26 +1,29 @@
 // Coda dashboard: wires state.js to the page, the HTTP API and the /ws event stream.
 // Everything the server sends is put in the page with textContent, never parsed as HTML.
 
-import { renderDiff } from "./diff-view.js";
-import { $, h, memoryCard, scores } from "./dom.js";
+import * as actions from "./actions.js";
+import { ApiError, authHeaders as apiAuth, health, readToken, request, saveToken } from "./api.js";
+import { $ } from "./dom.js";
 import { METRICS_EVERY_MS, renderMetrics, scrapeMetrics } from "./metrics-view.js";
-import { Backoff, StreamTracker, ViewState, currentAsSnapshot, diffSnapshots, wsUrl } from "./state.js";
-import { renderMemories, renderRetrievals, renderSnapshots, renderSystem, renderTurns } from "./views.js";
+import * as picker from "./picker.js";
+import { eventInScope, makeScope, paths, scopeFromSearch, searchWithScope, sessionsAfter, streamParams, withSession } from "./scope.js";
+import { Backoff, StreamTracker, ViewState, wsUrl } from "./state.js";
+import { renderMemories, renderRetrievals, renderScope, renderSnapshots, renderSystem, renderTurns } from "./views.js";
 
 const PAGE = 20;
-const TOKEN_KEY = "coda.token";
-
-/** An error from the API, with its status and the server's `error.code`. */
-class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
 
 const app = {
   token: readToken(),
+  /** Which user and session the views show (see scope.js). */
+  scope: scopeFromSearch(location.search),
+  /** The user ids the picker offers. */
+  users: [],
+  /** The chosen user's sessions, most recent activity first. */
+  sessions: [],
+  /** Events received since the scope last changed, by `user_id`: what the server let through. */
+  received: {},
+  /** Scope switches sent as `subscribe` whose `pong` has not come back yet. */
+  switching: 0,
   tracker: new StreamTracker(),
   view: new ViewState({ pageSize: PAGE }),
   backoff: new Backoff(),
@@ -36,71 +39,18 @@ const app = {
   metrics: { prev: null, history: [], timer: null, streamCounts: {}, lagged: 0 },
 };
 
-function readToken() {
-  try {
-    return localStorage.getItem(TOKEN_KEY) ?? "";
-  } catch {
-    return "";
-  }
-}
-
-function saveToken(token) {
-  try {
-    if (token) localStorage.setItem(TOKEN_KEY, token);
-    else localStorage.removeItem(TOKEN_KEY);
-  } catch {
-    // Private windows may refuse storage; the token then lasts for this page only.
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // HTTP
 
 function authHeaders() {
-  return app.token ? { Authorization: `Bearer ${app.token}` } : {};
+  return apiAuth(app.token);
 }
 
 /** Calls `/api/v1{path}`; throws ApiError on failure, and asks for a token on 401. */
-async function api(method, path, body) {
-  const headers = authHeaders();
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  let res;
-  try {
-    res = await fetch(`/api/v1${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      cache: "no-store",
-    });
-  } catch (e) {
-    throw new ApiError(0, "unreachable", `The server cannot be reached (${e.message}).`);
-  }
-  const text = await res.text();
-  let data = null;
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = null;
-    }
-  }
-  if (res.status === 401) {
+function api(method, path, body) {
+  const unauthorized = () =>
     askForToken(app.token ? "The server refused this token." : "This server needs an access token.");
-  }
-  if (!res.ok) {
-    throw new ApiError(
-      res.status,
-      data?.error?.code ?? "http_error",
-      data?.error?.message ?? `${res.status} ${res.statusText}`,
-    );
-  }
-  return data;
-}
-
-async function health() {
-  const res = await fetch("/healthz", { cache: "no-store" });
-  if (!res.ok) throw new ApiError(res.status, "unhealthy", `healthz answered ${res.status}`);
-  return res.json();
+  return request(app.token, unauthorized, method, path, body);
 }
 
 function showBanner(message, kind = "error") {
@@ -183,7 +133,7 @@ function updateCursor() {
 function connect() {
   clearTimeout(app.reconnectTimer);
   app.reconnectTimer = null;
-  const params = { ...app.tracker.resumeParams() };
+  const params = { ...app.tracker.resumeParams(), ...streamParams(app.scope) };
   if (app.token) params.token = app.token;
   setConnection(app.tracker.epoch ? "reconnecting" : "connecting");
   let ws;
@@ -271,6 +221,11 @@ function onFrame(frame) {
       for (const e of frame.events ?? []) onEvent(e);
       return;
     case "pong":
+      // A scope switch has taken effect on the server: load the new scope's views.
+      if (app.switching > 0) {
+        app.switching -= 1;
+        reload();
+      }
       return;
     case "error":
       note({ type: "server_error", detail: frame.error });
@@ -286,6 +241,27 @@ function onEvent(event) {
     return;
   }
   app.metrics.streamCounts[event.type] = (app.metrics.streamCounts[event.type] ?? 0) + 1;
+  const user = event.user_id ?? "";
+  app.received[user] = (app.received[user] ?? 0) + 1;
+  const sessions = sessionsAfter(app.sessions, event, app.scope);
+  if (sessions !== app.sessions) {
+    app.sessions = withSession(sessions, app.scope.session);
+    renderScope(app);
+  }
+  // Other sessions' conversation, and whatever was in flight when the scope changed.
+  if (!eventInScope(event, app.scope)) {
+    updateCursor();
+    return;
+  }
+  if (event.type === "session_delete") {
+    note({ ...event, detail: `session ${event.session_id} deleted: views reloaded` });
+    reload();
+  }
+  if (event.type === "user_delete") {
+    note({ ...event, detail: `user ${event.user_id} erased: views reloaded` });
+    picker.loadUsers().catch(report);
+    reload();
+  }
   app.view.apply(event);
   if (ViewState.needsReload(event)) reload();
   if (app.view.snapshotsStale) {
@@ -319,20 +295,26 @@ function reload() {
     app.reloadAgain = true;
     return app.reloading;
   }
-  app.view.beginReload();
   app.reloading = (async () => {
     try {
       do {
         app.reloadAgain = false;
+        // A scope change replaces the view and the scope; what was loaded for the old ones is
+        // dropped and loaded again.
+        const { scope, view } = app;
+        view.beginReload();
         const at = await health();
         const seq = String(at.epoch) === app.tracker.epoch ? Number(at.seq) : 0;
-        const offset = app.view.offset;
+        const offset = view.offset;
         const [page, conversation] = await Promise.all([
-          api("GET", `/memories?limit=${PAGE}&offset=${offset}`),
-          api("GET", "/turns"),
+          api("GET", paths.memories(scope, { limit: PAGE, offset })),
+          loadTurns(scope),
         ]);
-        app.view.finishReload({ memories: page.memories ?? [], offset, turns: conversation.turns ?? [], seq });
-        if (app.reloadAgain) app.view.beginReload();
+        if (scope !== app.scope || view !== app.view) {
+          app.reloadAgain = true;
+          continue;
+        }
+        view.finishReload({ memories: page.memories ?? [], offset, turns: conversation.turns ?? [], seq });
       } while (app.reloadAgain);
       showBanner("");
     } catch (e) {
@@ -347,29 +329,49 @@ function reload() {
   return app.reloading;
 }
 
+/** The session's window; a session the server does not know yet has no turns. */
+async function loadTurns(scope) {
+  try {
+    return await api("GET", paths.turns(scope));
+  } catch (e) {
+    if (e.status === 404 && e.code === "not_found") return { turns: [], turn_count: 0 };
+    throw e;
+  }
+}
+
 async function loadStats() {
-  app.stats = await api("GET", "/stats");
+  const scope = app.scope;
+  const stats = await api("GET", paths.stats(scope));
+  if (scope !== app.scope) return;
+  app.stats = stats;
   queueRender();
 }
 
 async function loadPage(offset) {
-  const page = await api("GET", `/memories?limit=${PAGE}&offset=${offset}`);
-  app.view.setMemoryPage(page.memories ?? [], offset);
+  const { scope, view } = app;
+  const listed = await api("GET", paths.memories(scope, { limit: PAGE, offset }));
+  if (view !== app.view) return;
+  view.setMemoryPage(listed.memories ?? [], offset);
   queueRender();
 }
 
 async function loadSnapshots() {
-  const params = new URLSearchParams();
+  const scope = app.scope;
+  const filters = {};
   const from = $("snap-from").value;
   const to = $("snap-to").value;
   const q = $("snap-q").value.trim();
-  if (from) params.set("from", new Date(from).toISOString());
-  if (to) params.set("to", new Date(to).toISOString());
-  if (q) params.set("q", q);
-  const query = params.toString();
-  const data = await api("GET", `/snapshots${query ? `?${query}` : ""}`);
+  if (from) filters.from = new Date(from).toISOString();
+  if (to) filters.to = new Date(to).toISOString();
+  if (q) filters.q = q;
+  const data = await api("GET", paths.snapshots(scope, filters));
+  if (scope !== app.scope) return;
   app.snapshots = data.snapshots ?? [];
-  renderSnapshots(app, { save: saveSnapshot, compare, apply: applySnapshot });
+  showSnapshots();
+}
+
+function showSnapshots() {
+  renderSnapshots(app, { save: actions.saveSnapshot, compare: actions.compare, apply: actions.applySnapshot });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -389,135 +391,10 @@ function render() {
   renderRetrievals(app);
   renderTurns(app);
   renderSystem(app);
+  renderScope(app);
   $("m-dups-page").textContent = String(app.tracker.duplicates);
 }
 
-
-
-// ---------------------------------------------------------------------------------------------
-// Actions
-
-async function search(event) {
-  event.preventDefault();
-  const query = $("search-q").value.trim();
-  if (!query) return;
-  const body = { query, limit: Number($("search-limit").value) || 5, min_similarity: Number($("search-min").value) || 0 };
-  const type = $("search-type").value;
-  if (type) body.filter = { source_type: type };
-  $("search-status").textContent = "Searching…";
-  try {
-    const data = await api("POST", "/memories/search", body);
-    const results = data.results ?? [];
-    $("search-status").textContent = `${results.length} result${results.length === 1 ? "" : "s"} for “${query}”`;
-    $("search-results").replaceChildren(...results.map((r) => memoryCard(r, scores(r))));
-  } catch (e) {
-    $("search-status").textContent = e.message;
-  }
-}
-
-async function createSnapshot() {
-  const button = $("snap-create");
-  button.disabled = true;
-  try {
-    const made = await api("POST", "/snapshots", { save: $("snap-save").checked });
-    await loadSnapshots();
-    showBanner(`Snapshot ${made.snapshot_id} created${made.location ? " and saved" : ""}.`, "info");
-  } catch (e) {
-    report(e);
-  } finally {
-    button.disabled = false;
-  }
-}
-
-async function saveSnapshot(id) {
-  try {
-    const saved = await api("POST", `/snapshots/${encodeURIComponent(id)}/save`);
-    await loadSnapshots();
-    showBanner(`Saved ${id} to ${saved.location}.`, "info");
-  } catch (e) {
-    report(e);
-  }
-}
-
-function confirmDialog(title, text, okLabel) {
-  const dialog = $("confirm-dialog");
-  $("confirm-title").textContent = title;
-  $("confirm-text").textContent = text;
-  $("confirm-ok").textContent = okLabel;
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
-    dialog.returnValue = "cancel";
-    dialog.showModal();
-  });
-}
-
-async function applySnapshot(id) {
-  const ok = await confirmDialog(
-    "Apply snapshot?",
-    `Memory will be restored to ${id}. Memories and turns added since then are replaced.`,
-    "Apply",
-  );
-  if (!ok) return;
-  try {
-    await api("POST", `/snapshots/${encodeURIComponent(id)}/apply`);
-    showBanner(`Applied ${id}.`, "info");
-    await reload();
-  } catch (e) {
-    report(e);
-  }
-}
-
-/** All memories (every page) and the conversation, as a snapshot-shaped object. */
-async function currentState() {
-  const memories = [];
-  for (let offset = 0; ; offset += 500) {
-    const page = await api("GET", `/memories?limit=500&offset=${offset}`);
-    memories.push(...(page.memories ?? []));
-    if ((page.memories ?? []).length < 500) break;
-  }
-  return currentAsSnapshot(memories, await api("GET", "/turns"));
-}
-
-async function snapshotOrCurrent(id) {
-  return id === "current" ? currentState() : api("GET", `/snapshots/${encodeURIComponent(id)}`);
-}
-
-async function compare(a, b) {
-  selectTab("snapshots");
-  $("diff-a").value = a;
-  $("diff-b").value = b;
-  const box = $("diff");
-  box.replaceChildren(h("p", { class: "muted", text: "Comparing…" }));
-  try {
-    let diff;
-    try {
-      diff = await api("GET", `/snapshots/${encodeURIComponent(a)}/diff/${encodeURIComponent(b)}`);
-    } catch (e) {
-      // Servers without the diff route: compare here from the two full states.
-      if (e.status !== 501 && e.status !== 404 && e.status !== 405) throw e;
-      if (e.status === 404 && e.code !== "not_found") throw e;
-      const [from, to] = await Promise.all([snapshotOrCurrent(a), snapshotOrCurrent(b)]);
-      diff = diffSnapshots(from, to, a, b);
-    }
-    box.replaceChildren(...renderDiff(diff));
-  } catch (e) {
-    box.replaceChildren(h("p", { class: "error", text: e.message }));
-  }
-}
-
-
-
-async function persist() {
-  try {
-    const out = await api("POST", "/persist");
-    showBanner(`Persisted ${out.turn_count} turns: ${out.memories_added} memories added.`, "info");
-  } catch (e) {
-    report(e);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Metrics
 
 
 // ---------------------------------------------------------------------------------------------
@@ -535,32 +412,62 @@ function bindUi() {
   const initial = location.hash.slice(1);
   if (document.getElementById(`tab-${initial}`)) selectTab(initial);
   $("token-form").addEventListener("submit", submitToken);
-  $("search-form").addEventListener("submit", search);
+  $("search-form").addEventListener("submit", actions.search);
   $("page-prev").addEventListener("click", () => loadPage(Math.max(0, app.view.offset - PAGE)).catch(report));
   $("page-next").addEventListener("click", () => loadPage(app.view.offset + PAGE).catch(report));
-  $("snap-create").addEventListener("click", createSnapshot);
+  $("snap-create").addEventListener("click", actions.createSnapshot);
   $("snap-filter").addEventListener("submit", (e) => {
     e.preventDefault();
     loadSnapshots().catch(report);
   });
   $("diff-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    compare($("diff-a").value, $("diff-b").value);
+    actions.compare($("diff-a").value, $("diff-b").value);
   });
-  $("persist").addEventListener("click", persist);
+  $("persist").addEventListener("click", actions.persist);
+  $("scope-user").addEventListener("change", (e) => picker.pickUser(e.target.value).catch(report));
+  $("scope-session").addEventListener("change", (e) => picker.pickSession(e.target.value));
+  $("scope-session-only").addEventListener("change", (e) =>
+    picker.setScope(makeScope({ ...app.scope, sessionOnly: e.target.checked })),
+  );
+  // Other users appear without events on this page's stream: list them again when asked.
+  $("scope-user").addEventListener("focus", () => picker.loadUsers().catch(report));
+  $("scope-refresh").addEventListener("click", () => Promise.all([picker.loadUsers(), picker.loadSessions()]).catch(report));
   window.addEventListener("resize", () => app.metrics.prev && renderMetrics(app, app.metrics.prev));
 }
 
 function start() {
   app.started = true;
   connect();
+  Promise.all([picker.loadUsers(), picker.loadSessions()]).catch(report);
   const scrape = () => scrapeMetrics(app, authHeaders());
   scrape();
   app.metrics.timer = setInterval(scrape, METRICS_EVERY_MS);
 }
 
+/** What the picker and the actions work with. */
+const page = {
+  app,
+  api,
+  reload,
+  loadSnapshots,
+  loadTurns,
+  showSnapshots,
+  showBanner,
+  report,
+  queueRender,
+  reconnectNow,
+  selectTab,
+};
+
 async function boot() {
+  picker.attach(page);
+  actions.attach(page);
   bindUi();
+  // The address keeps the scope, so a reload or a shared link shows the same user and session.
+  history.replaceState(null, "", `${searchWithScope(location.search, app.scope)}${location.hash}`);
+  app.sessions = withSession([], app.scope.session);
+  app.users = [app.scope.user];
   render();
   try {
     await api("GET", "/stats");

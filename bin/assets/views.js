@@ -1,6 +1,30 @@
 // Coda dashboard: rendering the views from the page state (`app` in app.js).
 
 import { $, fmtClock, fmtNum, fmtTime, h, keyedList, memoryCard, scores } from "./dom.js";
+import { scopeLabel, sessionLabel } from "./scope.js";
+
+/** Replaces `select`'s options with `options` (`{value, text}`) and selects `value`. */
+function fillSelect(select, options, value) {
+  const same =
+    options.length === select.options.length &&
+    options.every((o, i) => select.options[i].value === o.value && select.options[i].text === o.text);
+  if (!same) select.replaceChildren(...options.map((o) => h("option", { value: o.value, text: o.text })));
+  if (select.value !== value) select.value = value;
+}
+
+/** The user and session pickers, and the scope each view's heading names. */
+export function renderScope(app) {
+  fillSelect($("scope-user"), app.users.map((u) => ({ value: u, text: u })), app.scope.user);
+  fillSelect(
+    $("scope-session"),
+    app.sessions.map((s) => ({ value: s.session_id, text: sessionLabel(s) })),
+    app.scope.session,
+  );
+  $("scope-session-only").checked = app.scope.sessionOnly;
+  for (const el of document.querySelectorAll(".scope-label")) {
+    el.textContent = scopeLabel(app.scope, el.dataset.part);
+  }
+}
 
 /** The Memory view: the shown page, its pager, and the search form's types. */
 export function renderMemories(app) {

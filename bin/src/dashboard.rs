@@ -34,6 +34,26 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/state.js"),
     },
     Asset {
+        name: "scope.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/scope.js"),
+    },
+    Asset {
+        name: "api.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/api.js"),
+    },
+    Asset {
+        name: "picker.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/picker.js"),
+    },
+    Asset {
+        name: "actions.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/actions.js"),
+    },
+    Asset {
         name: "dom.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../assets/dom.js"),
@@ -149,7 +169,7 @@ mod tests {
                 imported.push(name);
             }
         }
-        assert!(imported.contains(&"state.js"));
+        assert!(imported.contains(&"state.js") && imported.contains(&"scope.js"));
     }
 
     #[test]
