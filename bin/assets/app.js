@@ -199,8 +199,11 @@ function onFrame(frame) {
       app.backoff.reset();
       const had = app.tracker.epoch;
       setConnection("live");
-      if (app.tracker.welcome(frame)) {
-        if (had) note({ type: "new_epoch", detail: "the server restarted: views reloaded" });
+      const fresh = app.tracker.welcome(frame);
+      if (fresh || app.switching > 0) {
+        if (fresh && had) note({ type: "new_epoch", detail: "the server restarted: views reloaded" });
+        // A scope switch whose pong was lost with the old socket: this one has the new scope.
+        app.switching = 0;
         reload();
       } else {
         note({ type: "reconnected", detail: `resumed after seq ${app.tracker.lastSeq}` });
