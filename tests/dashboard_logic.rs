@@ -1,5 +1,6 @@
 //! The dashboard's own logic (bin/assets/state.js: dedup, resume, back-off, reload, metrics
-//! parsing, client-side diff) under Node's test runner. Skips with a notice when `node` is
+//! parsing, client-side diff; bin/assets/scope.js: scope query strings, picker choices, event
+//! filtering) under Node's test runner. Skips with a notice when `node` is
 //! missing, unless `CI=true`.
 
 use std::path::Path;

@@ -34,6 +34,46 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/state.js"),
     },
     Asset {
+        name: "scope.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/scope.js"),
+    },
+    Asset {
+        name: "api.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/api.js"),
+    },
+    Asset {
+        name: "picker.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/picker.js"),
+    },
+    Asset {
+        name: "actions.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/actions.js"),
+    },
+    Asset {
+        name: "dom.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/dom.js"),
+    },
+    Asset {
+        name: "views.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/views.js"),
+    },
+    Asset {
+        name: "diff-view.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/diff-view.js"),
+    },
+    Asset {
+        name: "metrics-view.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/metrics-view.js"),
+    },
+    Asset {
         name: "style.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../assets/style.css"),
@@ -119,9 +159,17 @@ mod tests {
                 .collect();
             assert!(asset(&name).is_some(), "index.html loads `{name}`");
         }
-        let app = asset("app.js").map(|a| a.body).unwrap_or_default();
-        let app = std::str::from_utf8(app).expect("app.js is UTF-8");
-        assert!(app.contains("from \"./state.js\""));
+        // Every module a script imports is embedded too.
+        let mut imported = Vec::new();
+        for script in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
+            let text = std::str::from_utf8(script.body).expect("scripts are UTF-8");
+            for import in text.split("from \"./").skip(1) {
+                let name = import.split('"').next().unwrap_or_default();
+                assert!(asset(name).is_some(), "{} imports `{name}`", script.name);
+                imported.push(name);
+            }
+        }
+        assert!(imported.contains(&"state.js") && imported.contains(&"scope.js"));
     }
 
     #[test]

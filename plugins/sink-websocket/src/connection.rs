@@ -15,7 +15,8 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 use uuid::Uuid;
 
-use crate::ops::{answer, initial_replay};
+use crate::filter::EventFilter;
+use crate::ops::{answer, initial_replay, Subscription};
 use crate::protocol;
 use crate::queue::{Close, Control, Outbox, Wire};
 use crate::sink::{Admission, WebSocketHub, COALESCE};
@@ -28,8 +29,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// What the client asked for in the upgrade request's query.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ConnectParams {
-    /// Subscription mask (`types=`).
-    pub mask: u8,
+    /// What to send (`types=`, `user_id=`, `agent_id=`, `session_id=`).
+    pub filter: EventFilter,
     /// `since=` and `epoch=`.
     pub since: Option<(u64, Option<Uuid>)>,
     /// `replay=` (default: the sink's `replay_on_connect`).
@@ -48,10 +49,10 @@ pub(crate) async fn run<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let options = &hub.options;
-    let outbox = Arc::new(Outbox::new(options.queue, options.overflow, params.mask));
+    let outbox = Arc::new(Outbox::new(options.queue, options.overflow));
     // Register before reading the ring: an event is then either in the ring read, in the
     // outbox, or both (skipped by seq), never neither.
-    let (id, latest) = hub.register(Arc::clone(&outbox));
+    let (id, latest) = hub.register(Arc::clone(&outbox), params.filter.clone());
     hub.start_beat();
     outbox.control(Control::Frame(protocol::welcome(hub.epoch, latest)));
     let baseline = initial_replay(&hub, &outbox, &params, latest);
@@ -59,10 +60,15 @@ pub(crate) async fn run<S>(
     let (sink, stream) = socket.split();
     let clock = Instant::now();
     let last_heard = Arc::new(AtomicU64::new(0));
+    let subscription = Subscription {
+        id,
+        filter: params.filter,
+    };
     let mut reader = tokio::spawn(read_loop(
         stream,
         Arc::clone(&outbox),
         Arc::clone(&hub),
+        subscription,
         Arc::clone(&last_heard),
         clock,
     ));
@@ -228,12 +234,13 @@ impl Writer {
                 protocol::lagged(lag.dropped, lag.from, lag.to).into(),
             ));
         }
+        // Queued events are what the filter wants: the hub filters before queueing, and drops
+        // what was queued under a replaced filter.
         let last_sent = self.last_sent;
-        let outbox = &self.outbox;
         let live: Vec<Wire> = work
             .events
             .into_iter()
-            .filter(|w| w.seq > last_sent && outbox.wants(w.event_type))
+            .filter(|w| w.seq > last_sent)
             .collect();
         if let Some(last) = live.last() {
             self.last_sent = last.seq;
@@ -271,6 +278,7 @@ async fn read_loop<S>(
     mut stream: SplitStream<WebSocketStream<S>>,
     outbox: Arc<Outbox>,
     hub: Arc<WebSocketHub>,
+    mut subscription: Subscription,
     last_heard: Arc<AtomicU64>,
     clock: Instant,
 ) where
@@ -289,7 +297,7 @@ async fn read_loop<S>(
                 outbox.close(too_big);
                 return;
             }
-            Ok(Message::Text(text)) => answer(&hub, &outbox, &text),
+            Ok(Message::Text(text)) => answer(&hub, &outbox, &mut subscription, &text),
             Ok(Message::Binary(data)) if data.len() > max => {
                 outbox.close(too_big);
                 return;

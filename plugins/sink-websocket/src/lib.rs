@@ -2,11 +2,14 @@
 
 mod config;
 mod connection;
+mod filter;
 mod ops;
 mod protocol;
 mod queue;
 mod route;
 mod sink;
+#[cfg(test)]
+mod test_events;
 
 pub use config::{Overflow, WebSocketOptions};
 pub use route::{bearer, error_response, route, Access};

@@ -1,12 +1,24 @@
 //! What a connection is sent besides live events: the connect-time replay or resume, and the
-//! answers to client operations (SPEC §5).
+//! answers to client operations (SPEC §5). Every replay sends only what the connection's
+//! filter wants; a `replay_gap` still names every asked-for `seq` no longer held, whether or not
+//! those events would have matched (nobody can know any more).
 
-use coda_core::{EventType, SharedEvent};
+use coda_core::SharedEvent;
 
 use crate::connection::ConnectParams;
+use crate::filter::{EventFilter, ScopeFilter, TypeSet};
 use crate::protocol::{self, ClientOp};
-use crate::queue::{mask_of, Control, Outbox, Wire};
+use crate::queue::{Control, Outbox, Wire};
 use crate::sink::WebSocketHub;
+
+/// A connection's filter as its reader knows it: the reader alone changes it (`subscribe`), so
+/// it keeps the current one for replays and hands the hub a copy for delivery.
+pub(crate) struct Subscription {
+    /// The connection's id in the hub.
+    pub id: u64,
+    /// What the connection wants now.
+    pub filter: EventFilter,
+}
 
 /// Queues the welcome's replay: a resume after `since`, or the last N events. Returns the `seq`
 /// the client has already seen, below which live events are skipped.
@@ -16,10 +28,14 @@ pub(crate) fn initial_replay(
     params: &ConnectParams,
     latest: u64,
 ) -> u64 {
-    let held = |e: &SharedEvent| outbox.wants(e.event_type);
-    // Queues the events this connection subscribes to, as one replay.
+    let filter = &params.filter;
+    // Queues the events this connection wants, as one replay.
     let send_held = |events: &[SharedEvent]| {
-        let events = events.iter().filter(|e| held(e)).map(Wire::new).collect();
+        let events = events
+            .iter()
+            .filter(|e| filter.wants(e))
+            .map(Wire::new)
+            .collect();
         outbox.control(Control::Replay {
             events,
             advance: true,
@@ -54,7 +70,7 @@ pub(crate) fn initial_replay(
                 let mut chosen: Vec<Wire> = all
                     .iter()
                     .rev()
-                    .filter(|e| held(e))
+                    .filter(|e| filter.wants(e))
                     .take(n)
                     .map(Wire::new)
                     .collect();
@@ -70,17 +86,42 @@ pub(crate) fn initial_replay(
 }
 
 /// Answers one client operation by queueing frames for the writer.
-pub(crate) fn answer(hub: &WebSocketHub, outbox: &Outbox, text: &str) {
+pub(crate) fn answer(
+    hub: &WebSocketHub,
+    outbox: &Outbox,
+    subscription: &mut Subscription,
+    text: &str,
+) {
+    let refuse = |message: &str| outbox.control(Control::Frame(protocol::error(message)));
     let op = match ClientOp::parse(text) {
         Ok(op) => op,
-        Err(message) => return outbox.control(Control::Frame(protocol::error(&message))),
+        Err(message) => return refuse(&message),
     };
     match op {
         ClientOp::Ping {} => outbox.control(Control::Frame(protocol::pong())),
-        ClientOp::Subscribe { types } => match protocol::parse_types(&types) {
-            Ok(types) => outbox.subscribe(mask_of(&types)),
-            Err(message) => outbox.control(Control::Frame(protocol::error(&message))),
-        },
+        ClientOp::Subscribe {
+            types,
+            user_id,
+            agent_id,
+            session_id,
+        } => {
+            let types = match protocol::parse_types(&types) {
+                Ok(types) => TypeSet::of(&types),
+                Err(message) => return refuse(&message),
+            };
+            let scope = ScopeFilter::parse(
+                user_id.as_deref(),
+                agent_id.as_deref(),
+                session_id.as_deref(),
+            );
+            let scope = match scope {
+                Ok(scope) => scope,
+                Err((_, message)) => return refuse(&message),
+            };
+            let filter = EventFilter { types, scope };
+            hub.set_filter(subscription.id, filter.clone());
+            subscription.filter = filter;
+        }
         ClientOp::Replay {
             since,
             types,
@@ -90,14 +131,17 @@ pub(crate) fn answer(hub: &WebSocketHub, outbox: &Outbox, text: &str) {
         } => {
             let types = match protocol::parse_types(&types) {
                 Ok(types) => types,
-                Err(message) => return outbox.control(Control::Frame(protocol::error(&message))),
+                Err(message) => return refuse(&message),
             };
-            let wanted = |t: EventType| {
-                if types.is_empty() {
-                    outbox.wants(t)
-                } else {
-                    types.contains(&t)
-                }
+            // The op's own types replace the subscribed ones; the scope stays the connection's.
+            let current = &subscription.filter;
+            let wanted_types = if types.is_empty() {
+                current.types
+            } else {
+                TypeSet::of(&types)
+            };
+            let wanted = |e: &SharedEvent| {
+                wanted_types.contains(e.event_type) && current.scope.matches(&e.scope)
             };
             let replay = hub.ring.after(since.unwrap_or(0));
             if let (Some(_), Some((from, to))) = (since, replay.gap) {
@@ -106,7 +150,7 @@ pub(crate) fn answer(hub: &WebSocketHub, outbox: &Outbox, text: &str) {
             let events: Vec<Wire> = replay
                 .events
                 .iter()
-                .filter(|e| wanted(e.event_type))
+                .filter(|e| wanted(e))
                 .filter(|e| from.is_none_or(|from| e.timestamp >= from))
                 .filter(|e| to.is_none_or(|to| e.timestamp <= to))
                 .take(limit.unwrap_or(usize::MAX))

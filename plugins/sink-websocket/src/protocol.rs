@@ -9,10 +9,20 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientOp {
-    /// Receive only these types from now on (`[]` = all).
+    /// Receive only these types, of this scope, from now on (`[]` = all types; an absent id
+    /// = any).
     Subscribe {
         /// Event type names.
         types: Vec<String>,
+        /// Only events of this user.
+        #[serde(default)]
+        user_id: Option<String>,
+        /// Only events of this agent.
+        #[serde(default)]
+        agent_id: Option<String>,
+        /// Only events of this session.
+        #[serde(default)]
+        session_id: Option<String>,
     },
     /// Replay held events: after `since`, or by types and time range.
     Replay {
@@ -137,6 +147,16 @@ mod tests {
         assert!(ClientOp::parse(r#"{"op":"subscribe"}"#)
             .expect_err("no types")
             .contains("types"));
+        assert!(matches!(
+            ClientOp::parse(r#"{"op":"subscribe","types":[],"user_id":"alice","session_id":"s1"}"#),
+            Ok(ClientOp::Subscribe { user_id: Some(u), agent_id: None, session_id: Some(s), .. })
+                if u == "alice" && s == "s1"
+        ));
+        assert!(
+            ClientOp::parse(r#"{"op":"subscribe","types":[],"user":"alice"}"#)
+                .expect_err("unknown field")
+                .contains("user")
+        );
         assert!(parse_types(&["memory_store", "nope"])
             .expect_err("unknown")
             .contains("nope"));

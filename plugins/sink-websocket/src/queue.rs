@@ -4,7 +4,6 @@
 //! writer task takes everything queued at once and writes it with a single flush.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use coda_core::{EventType, SharedEvent};
 use parking_lot::Mutex;
@@ -12,15 +11,17 @@ use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::config::Overflow;
+use crate::filter::EventFilter;
 
 /// Number of drop-priority classes ([`EventType::priority`] is `0..PRIORITIES`).
 const PRIORITIES: usize = 4;
 
-/// An event ready for the wire: its JSON as shared bytes, serialised once for every connection.
+/// An event ready for the wire: its JSON as shared bytes, serialised once for every connection,
+/// and the event itself, whose type and scope filters read.
 #[derive(Clone)]
 pub(crate) struct Wire {
     pub seq: u64,
-    pub event_type: EventType,
+    pub event: SharedEvent,
     pub text: Utf8Bytes,
 }
 
@@ -41,9 +42,14 @@ impl Wire {
         let text = Utf8Bytes::try_from(bytes).unwrap_or_else(|_| Utf8Bytes::from(event.json()));
         Wire {
             seq: event.seq,
-            event_type: event.event_type,
+            event: std::sync::Arc::clone(event),
             text,
         }
+    }
+
+    /// The event's type.
+    pub fn event_type(&self) -> EventType {
+        self.event.event_type
     }
 }
 
@@ -129,7 +135,7 @@ impl Work {
 /// What a push did, for the sink's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pushed {
-    /// Queued (or ignored: not subscribed, or closing).
+    /// Queued (or ignored: the connection is closing).
     Queued,
     /// Queued after dropping one event.
     Dropped,
@@ -137,53 +143,39 @@ pub(crate) enum Pushed {
     Disconnected,
 }
 
-/// The outbox shared by the bus (pushing) and the connection's writer (taking).
+/// The outbox shared by the bus (pushing) and the connection's writer (taking). It queues what
+/// it is given: the hub pushes only events the connection's filter wants.
 pub(crate) struct Outbox {
     capacity: usize,
     overflow: Overflow,
-    /// Bit `EventType::index()` set = the client wants that type.
-    subscribed: AtomicU8,
     pending: Mutex<Pending>,
     wake: Notify,
 }
 
-/// Every event type.
-pub(crate) const ALL_TYPES: u8 = u8::MAX;
-
-/// The subscription mask of `types` (empty = all).
-pub(crate) fn mask_of(types: &[EventType]) -> u8 {
-    if types.is_empty() {
-        return ALL_TYPES;
-    }
-    types.iter().fold(0, |mask, t| mask | (1 << t.index()))
-}
-
 impl Outbox {
-    pub fn new(capacity: usize, overflow: Overflow, subscribed: u8) -> Outbox {
+    pub fn new(capacity: usize, overflow: Overflow) -> Outbox {
         Outbox {
             capacity: capacity.max(1),
             overflow,
-            subscribed: AtomicU8::new(subscribed),
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
         }
     }
 
-    /// Whether the client currently wants events of `event_type`.
-    pub fn wants(&self, event_type: EventType) -> bool {
-        self.subscribed.load(Ordering::Relaxed) & (1 << event_type.index()) != 0
-    }
-
-    /// Replaces the subscription.
-    pub fn subscribe(&self, mask: u8) {
-        self.subscribed.store(mask, Ordering::Relaxed);
+    /// Drops queued live events `filter` does not want: after a `subscribe`, nothing of the
+    /// old subscription is written.
+    pub fn retain(&self, filter: &EventFilter) {
+        let mut pending = self.pending.lock();
+        let mut len = 0;
+        for class in &mut pending.classes {
+            class.retain(|w| filter.wants(&w.event));
+            len += class.len();
+        }
+        pending.len = len;
     }
 
     /// Queues a live event; never blocks.
     pub fn push(&self, wire: &Wire) -> Pushed {
-        if !self.wants(wire.event_type) {
-            return Pushed::Queued;
-        }
         let mut pending = self.pending.lock();
         if pending.close.is_some() {
             return Pushed::Queued;
@@ -207,7 +199,7 @@ impl Outbox {
                 Overflow::DropOldest => {
                     // The oldest event of the lowest priority present goes; when nothing queued
                     // ranks at or below the newcomer, the newcomer is the one dropped.
-                    let incoming = wire.event_type.priority() as usize;
+                    let incoming = wire.event_type().priority() as usize;
                     let lowest = (0..PRIORITIES).find(|&p| !pending.classes[p].is_empty());
                     let victim = match lowest {
                         Some(p) if p <= incoming => pending.classes[p].pop_front(),
@@ -227,7 +219,7 @@ impl Outbox {
                 }
             }
         }
-        pending.classes[wire.event_type.priority() as usize].push_back(wire.clone());
+        pending.classes[wire.event_type().priority() as usize].push_back(wire.clone());
         pending.len += 1;
         drop(pending);
         if was_empty {
@@ -290,14 +282,8 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn wire(seq: u64, event_type: EventType) -> Wire {
-        Wire {
-            seq,
-            event_type,
-            text: Utf8Bytes::from(format!("{seq}")),
-        }
-    }
+    use crate::test_events::{events, events_in};
+    use coda_core::EventScope;
 
     fn seqs(work: &Work) -> Vec<u64> {
         work.events.iter().map(|w| w.seq).collect()
@@ -305,19 +291,21 @@ mod tests {
 
     #[test]
     fn drop_oldest_drops_lowest_priority_first() {
-        let outbox = Outbox::new(3, Overflow::DropOldest, ALL_TYPES);
-        outbox.push(&wire(1, EventType::MemoryClear));
-        outbox.push(&wire(2, EventType::MemoryRetrieve));
-        outbox.push(&wire(3, EventType::ConversationTurn));
+        use EventType::*;
+        let w = events(&[
+            MemoryClear,
+            MemoryRetrieve,
+            ConversationTurn,
+            MemoryStore,
+            MemorySnapshot,
+        ]);
+        let outbox = Outbox::new(3, Overflow::DropOldest);
+        outbox.push(&w[0]);
+        outbox.push(&w[1]);
+        outbox.push(&w[2]);
         // Full: the retrieve (lowest) goes, then the turn.
-        assert_eq!(
-            outbox.push(&wire(4, EventType::MemoryStore)),
-            Pushed::Dropped
-        );
-        assert_eq!(
-            outbox.push(&wire(5, EventType::MemorySnapshot)),
-            Pushed::Dropped
-        );
+        assert_eq!(outbox.push(&w[3]), Pushed::Dropped);
+        assert_eq!(outbox.push(&w[4]), Pushed::Dropped);
         let work = outbox.take();
         assert_eq!(seqs(&work), [1, 4, 5]);
         assert_eq!(
@@ -332,13 +320,12 @@ mod tests {
 
     #[test]
     fn a_lower_priority_newcomer_is_the_one_dropped() {
-        let outbox = Outbox::new(2, Overflow::DropOldest, ALL_TYPES);
-        outbox.push(&wire(1, EventType::MemoryPersist));
-        outbox.push(&wire(2, EventType::MemoryStore));
-        assert_eq!(
-            outbox.push(&wire(3, EventType::MemoryRetrieve)),
-            Pushed::Dropped
-        );
+        use EventType::*;
+        let w = events(&[MemoryPersist, MemoryStore, MemoryRetrieve]);
+        let outbox = Outbox::new(2, Overflow::DropOldest);
+        outbox.push(&w[0]);
+        outbox.push(&w[1]);
+        assert_eq!(outbox.push(&w[2]), Pushed::Dropped);
         let work = outbox.take();
         assert_eq!(seqs(&work), [1, 2]);
         assert_eq!(
@@ -353,22 +340,40 @@ mod tests {
 
     #[test]
     fn disconnect_closes_with_1008_and_frees_the_queue() {
-        let outbox = Outbox::new(1, Overflow::Disconnect, ALL_TYPES);
-        outbox.push(&wire(1, EventType::MemoryStore));
-        assert_eq!(
-            outbox.push(&wire(2, EventType::MemoryStore)),
-            Pushed::Disconnected
-        );
+        let w = events(&[EventType::MemoryStore, EventType::MemoryStore]);
+        let outbox = Outbox::new(1, Overflow::Disconnect);
+        outbox.push(&w[0]);
+        assert_eq!(outbox.push(&w[1]), Pushed::Disconnected);
         let work = outbox.take();
         assert!(work.events.is_empty());
         assert_eq!(work.close.map(|c| c.code), Some(1008));
     }
 
     #[test]
-    fn unsubscribed_types_are_not_queued() {
-        let outbox = Outbox::new(4, Overflow::DropOldest, mask_of(&[EventType::MemoryStore]));
-        outbox.push(&wire(1, EventType::MemoryRetrieve));
-        outbox.push(&wire(2, EventType::MemoryStore));
-        assert_eq!(seqs(&outbox.take()), [2]);
+    fn retain_drops_queued_events_a_new_filter_does_not_want() {
+        use crate::filter::{ScopeFilter, TypeSet};
+        let alice = EventScope {
+            user_id: "alice".into(),
+            ..EventScope::default_user()
+        };
+        let bob = EventScope {
+            user_id: "bob".into(),
+            ..EventScope::default_user()
+        };
+        let w = events_in(&[
+            (EventType::MemoryRetrieve, &alice),
+            (EventType::MemoryStore, &bob),
+            (EventType::MemoryStore, &alice),
+            (EventType::ConversationTurn, &alice),
+        ]);
+        let outbox = Outbox::new(8, Overflow::DropOldest);
+        for wire in &w {
+            outbox.push(wire);
+        }
+        outbox.retain(&EventFilter {
+            types: TypeSet::of(&[EventType::MemoryStore, EventType::ConversationTurn]),
+            scope: ScopeFilter::parse(Some("alice"), None, None).expect("valid"),
+        });
+        assert_eq!(seqs(&outbox.take()), [3, 4]);
     }
 }

@@ -16,8 +16,8 @@ use warp::reply::Response;
 use warp::Filter;
 
 use crate::connection::{self, ConnectParams};
+use crate::filter::{EventFilter, ScopeFilter, TypeSet};
 use crate::protocol;
-use crate::queue::{mask_of, ALL_TYPES};
 use crate::sink::WebSocketHub;
 
 /// Who may connect: `[server] tokens` and `allowed_origins`.
@@ -79,6 +79,20 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
     response
 }
 
+/// 422 for a bad query value, shaped like the API's: `{"error":{"code","message","field"}}`.
+fn invalid_field(field: &str, message: &str) -> Response {
+    let body = serde_json::json!({
+        "error": {"code": "invalid_field", "message": message, "field": field}
+    });
+    let mut response = Response::new(body.to_string().into());
+    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// The `/ws` route for `hub`, guarded by `access`.
 pub fn route(hub: Arc<WebSocketHub>, access: Arc<Access>) -> BoxedFilter<(Response,)> {
     warp::path("ws")
@@ -127,13 +141,7 @@ fn accept(
     }
     let params = match connect_params(&param) {
         Ok(params) => params,
-        Err((field, reason)) => {
-            return error_response(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                &format!("invalid `{field}`: {reason}"),
-            )
-        }
+        Err((field, message)) => return invalid_field(field, &message),
     };
     let Some(key) = websocket_key(headers) else {
         return error_response(
@@ -214,38 +222,43 @@ fn websocket_key(headers: &HeaderMap) -> Option<String> {
     )
 }
 
+/// A bad query value: the parameter, and a message naming it (`invalid `field`: ...`).
 type Invalid = (&'static str, String);
 
 fn connect_params<'a>(param: &impl Fn(&str) -> Option<&'a str>) -> Result<ConnectParams, Invalid> {
+    let invalid =
+        |field: &'static str, reason: String| (field, format!("invalid `{field}`: {reason}"));
     let number = |name: &'static str| -> Result<Option<u64>, Invalid> {
         param(name)
             .map(|v| {
                 v.parse::<u64>()
-                    .map_err(|_| (name, format!("`{v}` is not a whole number")))
+                    .map_err(|_| invalid(name, format!("`{v}` is not a whole number")))
             })
             .transpose()
     };
-    let mask = match param("types") {
+    let types = match param("types") {
         Some(list) => {
             let names: Vec<&str> = list.split(',').collect();
-            mask_of(&protocol::parse_types(&names).map_err(|e| ("types", e))?)
+            // The message already reads "invalid `types`: ...".
+            TypeSet::of(&protocol::parse_types(&names).map_err(|e| ("types", e))?)
         }
-        None => ALL_TYPES,
+        None => TypeSet::ALL,
     };
+    let scope = ScopeFilter::parse(param("user_id"), param("agent_id"), param("session_id"))?;
     let epoch = param("epoch")
-        .map(|v| Uuid::parse_str(v).map_err(|_| ("epoch", format!("`{v}` is not a uuid"))))
+        .map(|v| Uuid::parse_str(v).map_err(|_| invalid("epoch", format!("`{v}` is not a uuid"))))
         .transpose()?;
     let since = number("since")?;
     if epoch.is_some() && since.is_none() {
-        return Err(("since", "`epoch` needs `since`".to_owned()));
+        return Err(invalid("since", "`epoch` needs `since`".to_owned()));
     }
     let batch = match param("batch") {
         None | Some("0") | Some("false") => false,
         Some("1") | Some("true") => true,
-        Some(other) => return Err(("batch", format!("`{other}` is not 0 or 1"))),
+        Some(other) => return Err(invalid("batch", format!("`{other}` is not 0 or 1"))),
     };
     Ok(ConnectParams {
-        mask,
+        filter: EventFilter { types, scope },
         since: since.map(|since| (since, epoch)),
         replay: number("replay")?.map(|n| n as usize),
         batch,
@@ -288,5 +301,25 @@ mod tests {
         );
         assert_eq!(get("epoch=nope&since=1").expect_err("epoch").0, "epoch");
         assert!(get("types=memory_store&batch=1&since=3").expect("ok").batch);
+        for (query, field) in [
+            ("user_id=", "user_id"),
+            ("user_id=a%20b", "user_id"),
+            ("user_id=alice&agent_id=x/y", "agent_id"),
+            ("session_id=%C3%A9", "session_id"),
+        ] {
+            let (named, message) = get(query).expect_err(query);
+            assert_eq!(named, field, "{query}");
+            assert!(
+                message.starts_with(&format!("invalid `{field}`: ")),
+                "{message}"
+            );
+        }
+        let (_, message) = get("types=bogus").expect_err("types");
+        assert_eq!(message.matches("invalid").count(), 1, "{message}");
+        let scoped = get("user_id=alice&session_id=chat-1&types=conversation_turn").expect("ok");
+        assert_eq!(
+            scoped.filter.scope,
+            ScopeFilter::parse(Some("alice"), None, Some("chat-1")).expect("valid")
+        );
     }
 }

@@ -9,6 +9,7 @@ use parking_lot::RwLock;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::filter::EventFilter;
 use crate::queue::{Close, Outbox, Pushed, Wire};
 use crate::WebSocketOptions;
 
@@ -47,6 +48,10 @@ pub(crate) struct Counters {
 pub(crate) struct Registered {
     pub id: u64,
     pub outbox: Arc<Outbox>,
+    /// What the connection wants. Kept here, read under the connection list's read lock that
+    /// delivery holds anyway, so checking it costs no atomic operation per event; replaced
+    /// under the write lock ([`WebSocketHub::set_filter`]).
+    pub filter: EventFilter,
 }
 
 /// The connections of a WebSocket sink, shared by the sink (which the bus feeds) and the
@@ -161,15 +166,15 @@ impl WebSocketHub {
         }
     }
 
-    /// Adds a connection's outbox; it receives every event delivered from now on. Returns its
-    /// id and the latest `seq` at registration.
-    pub(crate) fn register(&self, outbox: Arc<Outbox>) -> (u64, u64) {
+    /// Adds a connection's outbox; it receives every event `filter` wants delivered from now
+    /// on. Returns its id and the latest `seq` at registration.
+    pub(crate) fn register(&self, outbox: Arc<Outbox>, filter: EventFilter) -> (u64, u64) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut connections = self.connections.write();
         if self.closing.load(Ordering::Acquire) {
             outbox.close(shutdown_close());
         }
-        connections.push(Registered { id, outbox });
+        connections.push(Registered { id, outbox, filter });
         self.first_connection.notify_one();
         self.counters
             .connections_total
@@ -203,6 +208,18 @@ impl WebSocketHub {
                 hub.beat.notify_waiters();
             }
         });
+    }
+
+    /// Replaces connection `id`'s filter: events delivered from now on, and those still queued
+    /// for it, are what `filter` wants.
+    pub(crate) fn set_filter(&self, id: u64, filter: EventFilter) {
+        let mut connections = self.connections.write();
+        if let Some(c) = connections.iter_mut().find(|c| c.id == id) {
+            // Under the write lock no delivery runs, so nothing of the old filter is queued
+            // after this.
+            c.outbox.retain(&filter);
+            c.filter = filter;
+        }
     }
 
     /// Removes a finished connection.
@@ -297,9 +314,14 @@ impl WebSocketHub {
         if connections.is_empty() {
             return;
         }
-        let wire = Wire::new(event);
+        // Wrapped for the wire only when a connection wants it.
+        let mut wire = None;
         for c in connections.iter() {
-            match c.outbox.push(&wire) {
+            if !c.filter.wants(event) {
+                continue;
+            }
+            let wire = wire.get_or_insert_with(|| Wire::new(event));
+            match c.outbox.push(wire) {
                 Pushed::Queued => {}
                 Pushed::Dropped => {
                     self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
@@ -317,7 +339,6 @@ impl WebSocketHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::ALL_TYPES;
     use crate::Overflow;
 
     #[test]
@@ -329,14 +350,58 @@ mod tests {
             Arc::new(ReplayRing::new(16)),
         ));
         // A connection's outbox stands in for a socket: what it holds is what would be sent.
-        let outbox = Arc::new(Outbox::new(1024, Overflow::DropOldest, ALL_TYPES));
-        sink.hub().register(Arc::clone(&outbox));
+        let outbox = Arc::new(Outbox::new(1024, Overflow::DropOldest));
+        sink.hub()
+            .register(Arc::clone(&outbox), EventFilter::default());
         let written = parking_lot::Mutex::new(Vec::new());
         coda_core::testkit::sink_conformance(sink.clone(), &|| {
             let mut written = written.lock();
             written.extend(outbox.take().events.iter().map(|w| w.text.to_string()));
             written.clone()
         });
+    }
+
+    #[test]
+    fn delivery_honours_each_connection_filter_and_its_replacement() {
+        use crate::filter::{ScopeFilter, TypeSet};
+        use coda_core::{EventScope, EventType};
+        let hub = WebSocketHub::new(
+            WebSocketOptions::default(),
+            Uuid::new_v4(),
+            Arc::new(ReplayRing::new(1)),
+        );
+        let user = |id: &str| EventScope {
+            user_id: id.into(),
+            ..EventScope::default_user()
+        };
+        let (alice, bob) = (user("alice"), user("bob"));
+        let wires = crate::test_events::events_in(&[
+            (EventType::ConversationTurn, &alice),
+            (EventType::ConversationTurn, &bob),
+            (EventType::MemoryStore, &alice),
+            (EventType::MemoryStore, &bob),
+        ]);
+        let only = |user: Option<&str>, types: &[EventType]| EventFilter {
+            types: TypeSet::of(types),
+            scope: ScopeFilter::parse(user, None, None).expect("valid"),
+        };
+        let everything = Arc::new(Outbox::new(16, Overflow::DropOldest));
+        let alices = Arc::new(Outbox::new(16, Overflow::DropOldest));
+        hub.register(Arc::clone(&everything), EventFilter::default());
+        let (id, _) = hub.register(Arc::clone(&alices), only(Some("alice"), &[]));
+        let seqs =
+            |outbox: &Outbox| -> Vec<u64> { outbox.take().events.iter().map(|w| w.seq).collect() };
+        for wire in &wires[..2] {
+            hub.deliver(&wire.event);
+        }
+        assert_eq!(seqs(&everything), [1, 2]);
+        assert_eq!(seqs(&alices), [1]);
+        hub.set_filter(id, only(Some("bob"), &[EventType::MemoryStore]));
+        for wire in &wires[2..] {
+            hub.deliver(&wire.event);
+        }
+        assert_eq!(seqs(&alices), [4]);
+        assert_eq!(seqs(&everything), [3, 4]);
     }
 
     #[test]
