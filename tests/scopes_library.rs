@@ -272,3 +272,37 @@ fn an_erased_user_leaves_no_trace_on_disk_or_after_a_restart() {
     assert_eq!(users[0].sessions, 1);
     assert!(!contains(&all_bytes(dir.path()), secret));
 }
+
+#[test]
+fn what_the_assistant_knows_about_a_user_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = |coda: &MemoryManager| {
+        coda.session("alice", "a-chat")
+            .expect("scope")
+            .stats()
+            .long_term
+            .user_summary_keys
+    };
+    let before = {
+        let coda = open(dir.path());
+        let chat = coda.session("alice", "a-chat").expect("scope");
+        chat.add_turn(Role::User, "My name is Alice and I live in Paris.")
+            .expect("turn");
+        chat.persist().expect("persist");
+        let before = keys(&coda);
+        assert_eq!(before, ["location", "name"]);
+        coda.shutdown().expect("shutdown");
+        before
+    };
+    let coda = open(dir.path());
+    assert_eq!(keys(&coda), before, "user_summary_keys are rebuilt on open");
+    assert!(
+        coda.user("bob")
+            .expect("scope")
+            .stats()
+            .long_term
+            .user_summary_keys
+            .is_empty(),
+        "and stay per user"
+    );
+}

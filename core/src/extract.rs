@@ -119,6 +119,16 @@ impl MemoryExtractor for RuleExtractor {
     }
 }
 
+/// The user-summary key (`name`, `location`, ...) of a memory the bundled extractor made, from
+/// its `extraction_rule` metadata: how `user_summary_keys` is rebuilt when a store is reopened.
+pub fn summary_key_of(metadata: &crate::model::Metadata) -> Option<&'static str> {
+    let rule = metadata.extra.get("extraction_rule")?.as_str()?;
+    RULES
+        .iter()
+        .find(|r| r.triggers[0].trim() == rule)
+        .and_then(|r| r.summary_key)
+}
+
 /// Facts and preferences stated in one user message.
 fn statements(text: &str) -> Vec<Extracted> {
     let mut out = Vec::new();

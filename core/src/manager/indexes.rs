@@ -49,6 +49,9 @@ impl Indexes {
             if let Some((_, index)) = current.as_mut() {
                 index.summary.add(&memory.metadata);
                 index.lexical.insert(memory.id, &memory.content);
+                if let Some(key) = crate::extract::summary_key_of(&memory.metadata) {
+                    index.user_summary_keys.insert(key.to_owned());
+                }
             }
         })?;
         if let Some((owner, index)) = current {
