@@ -1,83 +1,25 @@
-//! The in-memory store: one [`Slots`] index per owner, sessions in a [`SessionTable`].
+//! The in-memory store: one index per owner (see `owners.rs`), sessions in a [`SessionTable`].
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashSet;
 
 use coda_core::{
     Change, Erased, Error, Filter, Memory, MemoryBackend, MemoryId, MemoryRecord, Owner, Result,
     Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey, SessionState, SessionTable,
 };
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
-use crate::slots::Slots;
-
-/// Everything the backend holds, behind one lock so erasing a user is one atomic step.
-struct State {
-    owners: HashMap<Arc<Owner>, Slots>,
-    /// Which owner holds each memory, so a write by id finds its index without a scan.
-    owner_of: HashMap<MemoryId, Arc<Owner>>,
-    sessions: SessionTable,
-    len: usize,
-}
-
-impl State {
-    fn new() -> Self {
-        State {
-            owners: HashMap::new(),
-            owner_of: HashMap::new(),
-            sessions: SessionTable::new(),
-            len: 0,
-        }
-    }
-
-    fn slots(&self, owner: &Owner) -> Option<&Slots> {
-        self.owners.get(owner)
-    }
-
-    fn insert(&mut self, record: MemoryRecord, dims: usize) {
-        let owner = Owner::of(&record.memory);
-        let key = match self.owners.get_key_value(&owner) {
-            Some((key, _)) => Arc::clone(key),
-            None => Arc::new(owner),
-        };
-        self.owner_of.insert(record.memory.id, Arc::clone(&key));
-        self.owners
-            .entry(key)
-            .or_insert_with(|| Slots::new(dims))
-            .push(record);
-        self.len += 1;
-    }
-
-    fn remove(&mut self, id: MemoryId) -> bool {
-        let Some(owner) = self.owner_of.remove(&id) else {
-            return false;
-        };
-        if let Some(slots) = self.owners.get_mut(&owner) {
-            slots.remove(id);
-            if slots.len() == 0 {
-                self.owners.remove(&owner);
-            }
-        }
-        self.len -= 1;
-        true
-    }
-
-    fn remove_owner(&mut self, owner: &Owner) -> usize {
-        let Some(slots) = self.owners.remove(owner) else {
-            return 0;
-        };
-        for id in slots.ids() {
-            self.owner_of.remove(&id);
-        }
-        self.len -= slots.len();
-        slots.len()
-    }
-}
+use crate::owners::{Ids, Owners};
 
 /// Backend `memory`: everything in process memory, exact search within one owner's index.
+///
+/// Readers lock only the index of the owner they read. Writers are serialised by one lock held
+/// for a whole change (validation and application), so each change is atomic among writers and
+/// a durable backend in front of it can log changes in the order they apply.
 pub struct InMemoryBackend {
     dims: usize,
-    state: RwLock<State>,
+    writer: Mutex<Ids>,
+    owners: Owners,
+    sessions: RwLock<SessionTable>,
 }
 
 impl InMemoryBackend {
@@ -85,7 +27,9 @@ impl InMemoryBackend {
     pub fn new(dims: usize) -> Self {
         InMemoryBackend {
             dims,
-            state: RwLock::new(State::new()),
+            writer: Mutex::new(Ids::default()),
+            owners: Owners::new(dims),
+            sessions: RwLock::new(SessionTable::new()),
         }
     }
 
@@ -122,11 +66,14 @@ impl InMemoryBackend {
     /// Checks that `change` can be applied as it stands: what [`apply`](Self::apply) would
     /// refuse. A durable backend calls it before logging the change.
     pub fn validate(&self, change: &Change) -> Result<()> {
-        let state = self.state.read();
+        self.validate_locked(&self.writer.lock(), change)
+    }
+
+    fn validate_locked(&self, ids: &Ids, change: &Change) -> Result<()> {
         match change {
             Change::Insert(record) => {
                 self.check_dims(record)?;
-                if state.owner_of.contains_key(&record.memory.id) {
+                if ids.owner(record.memory.id).is_some() {
                     return Err(Error::invalid(
                         "id",
                         format!("memory {} already exists", record.memory.id),
@@ -136,7 +83,7 @@ impl InMemoryBackend {
             Change::Update(record) => {
                 self.check_dims(record)?;
                 let id = record.memory.id;
-                match state.owner_of.get(&id) {
+                match ids.owner(id) {
                     Some(owner) if owner.owns(&record.memory) => {}
                     _ => return Err(Error::memory_not_found(id)),
                 }
@@ -157,7 +104,7 @@ impl InMemoryBackend {
                         return Err(Error::invalid("id", format!("memory {id} appears twice")));
                     }
                     // An id another owner holds would end up in two indexes.
-                    if state.owner_of.get(&id).is_some_and(|o| **o != *owner) {
+                    if ids.owner(id).is_some_and(|o| **o != *owner) {
                         return Err(Error::invalid(
                             "id",
                             format!("memory {id} belongs to another user"),
@@ -176,13 +123,13 @@ impl InMemoryBackend {
                             format!("memory {id} is not owned by the session's user"),
                         ));
                     }
-                    if state.owner_of.contains_key(&id) || !seen.insert(id) {
+                    if ids.owner(id).is_some() || !seen.insert(id) {
                         return Err(Error::invalid("id", format!("memory {id} already exists")));
                     }
                 }
             }
             Change::Session(SessionChange::Turn { info, .. }) => {
-                if let Some(existing) = state.sessions.info(&info.key()) {
+                if let Some(existing) = self.sessions.read().info(&info.key()) {
                     if existing.user_id != info.user_id {
                         return Err(Error::Conflict(format!(
                             "session `{}` belongs to another user",
@@ -199,95 +146,85 @@ impl InMemoryBackend {
     /// Applies `change` after [`validate`](Self::validate) accepted it; returns what an erase
     /// removed (zero for other changes).
     pub fn apply(&self, change: Change) -> Result<Erased> {
-        self.validate(&change)?;
-        Ok(self.apply_unchecked(change))
+        let mut ids = self.writer.lock();
+        self.validate_locked(&ids, &change)?;
+        Ok(self.apply_locked(&mut ids, change))
     }
 
     /// Applies a replayed change leniently: after a repair an update may lack its insert, so
     /// inserts and updates both upsert and deleting a missing id is a no-op.
     pub fn apply_replayed(&self, change: Change) -> Result<Erased> {
+        let mut ids = self.writer.lock();
+        self.replay_locked(&mut ids, change)
+    }
+
+    fn replay_locked(&self, ids: &mut Ids, change: Change) -> Result<Erased> {
         match change {
             Change::Insert(record) | Change::Update(record) => {
                 self.check_dims(&record)?;
-                let mut state = self.state.write();
-                let id = record.memory.id;
                 // In place when the owner is unchanged, so insertion order survives a replay.
-                match state.owner_of.get(&id).cloned() {
-                    Some(owner) if owner.owns(&record.memory) => {
-                        if let Some(slots) = state.owners.get_mut(&owner) {
-                            slots.replace(record);
-                        }
-                    }
-                    _ => {
-                        state.remove(id);
-                        state.insert(record, self.dims);
-                    }
+                let id = record.memory.id;
+                let same_owner = ids.owner(id).is_some_and(|o| o.owns(&record.memory));
+                if !(same_owner && self.owners.replace(ids, record.clone())) {
+                    self.owners.remove(ids, id);
+                    self.owners.insert(ids, record);
                 }
                 Ok(Erased::default())
             }
             Change::Session(SessionChange::Turn { info, turn, window }) => {
                 // A repaired log may have lost the first turn's owner: the later turn wins.
-                let mut state = self.state.write();
+                let mut sessions = self.sessions.write();
                 let key = info.key();
-                if state
-                    .sessions
+                if sessions
                     .info(&key)
                     .is_some_and(|i| i.user_id != info.user_id)
                 {
-                    state.sessions.apply(SessionChange::Delete(key))?;
+                    sessions.apply(SessionChange::Delete(key))?;
                 }
-                state
-                    .sessions
-                    .apply(SessionChange::Turn { info, turn, window })?;
+                sessions.apply(SessionChange::Turn { info, turn, window })?;
                 Ok(Erased::default())
             }
             Change::Persist { records, session } => {
                 for record in records {
-                    self.apply_replayed(Change::Insert(record))?;
+                    self.replay_locked(ids, Change::Insert(record))?;
                 }
-                self.apply_replayed(Change::Session(SessionChange::Put(session)))
+                self.replay_locked(ids, Change::Session(SessionChange::Put(session)))
             }
-            other => self.apply(other),
+            other => {
+                self.validate_locked(ids, &other)?;
+                Ok(self.apply_locked(ids, other))
+            }
         }
     }
 
-    fn apply_unchecked(&self, change: Change) -> Erased {
-        let mut state = self.state.write();
+    fn apply_locked(&self, ids: &mut Ids, change: Change) -> Erased {
         match change {
-            Change::Insert(record) => state.insert(record, self.dims),
+            Change::Insert(record) => self.owners.insert(ids, record),
             Change::Update(record) => {
-                let id = record.memory.id;
-                if let Some(owner) = state.owner_of.get(&id).cloned() {
-                    if let Some(slots) = state.owners.get_mut(&owner) {
-                        slots.replace(record);
-                    }
-                } else {
-                    state.insert(record, self.dims);
+                if !self.owners.replace(ids, record.clone()) {
+                    self.owners.insert(ids, record);
                 }
             }
             Change::Delete(id) => {
-                state.remove(id);
+                self.owners.remove(ids, id);
             }
             Change::ReplaceUser { owner, records } => {
-                state.remove_owner(&owner);
-                for record in records {
-                    state.insert(record, self.dims);
-                }
+                self.owners.swap_owner(ids, &owner, records);
             }
             Change::Persist { records, session } => {
                 for record in records {
-                    state.insert(record, self.dims);
+                    self.owners.insert(ids, record);
                 }
-                let _ = state.sessions.apply(SessionChange::Put(session));
+                let _ = self.sessions.write().apply(SessionChange::Put(session));
             }
             Change::EraseUser(owner) => {
-                let memories = state.remove_owner(&owner);
-                let sessions = state.sessions.remove_owner(&owner);
+                let memories = self.owners.remove_owner(ids, &owner);
+                let sessions = self.sessions.write().remove_owner(&owner);
                 return Erased { memories, sessions };
             }
             Change::Session(change) => {
                 // Validated above; the table's own conflict check cannot fire.
-                let _ = state.sessions.apply(change);
+                let _ = self.sessions.write().apply(change);
             }
         }
         Erased::default()
@@ -295,19 +232,21 @@ impl InMemoryBackend {
 
     /// Every record and session, for a durable backend rewriting its log.
     pub fn live(&self) -> (Vec<MemoryRecord>, Vec<SessionState>) {
-        let state = self.state.read();
-        let mut records = Vec::with_capacity(state.len);
-        for slots in state.owners.values() {
-            slots.scan(&mut |r| records.push(r.clone()));
+        // Under the writer lock: no change is half-applied while this copies.
+        let _writes = self.writer.lock();
+        let mut records = Vec::with_capacity(self.owners.len());
+        for (_, slots) in self.owners.all() {
+            slots.read().scan(&mut |r| records.push(r.clone()));
         }
-        let mut sessions = Vec::with_capacity(state.sessions.len());
-        state.sessions.visit_all(&mut |s| sessions.push(s.clone()));
+        let sessions_table = self.sessions.read();
+        let mut sessions = Vec::with_capacity(sessions_table.len());
+        sessions_table.visit_all(&mut |s| sessions.push(s.clone()));
         (records, sessions)
     }
 
     /// How many sessions are held, over every tenant.
     pub fn session_count(&self) -> usize {
-        self.state.read().sessions.len()
+        self.sessions.read().len()
     }
 }
 
@@ -318,10 +257,10 @@ impl MemoryBackend for InMemoryBackend {
     }
 
     fn get(&self, scope: &Scope, id: MemoryId) -> Result<Option<MemoryRecord>> {
-        let state = self.state.read();
-        Ok(state
-            .slots(scope.owner())
-            .and_then(|slots| slots.get(id))
+        Ok(self
+            .owners
+            .get(scope.owner())
+            .and_then(|slots| slots.read().get(id))
             .filter(|r| scope.matches(&r.memory)))
     }
 
@@ -334,12 +273,12 @@ impl MemoryBackend for InMemoryBackend {
     }
 
     fn delete(&self, scope: &Scope, id: MemoryId) -> Result<bool> {
-        let mut state = self.state.write();
-        let inside = state
-            .slots(scope.owner())
-            .and_then(|slots| slots.memory(id))
-            .is_some_and(|m| scope.matches(m));
-        Ok(inside && state.remove(id))
+        let mut ids = self.writer.lock();
+        let inside = self
+            .owners
+            .get(scope.owner())
+            .is_some_and(|slots| slots.read().memory(id).is_some_and(|m| scope.matches(m)));
+        Ok(inside && self.owners.remove(&mut ids, id))
     }
 
     fn list(
@@ -349,10 +288,10 @@ impl MemoryBackend for InMemoryBackend {
         limit: usize,
         filter: Option<&Filter>,
     ) -> Result<Vec<Memory>> {
-        let state = self.state.read();
-        Ok(state
-            .slots(scope.owner())
-            .map(|slots| slots.list(scope, offset, limit, filter))
+        Ok(self
+            .owners
+            .get(scope.owner())
+            .map(|slots| slots.read().list(scope, offset, limit, filter))
             .unwrap_or_default())
     }
 
@@ -370,42 +309,49 @@ impl MemoryBackend for InMemoryBackend {
                 format!("has {} dimensions; expected {}", query.len(), self.dims),
             ));
         }
-        let state = self.state.read();
-        Ok(state
-            .slots(scope.owner())
-            .map(|slots| slots.search(scope, query, limit, min_similarity, filter))
+        Ok(self
+            .owners
+            .get(scope.owner())
+            .map(|slots| {
+                slots
+                    .read()
+                    .search(scope, query, limit, min_similarity, filter)
+            })
             .unwrap_or_default())
     }
 
     fn len(&self) -> Result<usize> {
-        Ok(self.state.read().len)
+        Ok(self.owners.len())
     }
 
     fn count(&self, scope: &Scope) -> Result<usize> {
-        Ok(self.state.read().slots(scope.owner()).map_or(0, Slots::len))
+        Ok(self
+            .owners
+            .get(scope.owner())
+            .map_or(0, |slots| slots.read().len()))
     }
 
     fn owners(&self, tenant: &str) -> Result<Vec<(Owner, usize)>> {
-        let state = self.state.read();
-        Ok(state
+        Ok(self
             .owners
-            .iter()
+            .all()
+            .into_iter()
             .filter(|(owner, _)| owner.tenant == tenant)
-            .map(|(owner, slots)| ((**owner).clone(), slots.len()))
+            .map(|(owner, slots)| ((*owner).clone(), slots.read().len()))
+            .filter(|(_, n)| *n > 0)
             .collect())
     }
 
     fn scan(&self, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()> {
-        let state = self.state.read();
-        for slots in state.owners.values() {
-            slots.scan(visit);
+        for (_, slots) in self.owners.all() {
+            slots.read().scan(visit);
         }
         Ok(())
     }
 
     fn scan_owner(&self, scope: &Scope, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()> {
-        if let Some(slots) = self.state.read().slots(scope.owner()) {
-            slots.scan(visit);
+        if let Some(slots) = self.owners.get(scope.owner()) {
+            slots.read().scan(visit);
         }
         Ok(())
     }
@@ -439,20 +385,20 @@ impl MemoryBackend for InMemoryBackend {
     }
 
     fn session(&self, key: &SessionKey) -> Result<Option<SessionInfo>> {
-        Ok(self.state.read().sessions.info(key))
+        Ok(self.sessions.read().info(key))
     }
 
     fn session_state(&self, key: &SessionKey) -> Result<Option<SessionState>> {
-        Ok(self.state.read().sessions.state(key))
+        Ok(self.sessions.read().state(key))
     }
 
     fn sessions(&self, tenant: &str, visit: &mut dyn FnMut(&SessionState)) -> Result<()> {
-        self.state.read().sessions.visit(tenant, visit);
+        self.sessions.read().visit(tenant, visit);
         Ok(())
     }
 
     fn owner_sessions(&self, scope: &Scope, visit: &mut dyn FnMut(&SessionState)) -> Result<()> {
-        self.state.read().sessions.visit_owner(scope.owner(), visit);
+        self.sessions.read().visit_owner(scope.owner(), visit);
         Ok(())
     }
 }
@@ -460,10 +406,46 @@ impl MemoryBackend for InMemoryBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn passes_the_backend_conformance_kit() {
         coda_core::testkit::backend_conformance(&|| Arc::new(InMemoryBackend::new(8)));
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_write_holding_one_users_index_never_blocks_another_users_search() {
+        let backend = Arc::new(InMemoryBackend::new(2));
+        let (alice, bob) = (Scope::user("alice").unwrap(), Scope::user("bob").unwrap());
+        for (scope, text) in [(&alice, "a"), (&bob, "b")] {
+            let metadata = coda_core::Metadata {
+                source_type: "fact".into(),
+                importance: 0.5,
+                timestamp: chrono::Utc::now(),
+                topics: Vec::new(),
+                extra: Default::default(),
+            };
+            let memory = Memory::new(uuid::Uuid::new_v4(), text, metadata).in_scope(scope);
+            let record = MemoryRecord {
+                memory,
+                embedding: vec![1.0, 0.0],
+            };
+            backend.insert(scope, record).unwrap();
+        }
+        // Hold bob's index as a long write into it would (growing it, rehashing its map).
+        let bobs = backend.owners.get(bob.owner()).unwrap();
+        let _writing = bobs.write();
+        let (done, wait) = std::sync::mpsc::channel();
+        let reader = Arc::clone(&backend);
+        std::thread::spawn(move || {
+            let hits = reader.search(&alice, &[1.0, 0.0], 5, -1.0, None).unwrap();
+            let _ = done.send(hits.len());
+        });
+        let found = wait
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("alice's search finishes while bob's index is locked");
+        assert_eq!(found, 1);
     }
 
     #[test]

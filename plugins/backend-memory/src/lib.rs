@@ -2,6 +2,7 @@
 
 mod backend;
 mod config;
+mod owners;
 mod slots;
 
 pub use backend::InMemoryBackend;
