@@ -45,12 +45,16 @@ pub struct Config {
 pub struct ServerConfig {
     /// One address serves `/`, `/ws`, `/api/v1`, `/metrics` and `/healthz`; port 0 picks one.
     pub bind: String,
-    /// Bearer tokens; empty means no authentication.
+    /// Admin bearer tokens (any tenant, `/metrics`, `GET /tenants`): plain or
+    /// `sha256:<64 hex>`. With no tokens and no tenants there is no authentication.
     pub tokens: Vec<String>,
     /// `Origin` values accepted on `/ws`; empty means any.
     pub allowed_origins: Vec<String>,
     /// Largest accepted HTTP request body.
     pub max_body_bytes: usize,
+    /// `[[server.tenants]]`: tenants and the tokens that open each (SPEC §9).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<crate::tenant::TenantConfig>,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +64,7 @@ impl Default for ServerConfig {
             tokens: Vec::new(),
             allowed_origins: Vec::new(),
             max_body_bytes: 1 << 20,
+            tenants: Vec::new(),
         }
     }
 }
@@ -368,16 +373,15 @@ impl Config {
                 return Err(Error::config(path, "must be in [0, 1]"));
             }
         }
-        if self.server.tokens.iter().any(|t| t.is_empty()) {
-            return Err(Error::config("server.tokens", "a token must not be empty"));
-        }
-        Ok(())
+        crate::tenant::validate(&self.server)
     }
 
     /// The configuration with every chosen plugin's options checked and their defaults filled
     /// in, as `coda config check` prints it. Option tables for unregistered names are errors.
     pub fn effective(&self) -> Result<Value> {
-        let mut out = serde_json::to_value(self).map_err(|e| Error::config("", e.to_string()))?;
+        let mut shown = self.clone();
+        redact_tokens(&mut shown.server);
+        let mut out = serde_json::to_value(&shown).map_err(|e| Error::config("", e.to_string()))?;
         out["backends"] = check_tables::<BackendFactory>(
             "backends",
             &self.backends,
@@ -430,6 +434,22 @@ impl Config {
             .get(name)
             .cloned()
             .unwrap_or_else(|| Value::Object(Map::new()))
+    }
+}
+
+/// Replaces every token by its `sha256:<hex>` form: what `coda config check` prints works as
+/// configuration, and never shows a secret.
+fn redact_tokens(server: &mut ServerConfig) {
+    let redact = |tokens: &mut Vec<String>| {
+        for token in tokens.iter_mut() {
+            if let Ok(digest) = crate::tenant::TokenDigest::configured(token) {
+                *token = digest.display();
+            }
+        }
+    };
+    redact(&mut server.tokens);
+    for tenant in &mut server.tenants {
+        redact(&mut tenant.tokens);
     }
 }
 
