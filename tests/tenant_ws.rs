@@ -134,6 +134,28 @@ async fn a_tenant_stream_carries_only_its_tenants_events() {
     // An admin without `tenant=` is on `default`, like the HTTP API: nothing of acme or beta.
     let mut admin = connect(&addr, "token=root-token&replay=100").await;
     assert!(events_before_pong(&mut admin).await.is_empty());
+
+    // The same change in two tenants is two events: acme's clear never suppresses beta's as a
+    // duplicate (the tenant is part of the event, and so of its dedup hash).
+    for token in ["acme-token", "beta-token"] {
+        let auth = format!("Bearer {token}");
+        let r = http(
+            &addr,
+            "DELETE",
+            "/api/v1/turns",
+            &[("authorization", &auth)],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 204, "{}", r.text);
+    }
+    loop {
+        let frame = next(&mut beta).await;
+        if frame["type"] == "memory_clear" {
+            assert_eq!(frame["tenant"], "beta", "{frame}");
+            break;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
