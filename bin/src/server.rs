@@ -112,7 +112,9 @@ pub async fn start_with(config: Config, manager: Arc<MemoryManager>) -> coda::Re
     });
     let metrics = Arc::new(Metrics::new(Arc::clone(&manager), hub.clone()));
     let bind = config.server.bind.clone();
+    let rates = crate::rate::RateLimits::new(&config.server.tenants);
     let state = Arc::new(State {
+        rates,
         config,
         manager,
         hub,

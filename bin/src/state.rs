@@ -9,6 +9,7 @@ use http::HeaderMap;
 
 use crate::api::ApiError;
 use crate::metrics::Metrics;
+use crate::rate::RateLimits;
 
 /// The header an admin names a tenant with (SPEC §9).
 pub const TENANT_HEADER: &str = "x-coda-tenant";
@@ -25,6 +26,8 @@ pub struct State {
     pub access: Arc<Access>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Each tenant's `rate_per_s` bucket.
+    pub rates: RateLimits,
     /// When the server started.
     pub started: Instant,
 }

@@ -24,7 +24,7 @@ pub struct TenantConfig {
     /// Most memories the tenant may hold; 0 means unlimited (enforcement: not yet).
     #[serde(default)]
     pub max_memories: u64,
-    /// Requests per second (token bucket); 0 means unlimited (enforcement: not yet).
+    /// Requests per second of its tokens (token bucket, burst = 2 × rate); 0 means unlimited.
     #[serde(default)]
     pub rate_per_s: u64,
 }

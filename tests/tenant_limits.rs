@@ -1,0 +1,108 @@
+//! Per-tenant rates (SPEC §9) against a real server: a tenant over its `rate_per_s` gets 429 with
+//! `Retry-After`, while another tenant's requests, sent during the burst, all succeed promptly;
+//! the bucket refills; admins are not limited.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{http, Server, DEADLINE};
+
+const CONFIG: &str = "[server]\ntokens = [\"root-token\"]\n\
+     [[server.tenants]]\nid = \"acme\"\ntokens = [\"acme-token\"]\nrate_per_s = 5\n\
+     [[server.tenants]]\nid = \"beta\"\ntokens = [\"beta-token\"]\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_noisy_tenant_is_limited_and_never_slows_another() {
+    let server = Server::start("", CONFIG).await;
+    let addr = server.addr();
+
+    // Acme's burst, all at once.
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..60 {
+        let addr = addr.clone();
+        burst.spawn(async move {
+            http(
+                &addr,
+                "GET",
+                "/api/v1/stats",
+                &[("authorization", "Bearer acme-token")],
+                None,
+            )
+            .await
+        });
+    }
+    // Beta, meanwhile: every request served, none slow.
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let start = Instant::now();
+        let r = http(
+            &addr,
+            "GET",
+            "/api/v1/stats",
+            &[("authorization", "Bearer beta-token")],
+            None,
+        )
+        .await;
+        slowest = slowest.max(start.elapsed());
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    assert!(slowest < Duration::from_secs(2), "beta waited {slowest:?}");
+
+    let mut ok = 0;
+    let mut limited = 0;
+    while let Some(r) = burst.join_next().await {
+        let r = r.unwrap();
+        match r.status {
+            200 => ok += 1,
+            429 => {
+                limited += 1;
+                assert_eq!(r.json["error"]["code"], "rate_limited", "{}", r.text);
+                let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+                assert!(wait >= 1, "{wait}");
+            }
+            other => panic!("{other}: {}", r.text),
+        }
+    }
+    // A full bucket holds 2 × rate_per_s; a few more may refill while the burst runs.
+    assert!(ok >= 10 && limited > 0, "{ok} served, {limited} limited");
+    assert!(ok < 60, "{ok} of 60 served: no limit?");
+
+    // Admins are not limited, even on acme.
+    let admin = http(
+        &addr,
+        "GET",
+        "/api/v1/stats",
+        &[
+            ("authorization", "Bearer root-token"),
+            ("x-coda-tenant", "acme"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(admin.status, 200, "{}", admin.text);
+
+    // The bucket refills.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let r = http(
+            &addr,
+            "GET",
+            "/api/v1/stats",
+            &[("authorization", "Bearer acme-token")],
+            None,
+        )
+        .await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "acme never admitted again: {}",
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
