@@ -106,3 +106,83 @@ async fn a_noisy_tenant_is_limited_and_never_slows_another() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_over_max_memories_is_refused_whole() {
+    let config = "[[server.tenants]]\nid = \"acme\"\ntokens = [\"acme-token\"]\nmax_memories = 2\n\
+                  [[server.tenants]]\nid = \"beta\"\ntokens = [\"beta-token\"]\n";
+    let server = Server::start("", config).await;
+    let addr = server.addr();
+    let send =
+        |token: &'static str, method: &'static str, path: &'static str, body: &'static str| {
+            let addr = addr.clone();
+            async move {
+                let auth = format!("Bearer {token}");
+                let headers = [
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                ];
+                http(&addr, method, path, &headers, Some(body)).await
+            }
+        };
+    let count = |token: &'static str| {
+        let addr = addr.clone();
+        async move {
+            let auth = format!("Bearer {token}");
+            let r = http(
+                &addr,
+                "GET",
+                "/api/v1/memories?limit=100",
+                &[("authorization", &auth)],
+                None,
+            )
+            .await;
+            r.json["memories"].as_array().map_or(0, Vec::len)
+        }
+    };
+    for content in [r#"{"content":"one"}"#, r#"{"content":"two"}"#] {
+        let r = send("acme-token", "POST", "/api/v1/memories", content).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let over = send(
+        "acme-token",
+        "POST",
+        "/api/v1/memories",
+        r#"{"content":"three"}"#,
+    )
+    .await;
+    assert_eq!(over.status, 422, "{}", over.text);
+    assert_eq!(
+        over.json["error"]["code"], "quota_exceeded",
+        "{}",
+        over.text
+    );
+    assert_eq!(count("acme-token").await, 2);
+
+    // A persist that would add memories past the quota writes none of them.
+    let turn = send(
+        "acme-token",
+        "POST",
+        "/api/v1/turns",
+        r#"{"role":"user","content":"My name is Ada and I live in Paris. I love tea."}"#,
+    )
+    .await;
+    assert_eq!(turn.status, 201, "{}", turn.text);
+    let persist = send("acme-token", "POST", "/api/v1/persist", "").await;
+    assert_eq!(persist.status, 422, "{}", persist.text);
+    assert_eq!(persist.json["error"]["code"], "quota_exceeded");
+    assert_eq!(count("acme-token").await, 2);
+
+    // Another tenant's quota is its own.
+    for _ in 0..3 {
+        let r = send(
+            "beta-token",
+            "POST",
+            "/api/v1/memories",
+            r#"{"content":"beta"}"#,
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    assert_eq!(count("beta-token").await, 3);
+}

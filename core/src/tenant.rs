@@ -21,7 +21,7 @@ pub struct TenantConfig {
     /// Tokens that open this tenant (and only it): plain, or `sha256:<64 hex>` of the token.
     #[serde(default)]
     pub tokens: Vec<String>,
-    /// Most memories the tenant may hold; 0 means unlimited (enforcement: not yet).
+    /// Most memories the tenant may hold (over it: 422 `quota_exceeded`); 0 means unlimited.
     #[serde(default)]
     pub max_memories: u64,
     /// Requests per second of its tokens (token bucket, burst = 2 × rate); 0 means unlimited.

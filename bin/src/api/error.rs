@@ -90,6 +90,7 @@ impl From<coda::Error> for ApiError {
             Error::Invalid { field, reason } => return ApiError::invalid(field.clone(), reason),
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::QuotaExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::InvalidConfig { .. }
             | Error::UnknownPlugin { .. }

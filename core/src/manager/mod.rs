@@ -7,6 +7,7 @@
 
 mod indexes;
 mod memories;
+mod quotas;
 mod scoped;
 mod sessions;
 mod snapshots;
@@ -175,6 +176,7 @@ impl ManagerBuilder {
         };
         Ok(Arc::new(MemoryManager {
             snapshot_cache: Mutex::new(snapshots::SnapshotCache::new(config.snapshots.in_memory)),
+            quotas: quotas::Quotas::new(&config.server.tenants),
             config,
             backend,
             embedder,
@@ -207,6 +209,8 @@ pub struct MemoryManager {
     persist_locks: stripes::Stripes,
     /// Serialise read-modify-write of one owner's memories, so summaries stay exact.
     owner_locks: stripes::Stripes,
+    /// Tenants' `max_memories`.
+    quotas: quotas::Quotas,
     /// When this process started: the `session_start` of a session that has no turn yet.
     default_started: DateTime<Utc>,
     snapshot_cache: Mutex<snapshots::SnapshotCache>,
