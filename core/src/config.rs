@@ -428,6 +428,34 @@ impl Config {
             )
     }
 
+    /// A snapshot store per configured tenant (other than `default`), each in its own
+    /// directory `<dir>/tenants/<id>` of the configured store's `dir` (SPEC §9). A store whose
+    /// options have no `dir` gets none: every tenant then shares it, still seeing only its own.
+    pub fn tenant_snapshot_stores(
+        &self,
+    ) -> Result<std::collections::HashMap<String, std::sync::Arc<dyn crate::snapshot::SnapshotStore>>>
+    {
+        let name = &self.snapshots.store;
+        let options = Config::options(&self.stores, name);
+        let mut out = std::collections::HashMap::new();
+        let Some(dir) = options.get("dir").and_then(Value::as_str) else {
+            return Ok(out);
+        };
+        let factory = registry::find::<StoreFactory>(name)
+            .map_err(|e| Error::config("snapshots.store", e.to_string()))?;
+        for tenant in &self.server.tenants {
+            if tenant.id == crate::scope::DEFAULT_ID {
+                continue;
+            }
+            let mut own = options.clone();
+            let tenant_dir = Path::new(dir).join("tenants").join(&tenant.id);
+            own["dir"] = Value::String(tenant_dir.to_string_lossy().into_owned());
+            let store = factory.build_with(own, &format!("stores.{name}"), &Default::default())?;
+            out.insert(tenant.id.clone(), store);
+        }
+        Ok(out)
+    }
+
     /// The option table for `name` under a plugin section (an empty table when absent).
     pub fn options(section: &BTreeMap<String, Value>, name: &str) -> Value {
         section

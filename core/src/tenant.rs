@@ -237,6 +237,10 @@ pub fn validate(server: &ServerConfig) -> Result<()> {
     for (i, tenant) in server.tenants.iter().enumerate() {
         let id_path = format!("server.tenants[{i}].id");
         check_id("id", &tenant.id).map_err(|e| Error::config(&id_path, reason(e)))?;
+        // A tenant's snapshots live in a directory named by its id.
+        if tenant.id == "." || tenant.id == ".." {
+            return Err(Error::config(id_path, "`.` and `..` cannot name a tenant"));
+        }
         if let Some(j) = server.tenants[..i].iter().position(|t| t.id == tenant.id) {
             return Err(Error::config(
                 id_path,
@@ -279,6 +283,10 @@ mod tests {
             ),
             (
                 "[[server.tenants]]\nid = \"a b\"\n".to_owned(),
+                "`server.tenants[0].id`",
+            ),
+            (
+                "[[server.tenants]]\nid = \"..\"\n".to_owned(),
                 "`server.tenants[0].id`",
             ),
             (

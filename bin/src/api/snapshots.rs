@@ -120,19 +120,25 @@ pub async fn load(r: Request<'_>) -> Reply {
         let m = s.manager();
         // Over HTTP, only what the store holds: a location it lists, or a snapshot id. Any other
         // path would let a token holder make the server read arbitrary files.
-        let listed = m.store().list()?;
+        let store = m.store_for(s.scope().tenant());
+        let listed = store.list()?;
         let location = listed
             .iter()
             .find(|s| s.location == body.location || s.meta.snapshot_id == body.location)
             .map(|s| s.location.clone())
             .ok_or_else(|| {
+                // An id this tenant's store does not hold is unknown, like any other id: the
+                // answer must not depend on whether another tenant holds it.
+                if coda::snapshot::is_snapshot_id(&body.location) {
+                    return coda::Error::snapshot_not_found(&body.location);
+                }
                 coda::Error::invalid(
                     "location",
                     format!(
                         "`{}` is not a snapshot in store `{}`; give a location or id that \
                          GET /snapshots lists",
                         body.location,
-                        m.store().name()
+                        store.name()
                     ),
                 )
             })?;
