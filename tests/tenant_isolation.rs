@@ -334,6 +334,22 @@ async fn an_admin_names_a_tenant_with_the_header() {
         404,
         "metrics count every tenant: admins only"
     );
+    // Automatic snapshots are one setting for all tenants: only an admin changes it.
+    let auto = |auth: &'static str| {
+        let addr = addr.clone();
+        async move {
+            call(
+                &addr,
+                auth,
+                "PUT",
+                "/api/v1/auto-snapshot",
+                Some(json!({"enabled": false})),
+            )
+            .await
+        }
+    };
+    assert_eq!(auto(BETA).await.status, 404);
+    assert_eq!(auto(ADMIN).await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

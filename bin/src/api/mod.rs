@@ -232,7 +232,7 @@ where
             // limited, so an operator is never locked out by a tenant's burst.
             if matches!(principal, coda::Principal::Tenant(_)) {
                 if let Err(wait) = state.rates.admit(&tenant) {
-                    return Ok(rate_limited(wait));
+                    return Ok(ApiError::rate_limited(wait));
                 }
             }
             (principal, tenant)
@@ -253,20 +253,6 @@ where
     }
     .await;
     reply.unwrap_or_else(ApiError::into_response)
-}
-
-/// 429 with `Retry-After`: the tenant's `rate_per_s` bucket is empty for `wait` seconds.
-fn rate_limited(wait: u64) -> Response {
-    let mut response = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        format!("over this tenant's rate_per_s; retry in {wait} s"),
-    )
-    .into_response();
-    response
-        .headers_mut()
-        .insert(http::header::RETRY_AFTER, http::HeaderValue::from(wait));
-    response
 }
 
 /// Every route `dispatch` serves, as (method, path template under `/api/v1`), in its order.

@@ -231,6 +231,11 @@ struct Auto {
 }
 
 pub async fn auto(r: Request<'_>) -> Reply {
+    // Automatic snapshots are one setting for every tenant: only an admin may change it, and
+    // anyone else gets the 404 of an unknown route.
+    if !crate::state::State::is_admin(&r.principal) {
+        return Err(ApiError::not_found("route /api/v1/auto-snapshot"));
+    }
     let body: Auto = r.json()?;
     if body.interval == Some(0) {
         return Err(ApiError::invalid("interval", "must be at least 1"));
