@@ -186,3 +186,37 @@ async fn a_write_over_max_memories_is_refused_whole() {
     }
     assert_eq!(count("beta-token").await, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_never_overshoot_the_quota() {
+    let config = "[[server.tenants]]\nid = \"acme\"\ntokens = [\"acme-token\"]\nmax_memories = 5\n";
+    let server = Server::start("", config).await;
+    let addr = server.addr();
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let addr = addr.clone();
+        writes.spawn(async move {
+            let body = format!(r#"{{"content":"note {i}"}}"#);
+            let headers = [
+                ("authorization", "Bearer acme-token"),
+                ("content-type", "application/json"),
+            ];
+            http(&addr, "POST", "/api/v1/memories", &headers, Some(&body))
+                .await
+                .status
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = writes.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 422),
+        "{statuses:?}"
+    );
+}

@@ -594,6 +594,34 @@ mod tests {
     }
 
     #[test]
+    fn config_check_never_prints_a_token() {
+        let config = Config::from_toml_str(
+            "[server]\ntokens = [\"admin-secret\"]\n[[server.tenants]]\nid = \"acme\"\ntokens = [\"acme-secret\"]",
+        )
+        .expect("valid");
+        // `effective` (what `coda config check` prints) serialises the server table so redacted.
+        let mut server = config.server.clone();
+        redact_tokens(&mut server);
+        let shown = serde_json::to_string(&server).expect("json");
+        assert!(
+            !shown.contains("admin-secret") && !shown.contains("acme-secret"),
+            "{shown}"
+        );
+        let digest = crate::tenant::TokenDigest::of("acme-secret").display();
+        assert!(shown.contains(&digest), "{shown}");
+        // What it prints is configuration that opens the same tenants.
+        let again = Config::from_toml_str(&format!(
+            "[[server.tenants]]\nid = \"acme\"\ntokens = [\"{digest}\"]"
+        ))
+        .expect("valid");
+        let auth = crate::tenant::Authenticator::new(&again.server);
+        assert_eq!(
+            auth.authenticate(Some("acme-secret")),
+            Some(crate::tenant::Principal::Tenant("acme".into()))
+        );
+    }
+
+    #[test]
     fn seed_aliases_map_to_canonical_keys() {
         let config = Config::from_toml_str(
             "[memory]\nauto_snapshot = true\nsnapshot_interval = 3\nsnapshot_dir = \"snaps\"",
