@@ -141,9 +141,10 @@ impl Authenticator {
         }
     }
 
-    /// Whether no token is configured at all: everything is tenant `default`, unauthenticated.
+    /// Whether neither a token nor a tenant is configured: everything is tenant `default`,
+    /// unauthenticated, as before tenants. (Tenants without any token deny everyone.)
     pub fn is_open(&self) -> bool {
-        self.admin.is_empty() && self.tenants.is_empty()
+        self.admin.is_empty() && self.tenants.is_empty() && self.ids.is_empty()
     }
 
     /// Whether any tenant is configured.
@@ -253,6 +254,13 @@ pub fn validate(server: &ServerConfig) -> Result<()> {
             remember(digest, path)?;
         }
     }
+    if !server.tenants.is_empty() && seen.is_empty() {
+        return Err(Error::config(
+            "server.tokens",
+            "tenants are configured but no token is, so no request could authenticate; \
+             give server.tokens (admin) or a tenant's tokens",
+        ));
+    }
     Ok(())
 }
 
@@ -313,6 +321,10 @@ mod tests {
             (
                 "[[server.tenants]]\nid = \"a\"\ncolour = 1\n".to_owned(),
                 "server.tenants",
+            ),
+            (
+                "[[server.tenants]]\nid = \"a\"\n".to_owned(),
+                "`server.tokens`",
             ),
         ] {
             let err = server(&toml).expect_err(&toml).to_string();
