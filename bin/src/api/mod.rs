@@ -221,22 +221,24 @@ where
 {
     let reply = async {
         let path: Vec<&str> = tail.trim_end_matches('/').split('/').collect();
-        let (principal, tenant) = if path == ["openapi.json"] {
-            (coda::Principal::Admin, coda::scope::DEFAULT_ID.to_owned())
-        } else {
-            let principal = state
-                .authenticate(&headers, None)
-                .ok_or_else(ApiError::unauthorized)?;
-            let tenant = state.tenant_for(&principal, &headers)?;
-            // A tenant token's requests count against its tenant's rate; admins are not
-            // limited, so an operator is never locked out by a tenant's burst.
-            if matches!(principal, coda::Principal::Tenant(_)) {
-                if let Err(wait) = state.rates.admit(&tenant) {
-                    return Ok(ApiError::rate_limited(wait));
-                }
+        if path == ["openapi.json"] {
+            // The API's description is public: no token, no tenant, no principal.
+            return match method {
+                Method::GET => Ok(openapi()),
+                _ => Err(method_not_allowed(&method, &path)),
+            };
+        }
+        let principal = state
+            .authenticate(&headers, None)
+            .ok_or_else(ApiError::unauthorized)?;
+        let tenant = state.tenant_for(&principal, &headers)?;
+        // A tenant token's requests count against its tenant's rate; admins are not limited,
+        // so an operator is never locked out by a tenant's burst.
+        if matches!(principal, coda::Principal::Tenant(_)) {
+            if let Err(wait) = state.rates.admit(&tenant) {
+                return Ok(ApiError::rate_limited(wait));
             }
-            (principal, tenant)
-        };
+        }
         let body = if method == Method::GET || method == Method::HEAD {
             bytes::Bytes::new()
         } else {
@@ -331,16 +333,20 @@ async fn dispatch(method: &Method, path: &[&str], r: Request<'_>) -> Reply {
         (&M::DELETE, ["users", uid]) => users::erase(r, uid).await,
         (&M::GET, ["tenants"]) => tenants::list(r).await,
         (&M::GET, ["openapi.json"]) => Ok(openapi()),
-        (_, path) if known_path(path) => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{method} is not allowed on /api/v1/{}", path.join("/")),
-        )),
+        (_, path) if known_path(path) => Err(method_not_allowed(method, path)),
         (_, path) => Err(ApiError::not_found(format!(
             "route /api/v1/{}",
             path.join("/")
         ))),
     }
+}
+
+fn method_not_allowed(method: &Method, path: &[&str]) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on /api/v1/{}", path.join("/")),
+    )
 }
 
 fn known_path(path: &[&str]) -> bool {
