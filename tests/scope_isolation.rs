@@ -156,6 +156,7 @@ fn case(method: &str, template: &str, a: &Alice) -> Case {
         ("GET", "/users") => plain("/api/v1/users".into()),
         ("GET", "/users/{uid}/stats") => plain("/api/v1/users/bob/stats".into()),
         ("DELETE", "/users/{uid}") => plain("/api/v1/users/bob".into()),
+        ("GET", "/tenants") => plain("/api/v1/tenants".into()),
         ("GET", "/openapi.json") => plain("/api/v1/openapi.json".into()),
         (method, template) => panic!(
             "no isolation case for {method} {template}: every route needs one in tests/scope_isolation.rs"

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod dashboard;
 pub mod metrics;
+pub mod rate;
 mod server;
 pub mod state;
 

@@ -107,12 +107,14 @@ pub async fn start(config: Config) -> coda::Result<ServerHandle> {
 pub async fn start_with(config: Config, manager: Arc<MemoryManager>) -> coda::Result<ServerHandle> {
     let hub = websocket_hub(&manager);
     let access = Arc::new(Access {
-        tokens: config.server.tokens.clone(),
+        auth: coda::Authenticator::new(&config.server),
         allowed_origins: config.server.allowed_origins.clone(),
     });
     let metrics = Arc::new(Metrics::new(Arc::clone(&manager), hub.clone()));
     let bind = config.server.bind.clone();
+    let rates = crate::rate::RateLimits::new(&config.server.tenants);
     let state = Arc::new(State {
+        rates,
         config,
         manager,
         hub,
@@ -126,6 +128,9 @@ pub async fn start_with(config: Config, manager: Arc<MemoryManager>) -> coda::Re
     let addr = listener
         .local_addr()
         .map_err(|e| coda::Error::io("bind", &bind, e))?;
+    if let Some(warning) = open_to_the_network(addr, &state.access.auth) {
+        tracing::warn!("{warning}");
+    }
     let (stop, stopped) = watch::channel(false);
     let routes = routes(Arc::clone(&state));
     let task = tokio::spawn(accept_loop(listener, routes, Arc::clone(&state), stopped));
@@ -134,6 +139,20 @@ pub async fn start_with(config: Config, manager: Arc<MemoryManager>) -> coda::Re
         state,
         stop,
         task,
+    })
+}
+
+/// The warning `serve` logs once when anyone who can reach `addr` could read and change every
+/// memory: bound beyond loopback with no token configured.
+pub fn open_to_the_network(
+    addr: std::net::SocketAddr,
+    auth: &coda::Authenticator,
+) -> Option<String> {
+    (auth.is_open() && !addr.ip().is_loopback()).then(|| {
+        format!(
+            "listening on {addr}, not a loopback address, without any token: anyone who can \
+             reach it can read and change every memory; set server.tokens or [[server.tenants]]"
+        )
     })
 }
 
@@ -233,8 +252,12 @@ fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(with_state.clone())
         .and(warp::header::headers_cloned())
         .map(|state: Arc<State>, headers: HeaderMap| {
-            if !state.authorized(&headers, None) {
+            let Some(principal) = state.authenticate(&headers, None) else {
                 return ApiError::unauthorized().into_response();
+            };
+            // Metrics count every tenant's data: with tenants, only admins read them.
+            if state.access.auth.has_tenants() && !State::is_admin(&principal) {
+                return ApiError::not_found("route").into_response();
             }
             let mut response = Response::new(state.metrics.render().into());
             response.headers_mut().insert(
@@ -308,4 +331,33 @@ fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         })
         .unify()
         .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_only_when_open_beyond_loopback() {
+        let open = coda::Authenticator::default();
+        let guarded = coda::Authenticator::new(
+            &Config::from_toml_str("[server]\ntokens = [\"t\"]")
+                .expect("valid")
+                .server,
+        );
+        let tenants = coda::Authenticator::new(
+            &Config::from_toml_str("[[server.tenants]]\nid = \"a\"\ntokens = [\"t\"]")
+                .expect("valid")
+                .server,
+        );
+        let public: std::net::SocketAddr = "0.0.0.0:8765".parse().expect("addr");
+        let local: std::net::SocketAddr = "127.0.0.1:8765".parse().expect("addr");
+        let local6: std::net::SocketAddr = "[::1]:8765".parse().expect("addr");
+        let warning = open_to_the_network(public, &open).expect("a warning");
+        assert!(warning.contains("0.0.0.0:8765") && warning.contains("server.tokens"));
+        assert!(open_to_the_network(local, &open).is_none());
+        assert!(open_to_the_network(local6, &open).is_none());
+        assert!(open_to_the_network(public, &guarded).is_none());
+        assert!(open_to_the_network(public, &tenants).is_none());
+    }
 }

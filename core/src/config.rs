@@ -45,12 +45,16 @@ pub struct Config {
 pub struct ServerConfig {
     /// One address serves `/`, `/ws`, `/api/v1`, `/metrics` and `/healthz`; port 0 picks one.
     pub bind: String,
-    /// Bearer tokens; empty means no authentication.
+    /// Admin bearer tokens (any tenant, `/metrics`, `GET /tenants`): plain or
+    /// `sha256:<64 hex>`. With no tokens and no tenants there is no authentication.
     pub tokens: Vec<String>,
     /// `Origin` values accepted on `/ws`; empty means any.
     pub allowed_origins: Vec<String>,
     /// Largest accepted HTTP request body.
     pub max_body_bytes: usize,
+    /// `[[server.tenants]]`: tenants and the tokens that open each (SPEC §9).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<crate::tenant::TenantConfig>,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +64,7 @@ impl Default for ServerConfig {
             tokens: Vec::new(),
             allowed_origins: Vec::new(),
             max_body_bytes: 1 << 20,
+            tenants: Vec::new(),
         }
     }
 }
@@ -368,16 +373,15 @@ impl Config {
                 return Err(Error::config(path, "must be in [0, 1]"));
             }
         }
-        if self.server.tokens.iter().any(|t| t.is_empty()) {
-            return Err(Error::config("server.tokens", "a token must not be empty"));
-        }
-        Ok(())
+        crate::tenant::validate(&self.server)
     }
 
     /// The configuration with every chosen plugin's options checked and their defaults filled
     /// in, as `coda config check` prints it. Option tables for unregistered names are errors.
     pub fn effective(&self) -> Result<Value> {
-        let mut out = serde_json::to_value(self).map_err(|e| Error::config("", e.to_string()))?;
+        let mut shown = self.clone();
+        redact_tokens(&mut shown.server);
+        let mut out = serde_json::to_value(&shown).map_err(|e| Error::config("", e.to_string()))?;
         out["backends"] = check_tables::<BackendFactory>(
             "backends",
             &self.backends,
@@ -424,12 +428,56 @@ impl Config {
             )
     }
 
+    /// A snapshot store per configured tenant (other than `default`), each in its own
+    /// directory `<dir>/tenants/<id>` of the configured store's `dir` (SPEC §9). A store whose
+    /// options have no `dir` gets none: every tenant then shares it, still seeing only its own.
+    pub fn tenant_snapshot_stores(
+        &self,
+    ) -> Result<std::collections::HashMap<String, std::sync::Arc<dyn crate::snapshot::SnapshotStore>>>
+    {
+        let name = &self.snapshots.store;
+        let options = Config::options(&self.stores, name);
+        let mut out = std::collections::HashMap::new();
+        let Some(dir) = options.get("dir").and_then(Value::as_str) else {
+            return Ok(out);
+        };
+        let factory = registry::find::<StoreFactory>(name)
+            .map_err(|e| Error::config("snapshots.store", e.to_string()))?;
+        for tenant in &self.server.tenants {
+            if tenant.id == crate::scope::DEFAULT_ID {
+                continue;
+            }
+            let mut own = options.clone();
+            let tenant_dir = Path::new(dir).join("tenants").join(&tenant.id);
+            own["dir"] = Value::String(tenant_dir.to_string_lossy().into_owned());
+            let store = factory.build_with(own, &format!("stores.{name}"), &Default::default())?;
+            out.insert(tenant.id.clone(), store);
+        }
+        Ok(out)
+    }
+
     /// The option table for `name` under a plugin section (an empty table when absent).
     pub fn options(section: &BTreeMap<String, Value>, name: &str) -> Value {
         section
             .get(name)
             .cloned()
             .unwrap_or_else(|| Value::Object(Map::new()))
+    }
+}
+
+/// Replaces every token by its `sha256:<hex>` form: what `coda config check` prints works as
+/// configuration, and never shows a secret.
+fn redact_tokens(server: &mut ServerConfig) {
+    let redact = |tokens: &mut Vec<String>| {
+        for token in tokens.iter_mut() {
+            if let Ok(digest) = crate::tenant::TokenDigest::configured(token) {
+                *token = digest.display();
+            }
+        }
+    };
+    redact(&mut server.tokens);
+    for tenant in &mut server.tenants {
+        redact(&mut tenant.tokens);
     }
 }
 
@@ -543,6 +591,34 @@ mod tests {
         );
         let err = Config::from_toml_str("[server]\nbind = \"nowhere\"").expect_err("bind");
         assert!(err.to_string().contains("`server.bind`"), "{err}");
+    }
+
+    #[test]
+    fn config_check_never_prints_a_token() {
+        let config = Config::from_toml_str(
+            "[server]\ntokens = [\"admin-secret\"]\n[[server.tenants]]\nid = \"acme\"\ntokens = [\"acme-secret\"]",
+        )
+        .expect("valid");
+        // `effective` (what `coda config check` prints) serialises the server table so redacted.
+        let mut server = config.server.clone();
+        redact_tokens(&mut server);
+        let shown = serde_json::to_string(&server).expect("json");
+        assert!(
+            !shown.contains("admin-secret") && !shown.contains("acme-secret"),
+            "{shown}"
+        );
+        let digest = crate::tenant::TokenDigest::of("acme-secret").display();
+        assert!(shown.contains(&digest), "{shown}");
+        // What it prints is configuration that opens the same tenants.
+        let again = Config::from_toml_str(&format!(
+            "[[server.tenants]]\nid = \"acme\"\ntokens = [\"{digest}\"]"
+        ))
+        .expect("valid");
+        let auth = crate::tenant::Authenticator::new(&again.server);
+        assert_eq!(
+            auth.authenticate(Some("acme-secret")),
+            Some(crate::tenant::Principal::Tenant("acme".into()))
+        );
     }
 
     #[test]

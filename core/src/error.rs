@@ -75,6 +75,12 @@ pub enum Error {
     /// The component is unavailable (locked by another process, shut down, ...).
     #[error("{0}")]
     Unavailable(String),
+    /// A write would take the tenant over its `max_memories`; nothing was written.
+    #[error("this tenant may hold at most {max} memories; nothing was written")]
+    QuotaExceeded {
+        /// The tenant's `max_memories`.
+        max: u64,
+    },
 }
 
 fn at_path(path: &str) -> String {
@@ -163,6 +169,7 @@ impl Error {
             Error::Io { .. } => "io_error",
             Error::Conflict(_) => "conflict",
             Error::Unavailable(_) => "unavailable",
+            Error::QuotaExceeded { .. } => "quota_exceeded",
         }
     }
 }

@@ -224,7 +224,8 @@ impl EventBody {
 /// `session_id`, and kept on the [`Event`] so sinks can filter without parsing JSON.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventScope {
-    /// The tenant (not in the JSON: a tenant's streams carry only its own events).
+    /// The tenant: a top-level `tenant` in the JSON unless it is `default` (so events read as
+    /// before without tenants, and the same change in two tenants is never a duplicate).
     pub tenant: String,
     /// The user.
     pub user_id: String,
@@ -278,6 +279,9 @@ impl EventScope {
             json.push_str("\":");
             json.push_str(&Value::String(value.to_owned()).to_string());
         };
+        if self.tenant != crate::scope::DEFAULT_ID {
+            field("tenant", &self.tenant);
+        }
         field("user_id", &self.user_id);
         if let Some(agent) = &self.agent_id {
             field("agent_id", agent);
@@ -384,6 +388,24 @@ mod tests {
         assert_eq!(value["user_id"], "default");
         assert_eq!(value["seq"], 7);
         assert!(value["event_id"].is_string() && value["timestamp"].is_string());
+        assert!(
+            !value.contains_key("tenant"),
+            "tenant `default` is not on the wire"
+        );
+        let acme = EventScope {
+            tenant: "acme".into(),
+            ..EventScope::default_user()
+        };
+        let body = serde_json::to_string(&EventBody::MemoryClear {}).expect("serialise");
+        let event = Event::assemble(
+            &acme.apply(&body),
+            EventType::MemoryClear,
+            acme,
+            1,
+            8,
+            Utc::now(),
+        );
+        assert_eq!(event.to_value()["tenant"], "acme");
     }
 
     #[test]

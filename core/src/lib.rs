@@ -19,6 +19,7 @@ pub mod session;
 pub mod sink;
 pub mod snapshot;
 pub mod stats;
+pub mod tenant;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod vector;
@@ -45,6 +46,7 @@ pub use snapshot::{
     Snapshot, SnapshotMeta, SnapshotScope, SnapshotStore, StoreContext, StoredSnapshot,
 };
 pub use stats::MemoryStats;
+pub use tenant::{Authenticator, Principal, TenantConfig, TenantDenied};
 
 /// Re-exports the registration macros rely on; not part of the public API.
 #[doc(hidden)]

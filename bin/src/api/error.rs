@@ -66,6 +66,20 @@ impl ApiError {
         )
     }
 
+    /// 429 with `Retry-After`: the tenant's `rate_per_s` bucket is empty for `wait` seconds.
+    pub fn rate_limited(wait: u64) -> Response {
+        let mut response = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("over this tenant's rate_per_s; retry in {wait} s"),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(wait));
+        response
+    }
+
     /// The response.
     pub fn into_response(self) -> Response {
         let mut body = json!({"error": {"code": self.code, "message": self.message}});
@@ -90,6 +104,7 @@ impl From<coda::Error> for ApiError {
             Error::Invalid { field, reason } => return ApiError::invalid(field.clone(), reason),
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::QuotaExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::InvalidConfig { .. }
             | Error::UnknownPlugin { .. }

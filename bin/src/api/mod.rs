@@ -7,6 +7,7 @@ mod error;
 mod memories;
 mod sessions;
 mod snapshots;
+mod tenants;
 mod users;
 
 use std::sync::Arc;
@@ -145,9 +146,11 @@ struct ScopeIds {
 /// A request as the dispatcher sees it.
 pub struct Request<'a> {
     state: &'a State,
-    /// The tenant every scope of this request lies in (tenant `default` until tokens name
-    /// tenants).
-    tenant: &'static str,
+    /// The tenant every scope of this request lies in, decided once by
+    /// [`State::tenant_for`] from the token (and an admin's `X-Coda-Tenant`), never the body.
+    tenant: String,
+    /// Who sent it.
+    principal: coda::Principal,
     query: Query,
     body: bytes::Bytes,
 }
@@ -176,7 +179,7 @@ impl Request<'_> {
         let agent = pick("agent_id", body.agent_id)?;
         let session = pick("session_id", body.session_id)?;
         Ok(Scope::parse(
-            self.tenant,
+            &self.tenant,
             user.as_deref(),
             agent.as_deref(),
             session.as_deref(),
@@ -218,8 +221,23 @@ where
 {
     let reply = async {
         let path: Vec<&str> = tail.trim_end_matches('/').split('/').collect();
-        if path != ["openapi.json"] && !state.authorized(&headers, None) {
-            return Err(ApiError::unauthorized());
+        if path == ["openapi.json"] {
+            // The API's description is public: no token, no tenant, no principal.
+            return match method {
+                Method::GET => Ok(openapi()),
+                _ => Err(method_not_allowed(&method, &path)),
+            };
+        }
+        let principal = state
+            .authenticate(&headers, None)
+            .ok_or_else(ApiError::unauthorized)?;
+        let tenant = state.tenant_for(&principal, &headers)?;
+        // A tenant token's requests count against its tenant's rate; admins are not limited,
+        // so an operator is never locked out by a tenant's burst.
+        if matches!(principal, coda::Principal::Tenant(_)) {
+            if let Err(wait) = state.rates.admit(&tenant) {
+                return Ok(ApiError::rate_limited(wait));
+            }
         }
         let body = if method == Method::GET || method == Method::HEAD {
             bytes::Bytes::new()
@@ -228,7 +246,8 @@ where
         };
         let request = Request {
             state: &state,
-            tenant: coda::scope::DEFAULT_ID,
+            tenant,
+            principal,
             query: Query::parse(&raw_query)?,
             body,
         };
@@ -273,6 +292,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/users"),
     ("GET", "/users/{uid}/stats"),
     ("DELETE", "/users/{uid}"),
+    ("GET", "/tenants"),
     ("GET", "/openapi.json"),
 ];
 
@@ -311,17 +331,22 @@ async fn dispatch(method: &Method, path: &[&str], r: Request<'_>) -> Reply {
         (&M::GET, ["users"]) => users::list(r).await,
         (&M::GET, ["users", uid, "stats"]) => users::stats(r, uid).await,
         (&M::DELETE, ["users", uid]) => users::erase(r, uid).await,
+        (&M::GET, ["tenants"]) => tenants::list(r).await,
         (&M::GET, ["openapi.json"]) => Ok(openapi()),
-        (_, path) if known_path(path) => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{method} is not allowed on /api/v1/{}", path.join("/")),
-        )),
+        (_, path) if known_path(path) => Err(method_not_allowed(method, path)),
         (_, path) => Err(ApiError::not_found(format!(
             "route /api/v1/{}",
             path.join("/")
         ))),
     }
+}
+
+fn method_not_allowed(method: &Method, path: &[&str]) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on /api/v1/{}", path.join("/")),
+    )
 }
 
 fn known_path(path: &[&str]) -> bool {
@@ -343,6 +368,7 @@ fn known_path(path: &[&str]) -> bool {
             | ["users"]
             | ["users", _]
             | ["users", _, "stats"]
+            | ["tenants"]
             | ["openapi.json"]
     )
 }

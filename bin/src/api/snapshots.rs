@@ -120,19 +120,25 @@ pub async fn load(r: Request<'_>) -> Reply {
         let m = s.manager();
         // Over HTTP, only what the store holds: a location it lists, or a snapshot id. Any other
         // path would let a token holder make the server read arbitrary files.
-        let listed = m.store().list()?;
+        let store = m.store_for(s.scope().tenant());
+        let listed = store.list()?;
         let location = listed
             .iter()
             .find(|s| s.location == body.location || s.meta.snapshot_id == body.location)
             .map(|s| s.location.clone())
             .ok_or_else(|| {
+                // An id this tenant's store does not hold is unknown, like any other id: the
+                // answer must not depend on whether another tenant holds it.
+                if coda::snapshot::is_snapshot_id(&body.location) {
+                    return coda::Error::snapshot_not_found(&body.location);
+                }
                 coda::Error::invalid(
                     "location",
                     format!(
                         "`{}` is not a snapshot in store `{}`; give a location or id that \
                          GET /snapshots lists",
                         body.location,
-                        m.store().name()
+                        store.name()
                     ),
                 )
             })?;
@@ -225,6 +231,11 @@ struct Auto {
 }
 
 pub async fn auto(r: Request<'_>) -> Reply {
+    // Automatic snapshots are one setting for every tenant: only an admin may change it, and
+    // anyone else gets the 404 of an unknown route.
+    if !crate::state::State::is_admin(&r.principal) {
+        return Err(ApiError::not_found("route /api/v1/auto-snapshot"));
+    }
     let body: Auto = r.json()?;
     if body.interval == Some(0) {
         return Err(ApiError::invalid("interval", "must be at least 1"));

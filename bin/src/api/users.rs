@@ -17,7 +17,7 @@ fn user_scope(r: &Request<'_>, uid: &str) -> Result<coda::Scope, ApiError> {
             ));
         }
     }
-    Ok(coda::Scope::parse(r.tenant, Some(uid), None, None)?)
+    Ok(coda::Scope::parse(&r.tenant, Some(uid), None, None)?)
 }
 
 /// `GET /users?limit&offset`.

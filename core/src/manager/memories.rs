@@ -114,7 +114,11 @@ impl Scoped<'_> {
     pub fn add_memory(&self, new: NewMemory) -> Result<Memory> {
         let record = self.prepare_memory(new)?;
         let memory = record.memory.clone();
-        self.manager.backend.insert(&self.scope, record)?;
+        let m = self.manager;
+        m.quotas
+            .within(m.backend.as_ref(), self.scope.tenant(), 1, || {
+                m.backend.insert(&self.scope, record)
+            })?;
         self.stored(&memory);
         Ok(memory)
     }

@@ -7,6 +7,7 @@
 
 mod indexes;
 mod memories;
+mod quotas;
 mod scoped;
 mod sessions;
 mod snapshots;
@@ -14,6 +15,7 @@ mod stripes;
 mod unscoped;
 mod users;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,9 +146,9 @@ impl ManagerBuilder {
                 )?
             }
         };
-        let store = match self.store {
-            Some(store) => store,
-            None => config.snapshot_store()?,
+        let (store, tenant_stores) = match self.store {
+            Some(store) => (store, HashMap::new()),
+            None => (config.snapshot_store()?, config.tenant_snapshot_stores()?),
         };
         let events = &config.events;
         let ttl = (events.dedup_ttl_ms > 0).then(|| Duration::from_millis(events.dedup_ttl_ms));
@@ -175,6 +177,8 @@ impl ManagerBuilder {
         };
         Ok(Arc::new(MemoryManager {
             snapshot_cache: Mutex::new(snapshots::SnapshotCache::new(config.snapshots.in_memory)),
+            quotas: quotas::Quotas::new(&config.server.tenants),
+            tenant_stores,
             config,
             backend,
             embedder,
@@ -207,6 +211,10 @@ pub struct MemoryManager {
     persist_locks: stripes::Stripes,
     /// Serialise read-modify-write of one owner's memories, so summaries stay exact.
     owner_locks: stripes::Stripes,
+    /// Tenants' `max_memories`.
+    quotas: quotas::Quotas,
+    /// Each configured tenant's own snapshot store, keyed by tenant id.
+    tenant_stores: HashMap<String, Arc<dyn SnapshotStore>>,
     /// When this process started: the `session_start` of a session that has no turn yet.
     default_started: DateTime<Utc>,
     snapshot_cache: Mutex<snapshots::SnapshotCache>,
@@ -252,9 +260,15 @@ impl MemoryManager {
         &self.embedder
     }
 
-    /// The snapshot store.
+    /// The snapshot store of tenant `default` (and of every tenant when the store has no `dir`
+    /// or was given to the builder).
     pub fn store(&self) -> &Arc<dyn SnapshotStore> {
         &self.store
+    }
+
+    /// The snapshot store of `tenant`: its own directory for a configured tenant (SPEC §9).
+    pub fn store_for(&self, tenant: &str) -> &Arc<dyn SnapshotStore> {
+        self.tenant_stores.get(tenant).unwrap_or(&self.store)
     }
 
     fn check_content(&self, field: &str, content: &str) -> Result<()> {

@@ -225,9 +225,10 @@ impl Scoped<'_> {
             }
         }
         let memories: Vec<_> = records.iter().map(|r| r.memory.clone()).collect();
-        let turn_count = {
+        let adding = records.len();
+        let write = || -> Result<_> {
             let _session = m.session_locks.lock(&key);
-            match m.backend.session_state(&key)? {
+            Ok(match m.backend.session_state(&key)? {
                 Some(mut now) if self.sees(&now.info) => {
                     // Deleted and started again (or restored) while extracting: `upto` counts
                     // the old session's turns, and moving it onto this one would skip turns no
@@ -253,8 +254,11 @@ impl Scoped<'_> {
                     }
                     upto
                 }
-            }
+            })
         };
+        let turn_count = m
+            .quotas
+            .within(m.backend.as_ref(), self.scope.tenant(), adding, write)?;
         for memory in &memories {
             target.stored(memory);
         }

@@ -197,7 +197,7 @@ impl Scoped<'_> {
     /// The snapshot with `id`, from memory or the store, if it is of this scope's user (and
     /// session, when the scope names one); another user's snapshot is not found.
     pub fn get_snapshot(&self, id: &str) -> Result<Arc<Snapshot>> {
-        let snapshot = self.manager.find_snapshot(id)?;
+        let snapshot = self.manager.find_snapshot(self.scope.tenant(), id)?;
         if !snapshot.scope.visible_from(&self.scope) {
             return Err(Error::snapshot_not_found(id));
         }
@@ -209,7 +209,7 @@ impl Scoped<'_> {
     pub fn save_snapshot(&self, id: &str) -> Result<String> {
         let m = self.manager;
         let snapshot = self.get_snapshot(id)?;
-        let location = m.store.save(&snapshot)?;
+        let location = m.store_for(self.scope.tenant()).save(&snapshot)?;
         m.snapshot_cache
             .lock()
             .put(Arc::clone(&snapshot), Some(location.clone()));
@@ -232,7 +232,8 @@ impl Scoped<'_> {
     pub fn prune_snapshots(&self, policy: &PrunePolicy) -> Result<Vec<String>> {
         let m = self.manager;
         let within = |meta: &SnapshotMeta| meta.scope.visible_from(&self.scope);
-        let removed = retention::prune_store(m.store.as_ref(), policy, &within)?;
+        let store = m.store_for(self.scope.tenant());
+        let removed = retention::prune_store(store.as_ref(), policy, &within)?;
         if !removed.is_empty() {
             let mut cache = m.snapshot_cache.lock();
             for id in &removed {
@@ -268,7 +269,7 @@ impl Scoped<'_> {
     /// Reads a saved snapshot (from any location the store understands); returns its id.
     pub fn load_snapshot(&self, location: &str) -> Result<String> {
         let m = self.manager;
-        let snapshot = Arc::new(m.store.load(location)?);
+        let snapshot = Arc::new(m.store_for(self.scope.tenant()).load(location)?);
         if !snapshot.scope.visible_from(&self.scope) {
             return Err(Error::snapshot_not_found(location));
         }
@@ -386,7 +387,8 @@ impl Scoped<'_> {
     /// The scope's saved and in-memory snapshots passing `filter`, newest first.
     pub fn find_snapshots(&self, filter: &SnapshotFilter) -> Result<Vec<SnapshotListing>> {
         let m = self.manager;
-        let mut out: Vec<SnapshotListing> = retention::list_store(m.store.as_ref(), filter)?
+        let store = m.store_for(self.scope.tenant());
+        let mut out: Vec<SnapshotListing> = retention::list_store(store.as_ref(), filter)?
             .into_iter()
             .filter(|s| s.meta.scope.visible_from(&self.scope))
             .map(|s| SnapshotListing {
@@ -418,7 +420,7 @@ impl Scoped<'_> {
         let m = self.manager;
         let meta = self.get_snapshot(id)?.meta();
         let cached = m.snapshot_cache.lock().remove(id);
-        let stored = m.store.delete(id)?;
+        let stored = m.store_for(self.scope.tenant()).delete(id)?;
         if !(cached || stored) {
             return Err(Error::snapshot_not_found(id));
         }
@@ -465,19 +467,19 @@ impl MemoryManager {
         (auto.enabled, auto.interval)
     }
 
-    /// The snapshot with `id` from memory or the store, whoever it belongs to; callers check
-    /// its scope.
-    fn find_snapshot(&self, id: &str) -> Result<Arc<Snapshot>> {
+    /// The snapshot with `id` from memory or `tenant`'s store, whoever it belongs to; callers
+    /// check its scope.
+    fn find_snapshot(&self, tenant: &str, id: &str) -> Result<Arc<Snapshot>> {
         if let Some(cached) = self.snapshot_cache.lock().entries.get(id) {
             return Ok(Arc::clone(&cached.snapshot));
         }
-        let stored = self
-            .store
+        let store = self.store_for(tenant);
+        let stored = store
             .list()?
             .into_iter()
             .find(|s| s.meta.snapshot_id == id)
             .ok_or_else(|| Error::snapshot_not_found(id))?;
-        let snapshot = Arc::new(self.store.load(&stored.location)?);
+        let snapshot = Arc::new(store.load(&stored.location)?);
         self.snapshot_cache
             .lock()
             .put(Arc::clone(&snapshot), Some(stored.location));
@@ -488,10 +490,9 @@ impl MemoryManager {
     pub(super) fn erase_snapshots(&self, scope: &Scope) -> Result<usize> {
         let user = scope.whole_user();
         let mut removed = 0;
-        for stored in self.store.list()? {
-            if stored.meta.scope.visible_from(&user)
-                && self.store.delete(&stored.meta.snapshot_id)?
-            {
+        let store = self.store_for(scope.tenant());
+        for stored in store.list()? {
+            if stored.meta.scope.visible_from(&user) && store.delete(&stored.meta.snapshot_id)? {
                 removed += 1;
             }
         }

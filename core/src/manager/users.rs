@@ -57,6 +57,16 @@ impl Scoped<'_> {
         Ok(users.into_values().skip(offset).take(limit).collect())
     }
 
+    /// The scope's tenant's totals: `(memories, sessions)` over all its users.
+    pub fn tenant_totals(&self) -> Result<(usize, usize)> {
+        let m = self.manager;
+        let tenant = self.scope.tenant();
+        let memories = m.backend.owners(tenant)?.into_iter().map(|(_, n)| n).sum();
+        let mut sessions = 0;
+        m.backend.sessions(tenant, &mut |_| sessions += 1)?;
+        Ok((memories, sessions))
+    }
+
     /// Erases the scope's user: every memory, session (with its turns) and snapshot, durably;
     /// publishes `user_delete`. A user with nothing stored is not found.
     pub fn erase_user(&self) -> Result<UserErasure> {

@@ -79,13 +79,16 @@ impl ScopeFilter {
     }
 }
 
-/// What a connection receives: these types, of this scope.
+/// What a connection receives: these types, of this scope, in this tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EventFilter {
     /// Wanted types.
     pub types: TypeSet,
     /// Wanted scope.
     pub scope: ScopeFilter,
+    /// The only tenant whose events the connection may see, fixed by its token when it
+    /// connected (`subscribe` never changes it); `None` only for an admin's `tenant=*`.
+    pub tenant: Option<Box<str>>,
 }
 
 impl Default for EventFilter {
@@ -93,6 +96,7 @@ impl Default for EventFilter {
         EventFilter {
             types: TypeSet::ALL,
             scope: ScopeFilter::default(),
+            tenant: Some(Box::from(coda_core::scope::DEFAULT_ID)),
         }
     }
 }
@@ -100,7 +104,15 @@ impl Default for EventFilter {
 impl EventFilter {
     /// Whether the connection wants `event`.
     pub fn wants(&self, event: &Event) -> bool {
-        self.types.contains(event.event_type) && self.scope.matches(&event.scope)
+        self.types.contains(event.event_type) && self.admits(event)
+    }
+
+    /// Whether `event` lies in the connection's tenant and scope, whatever its type.
+    pub fn admits(&self, event: &Event) -> bool {
+        self.tenant
+            .as_deref()
+            .is_none_or(|tenant| tenant == event.scope.tenant)
+            && self.scope.matches(&event.scope)
     }
 }
 

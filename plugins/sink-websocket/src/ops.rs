@@ -118,7 +118,11 @@ pub(crate) fn answer(
                 Ok(scope) => scope,
                 Err((_, message)) => return refuse(&message),
             };
-            let filter = EventFilter { types, scope };
+            let filter = EventFilter {
+                types,
+                scope,
+                tenant: subscription.filter.tenant.clone(),
+            };
             hub.set_filter(subscription.id, filter.clone());
             subscription.filter = filter;
         }
@@ -133,16 +137,15 @@ pub(crate) fn answer(
                 Ok(types) => types,
                 Err(message) => return refuse(&message),
             };
-            // The op's own types replace the subscribed ones; the scope stays the connection's.
+            // The op's own types replace the subscribed ones; the scope and tenant stay the
+            // connection's.
             let current = &subscription.filter;
             let wanted_types = if types.is_empty() {
                 current.types
             } else {
                 TypeSet::of(&types)
             };
-            let wanted = |e: &SharedEvent| {
-                wanted_types.contains(e.event_type) && current.scope.matches(&e.scope)
-            };
+            let wanted = |e: &SharedEvent| wanted_types.contains(e.event_type) && current.admits(e);
             let replay = hub.ring.after(since.unwrap_or(0));
             if let (Some(_), Some((from, to))) = (since, replay.gap) {
                 outbox.control(Control::Frame(protocol::replay_gap(from, to)));

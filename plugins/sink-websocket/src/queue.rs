@@ -373,6 +373,7 @@ mod tests {
         outbox.retain(&EventFilter {
             types: TypeSet::of(&[EventType::MemoryStore, EventType::ConversationTurn]),
             scope: ScopeFilter::parse(Some("alice"), None, None).expect("valid"),
+            ..EventFilter::default()
         });
         assert_eq!(seqs(&outbox.take()), [3, 4]);
     }

@@ -6,7 +6,6 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use subtle::ConstantTimeEq;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
@@ -15,33 +14,26 @@ use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warp::Filter;
 
+use coda_core::{Authenticator, Principal, TenantDenied};
+
 use crate::connection::{self, ConnectParams};
 use crate::filter::{EventFilter, ScopeFilter, TypeSet};
 use crate::protocol;
 use crate::sink::WebSocketHub;
 
-/// Who may connect: `[server] tokens` and `allowed_origins`.
+/// Who may connect: the configured tokens (admin and tenants) and `allowed_origins`.
 #[derive(Debug, Clone, Default)]
 pub struct Access {
-    /// Bearer tokens; empty means no authentication.
-    pub tokens: Vec<String>,
+    /// Every configured token, and the tenant each opens; none means no authentication.
+    pub auth: Authenticator,
     /// Accepted `Origin` values; empty means any.
     pub allowed_origins: Vec<String>,
 }
 
 impl Access {
-    /// Whether `presented` matches a configured token, in time independent of where it differs.
-    pub fn token_ok(&self, presented: Option<&str>) -> bool {
-        if self.tokens.is_empty() {
-            return true;
-        }
-        let Some(presented) = presented else {
-            return false;
-        };
-        // Compare against every token without stopping early.
-        self.tokens.iter().fold(false, |ok, token| {
-            ok | bool::from(token.as_bytes().ct_eq(presented.as_bytes()))
-        })
+    /// Who presents `presented`; `None` is a 401. Constant time over every configured token.
+    pub fn authenticate(&self, presented: Option<&str>) -> Option<Principal> {
+        self.auth.authenticate(presented)
     }
 
     /// Whether `origin` (absent for non-browser clients) is allowed.
@@ -124,13 +116,13 @@ fn accept(
             .map(|(_, v)| v.as_str())
     };
     let token = bearer(headers).or_else(|| param("token"));
-    if !access.token_ok(token) {
+    let Some(principal) = access.authenticate(token) else {
         return error_response(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "a valid bearer token is required (Authorization header or `token` query)",
         );
-    }
+    };
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if !access.origin_ok(origin) {
         return error_response(
@@ -139,9 +131,19 @@ fn accept(
             "this Origin is not in server.allowed_origins",
         );
     }
-    let params = match connect_params(&param) {
+    let mut params = match connect_params(&param) {
         Ok(params) => params,
         Err((field, message)) => return invalid_field(field, &message),
+    };
+    // Naming a tenant the token may not see reads the same whether or not it exists.
+    params.filter.tenant = match stream_tenant(&access.auth, &principal, param("tenant")) {
+        Ok(tenant) => tenant,
+        Err(TenantDenied::NotFound) => {
+            return error_response(StatusCode::NOT_FOUND, "not_found", "no such tenant")
+        }
+        Err(TenantDenied::Invalid(reason)) => {
+            return invalid_field("tenant", &format!("invalid `tenant`: {reason}"))
+        }
     };
     let Some(key) = websocket_key(headers) else {
         return error_response(
@@ -195,6 +197,20 @@ fn accept(
         h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
     response
+}
+
+/// The tenant whose events a connection carries: a tenant token's own; for an admin, `tenant=ID`,
+/// every tenant for `tenant=*` (`None`), else `default` (as on the HTTP API).
+fn stream_tenant(
+    auth: &Authenticator,
+    principal: &Principal,
+    asked: Option<&str>,
+) -> Result<Option<Box<str>>, TenantDenied> {
+    if *principal == Principal::Admin && asked == Some("*") {
+        return Ok(None);
+    }
+    auth.tenant_for(principal, asked)
+        .map(|tenant| Some(tenant.into_boxed_str()))
 }
 
 /// `Sec-WebSocket-Key`, if this is a well-formed version-13 upgrade request.
@@ -258,7 +274,11 @@ fn connect_params<'a>(param: &impl Fn(&str) -> Option<&'a str>) -> Result<Connec
         Some(other) => return Err(invalid("batch", format!("`{other}` is not 0 or 1"))),
     };
     Ok(ConnectParams {
-        filter: EventFilter { types, scope },
+        filter: EventFilter {
+            types,
+            scope,
+            ..EventFilter::default()
+        },
         since: since.map(|since| (since, epoch)),
         replay: number("replay")?.map(|n| n as usize),
         batch,
@@ -272,13 +292,18 @@ mod tests {
     #[test]
     fn tokens_and_origins() {
         let open = Access::default();
-        assert!(open.token_ok(None) && open.origin_ok(Some("http://x")));
+        assert!(open.authenticate(None).is_some() && open.origin_ok(Some("http://x")));
+        let server = coda_core::Config::from_toml_str("[server]\ntokens = [\"alpha\", \"beta\"]")
+            .expect("valid")
+            .server;
         let guarded = Access {
-            tokens: vec!["alpha".into(), "beta".into()],
+            auth: Authenticator::new(&server),
             allowed_origins: vec!["http://ok".into()],
         };
-        assert!(guarded.token_ok(Some("beta")));
-        assert!(!guarded.token_ok(Some("bet")) && !guarded.token_ok(None));
+        assert_eq!(guarded.authenticate(Some("beta")), Some(Principal::Admin));
+        assert!(
+            guarded.authenticate(Some("bet")).is_none() && guarded.authenticate(None).is_none()
+        );
         assert!(guarded.origin_ok(Some("http://ok")) && guarded.origin_ok(None));
         assert!(!guarded.origin_ok(Some("http://evil")));
     }

@@ -384,6 +384,7 @@ mod tests {
         let only = |user: Option<&str>, types: &[EventType]| EventFilter {
             types: TypeSet::of(types),
             scope: ScopeFilter::parse(user, None, None).expect("valid"),
+            ..EventFilter::default()
         };
         let everything = Arc::new(Outbox::new(16, Overflow::DropOldest));
         let alices = Arc::new(Outbox::new(16, Overflow::DropOldest));
