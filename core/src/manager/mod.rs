@@ -10,6 +10,8 @@ mod memories;
 mod quotas;
 mod scoped;
 mod sessions;
+mod snapshot_cache;
+mod snapshot_restore;
 mod snapshots;
 mod stripes;
 mod unscoped;
@@ -176,7 +178,9 @@ impl ManagerBuilder {
             interval: config.snapshots.interval,
         };
         Ok(Arc::new(MemoryManager {
-            snapshot_cache: Mutex::new(snapshots::SnapshotCache::new(config.snapshots.in_memory)),
+            snapshot_cache: Mutex::new(snapshot_cache::SnapshotCache::new(
+                config.snapshots.in_memory,
+            )),
             quotas: quotas::Quotas::new(&config.server.tenants),
             tenant_stores,
             config,
@@ -217,7 +221,7 @@ pub struct MemoryManager {
     tenant_stores: HashMap<String, Arc<dyn SnapshotStore>>,
     /// When this process started: the `session_start` of a session that has no turn yet.
     default_started: DateTime<Utc>,
-    snapshot_cache: Mutex<snapshots::SnapshotCache>,
+    snapshot_cache: Mutex<snapshot_cache::SnapshotCache>,
     auto: Mutex<AutoSnapshot>,
 }
 
