@@ -1,7 +1,5 @@
 //! The in-memory store: one index per owner (see `owners.rs`), sessions in a [`SessionTable`].
 
-use std::collections::HashSet;
-
 use coda_core::{
     Change, Erased, Error, Filter, Memory, MemoryBackend, MemoryId, MemoryRecord, Owner, Result,
     Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey, SessionState, SessionTable,
@@ -19,7 +17,7 @@ pub struct InMemoryBackend {
     dims: usize,
     writer: Mutex<Ids>,
     owners: Owners,
-    sessions: RwLock<SessionTable>,
+    pub(crate) sessions: RwLock<SessionTable>,
 }
 
 impl InMemoryBackend {
@@ -33,7 +31,7 @@ impl InMemoryBackend {
         }
     }
 
-    fn check_dims(&self, record: &MemoryRecord) -> Result<()> {
+    pub(crate) fn check_dims(&self, record: &MemoryRecord) -> Result<()> {
         if record.embedding.len() != self.dims {
             return Err(Error::invalid(
                 "embedding",
@@ -67,80 +65,6 @@ impl InMemoryBackend {
     /// refuse. A durable backend calls it before logging the change.
     pub fn validate(&self, change: &Change) -> Result<()> {
         self.validate_locked(&self.writer.lock(), change)
-    }
-
-    fn validate_locked(&self, ids: &Ids, change: &Change) -> Result<()> {
-        match change {
-            Change::Insert(record) => {
-                self.check_dims(record)?;
-                if ids.owner(record.memory.id).is_some() {
-                    return Err(Error::invalid(
-                        "id",
-                        format!("memory {} already exists", record.memory.id),
-                    ));
-                }
-            }
-            Change::Update(record) => {
-                self.check_dims(record)?;
-                let id = record.memory.id;
-                match ids.owner(id) {
-                    Some(owner) if owner.owns(&record.memory) => {}
-                    _ => return Err(Error::memory_not_found(id)),
-                }
-            }
-            Change::Delete(_) | Change::EraseUser(_) => {}
-            Change::ReplaceUser { owner, records } => {
-                let mut seen = HashSet::with_capacity(records.len());
-                for record in records {
-                    self.check_dims(record)?;
-                    let id = record.memory.id;
-                    if !owner.owns(&record.memory) {
-                        return Err(Error::invalid(
-                            "user_id",
-                            format!("memory {id} is not owned by `{}`", owner.user_id),
-                        ));
-                    }
-                    if !seen.insert(id) {
-                        return Err(Error::invalid("id", format!("memory {id} appears twice")));
-                    }
-                    // An id another owner holds would end up in two indexes.
-                    if ids.owner(id).is_some_and(|o| **o != *owner) {
-                        return Err(Error::invalid(
-                            "id",
-                            format!("memory {id} belongs to another user"),
-                        ));
-                    }
-                }
-            }
-            Change::Persist { records, session } => {
-                let mut seen = HashSet::with_capacity(records.len());
-                for record in records {
-                    self.check_dims(record)?;
-                    let id = record.memory.id;
-                    if !session.info.owner().owns(&record.memory) {
-                        return Err(Error::invalid(
-                            "user_id",
-                            format!("memory {id} is not owned by the session's user"),
-                        ));
-                    }
-                    if ids.owner(id).is_some() || !seen.insert(id) {
-                        return Err(Error::invalid("id", format!("memory {id} already exists")));
-                    }
-                }
-            }
-            Change::Session(SessionChange::Turn { info, .. }) => {
-                if let Some(existing) = self.sessions.read().info(&info.key()) {
-                    if existing.user_id != info.user_id {
-                        return Err(Error::Conflict(format!(
-                            "session `{}` belongs to another user",
-                            info.session_id
-                        )));
-                    }
-                }
-            }
-            Change::Session(_) => {}
-        }
-        Ok(())
     }
 
     /// Applies `change` after [`validate`](Self::validate) accepted it; returns what an erase

@@ -4,6 +4,7 @@ mod backend;
 mod config;
 mod owners;
 mod slots;
+mod validate;
 
 pub use backend::InMemoryBackend;
 pub use config::MemoryOptions;
