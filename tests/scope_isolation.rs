@@ -8,63 +8,14 @@
 mod common;
 
 use coda_server::api::ROUTES;
-use common::{http, Reply, Server};
+use common::{http, seed_victim, Reply, Server, Victim};
 use serde_json::{json, Value};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 
-/// Alice's data, and strings that must never appear in an answer to bob.
-struct Alice {
-    memory: String,
-    snapshot: String,
-    secret: &'static str,
-    session: &'static str,
-}
-
-impl Alice {
-    fn markers(&self) -> [&str; 4] {
-        [&self.memory, &self.snapshot, self.secret, self.session]
-    }
-}
-
 async fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
     let text = body.map(|b| b.to_string());
     http(addr, method, path, &[JSON], text.as_deref()).await
-}
-
-async fn seed(addr: &str) -> Alice {
-    let secret = "ALICE-SECRET-7731";
-    let session = "alice-session-x";
-    let turn = call(
-        addr,
-        "POST",
-        &format!("/api/v1/sessions/{session}/turns"),
-        Some(json!({"role": "user", "content": format!("my pin is {secret}"), "user_id": "alice"})),
-    )
-    .await;
-    assert_eq!(turn.status, 201, "{}", turn.text);
-    let memory = call(
-        addr,
-        "POST",
-        "/api/v1/memories",
-        Some(json!({"content": format!("{secret} is her pin"), "user_id": "alice", "session_id": session})),
-    )
-    .await;
-    assert_eq!(memory.status, 201, "{}", memory.text);
-    let snapshot = call(
-        addr,
-        "POST",
-        "/api/v1/snapshots",
-        Some(json!({"save": true, "user_id": "alice", "session_id": session})),
-    )
-    .await;
-    assert_eq!(snapshot.status, 201, "{}", snapshot.text);
-    Alice {
-        memory: memory.json["id"].as_str().unwrap().to_owned(),
-        snapshot: snapshot.json["snapshot_id"].as_str().unwrap().to_owned(),
-        secret,
-        session,
-    }
 }
 
 /// What bob sends for one route, and whether a 409 is an acceptable answer.
@@ -74,7 +25,7 @@ struct Case {
     conflict_ok: bool,
 }
 
-fn case(method: &str, template: &str, a: &Alice) -> Case {
+fn case(method: &str, template: &str, a: &Victim) -> Case {
     let (m, s, snap) = (&a.memory, a.session, &a.snapshot);
     let plain = |path: String| Case {
         path,
@@ -168,7 +119,7 @@ fn case(method: &str, template: &str, a: &Alice) -> Case {
 async fn no_route_lets_one_user_reach_another_users_data() {
     let server = Server::start("", "").await;
     let addr = server.addr();
-    let alice = seed(&addr).await;
+    let alice = seed_victim(&addr, &[], "ALICE-SECRET-7731", "alice-session-x").await;
     for (method, template) in ROUTES {
         let case = case(method, template, &alice);
         let r = call(&addr, method, &case.path, case.body.clone()).await;

@@ -10,7 +10,7 @@
 mod common;
 
 use coda_server::api::ROUTES;
-use common::{http, Reply, Server};
+use common::{http, seed_victim, Reply, Server, Victim};
 use serde_json::{json, Value};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
@@ -46,54 +46,8 @@ async fn call_as(
     http(addr, method, path, &all, text.as_deref()).await
 }
 
-/// Acme's data, and strings that must never appear in an answer to beta.
-struct Acme {
-    memory: String,
-    snapshot: String,
-    secret: &'static str,
-    session: &'static str,
-}
-
-async fn seed(addr: &str) -> Acme {
-    let secret = "ACME-SECRET-4242";
-    let session = "acme-session-x";
-    let turn = call(
-        addr,
-        ACME,
-        "POST",
-        &format!("/api/v1/sessions/{session}/turns"),
-        Some(json!({"role": "user", "content": format!("my pin is {secret}"), "user_id": "alice"})),
-    )
-    .await;
-    assert_eq!(turn.status, 201, "{}", turn.text);
-    let memory = call(
-        addr,
-        ACME,
-        "POST",
-        "/api/v1/memories",
-        Some(json!({"content": format!("{secret} is her pin"), "user_id": "alice", "session_id": session})),
-    )
-    .await;
-    assert_eq!(memory.status, 201, "{}", memory.text);
-    let snapshot = call(
-        addr,
-        ACME,
-        "POST",
-        "/api/v1/snapshots",
-        Some(json!({"save": true, "user_id": "alice", "session_id": session})),
-    )
-    .await;
-    assert_eq!(snapshot.status, 201, "{}", snapshot.text);
-    Acme {
-        memory: memory.json["id"].as_str().unwrap().to_owned(),
-        snapshot: snapshot.json["snapshot_id"].as_str().unwrap().to_owned(),
-        secret,
-        session,
-    }
-}
-
 /// What beta sends for one route: acme's ids, user `alice`, which beta may have too.
-fn case(method: &str, template: &str, a: &Acme) -> (String, Option<Value>) {
+fn case(method: &str, template: &str, a: &Victim) -> (String, Option<Value>) {
     let (m, s, snap) = (&a.memory, a.session, &a.snapshot);
     let plain = |path: String| (path, None);
     let with = |path: String, body: Value| (path, Some(body));
@@ -172,7 +126,7 @@ fn case(method: &str, template: &str, a: &Acme) -> (String, Option<Value>) {
 }
 
 /// Acme's memory, session and snapshot are exactly as seeded.
-async fn assert_intact(addr: &str, a: &Acme) {
+async fn assert_intact(addr: &str, a: &Victim) {
     let memory = call(
         addr,
         ACME,
@@ -208,7 +162,13 @@ async fn assert_intact(addr: &str, a: &Acme) {
 async fn no_route_lets_one_tenant_reach_another_tenants_data() {
     let server = Server::start("", &config()).await;
     let addr = server.addr();
-    let acme = seed(&addr).await;
+    let acme = seed_victim(
+        &addr,
+        &[("authorization", ACME)],
+        "ACME-SECRET-4242",
+        "acme-session-x",
+    )
+    .await;
     for (method, template) in ROUTES {
         let (path, body) = case(method, template, &acme);
         // Beta's own token, and beta's token naming acme: neither reaches acme.
@@ -242,7 +202,13 @@ async fn no_route_lets_one_tenant_reach_another_tenants_data() {
 async fn naming_another_tenant_reads_like_naming_none_that_exists() {
     let server = Server::start("", &config()).await;
     let addr = server.addr();
-    let acme = seed(&addr).await;
+    let acme = seed_victim(
+        &addr,
+        &[("authorization", ACME)],
+        "ACME-SECRET-4242",
+        "acme-session-x",
+    )
+    .await;
     let path = format!("/api/v1/memories/{}?user_id=alice", acme.memory);
     let as_beta = |tenant: &'static str| {
         let (addr, path) = (addr.clone(), path.clone());
@@ -283,7 +249,13 @@ async fn naming_another_tenant_reads_like_naming_none_that_exists() {
 async fn an_admin_names_a_tenant_with_the_header() {
     let server = Server::start("", &config()).await;
     let addr = server.addr();
-    let acme = seed(&addr).await;
+    let acme = seed_victim(
+        &addr,
+        &[("authorization", ACME)],
+        "ACME-SECRET-4242",
+        "acme-session-x",
+    )
+    .await;
     let path = format!("/api/v1/memories/{}?user_id=alice", acme.memory);
     let admin = |tenant: Option<&'static str>| {
         let (addr, path) = (addr.clone(), path.clone());

@@ -242,3 +242,59 @@ pub fn manager_in(
         .expect("manager");
     (manager, sink)
 }
+
+/// One user's memory, session and saved snapshot, seeded over HTTP for the isolation tests to
+/// probe from another scope; its markers must never appear in an answer to anyone else.
+pub struct Victim {
+    pub memory: String,
+    pub snapshot: String,
+    pub secret: &'static str,
+    pub session: &'static str,
+}
+
+impl Victim {
+    /// Strings that only this user's data holds.
+    pub fn markers(&self) -> [&str; 4] {
+        [&self.memory, &self.snapshot, self.secret, self.session]
+    }
+}
+
+/// Seeds user `alice` (a turn in `session`, a memory and a saved snapshot holding `secret`),
+/// sending `headers` (e.g. a tenant's token) with each request.
+pub async fn seed_victim(
+    addr: &str,
+    headers: &[(&str, &str)],
+    secret: &'static str,
+    session: &'static str,
+) -> Victim {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    let post = |path: String, body: Value| {
+        let all = all.clone();
+        async move { http(addr, "POST", &path, &all, Some(&body.to_string())).await }
+    };
+    let turn = post(
+        format!("/api/v1/sessions/{session}/turns"),
+        serde_json::json!({"role": "user", "content": format!("my pin is {secret}"), "user_id": "alice"}),
+    )
+    .await;
+    assert_eq!(turn.status, 201, "{}", turn.text);
+    let memory = post(
+        "/api/v1/memories".into(),
+        serde_json::json!({"content": format!("{secret} is her pin"), "user_id": "alice", "session_id": session}),
+    )
+    .await;
+    assert_eq!(memory.status, 201, "{}", memory.text);
+    let snapshot = post(
+        "/api/v1/snapshots".into(),
+        serde_json::json!({"save": true, "user_id": "alice", "session_id": session}),
+    )
+    .await;
+    assert_eq!(snapshot.status, 201, "{}", snapshot.text);
+    Victim {
+        memory: memory.json["id"].as_str().unwrap().to_owned(),
+        snapshot: snapshot.json["snapshot_id"].as_str().unwrap().to_owned(),
+        secret,
+        session,
+    }
+}

@@ -342,7 +342,13 @@ impl Scoped<'_> {
     /// The seed's `memory_stats` object for the scope's user and session.
     pub fn stats(&self) -> MemoryStats {
         let m = self.manager;
-        let info = self.visible_state().ok().flatten().map(|state| state.info);
+        // Counters only: the window is not needed, so it is not copied.
+        let info = m
+            .backend
+            .session(&self.session_key())
+            .ok()
+            .flatten()
+            .filter(|info| self.sees(info));
         let (turn_count, session_start, last_tool_used) = match info {
             Some(info) => (info.turn_count, info.session_start, info.last_tool_used),
             None => (0, m.default_started, None),
