@@ -361,3 +361,33 @@ async fn hashed_tokens_work_and_wrong_ones_are_refused() {
         admin_view.text
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_metrics_count_every_tenants_sessions_and_users() {
+    let server = Server::start("", &config()).await;
+    let addr = server.addr();
+    seed_victim(
+        &addr,
+        &[("authorization", ACME)],
+        "ACME-SECRET-4242",
+        "acme-session-x",
+    )
+    .await;
+    seed_victim(
+        &addr,
+        &[("authorization", BETA)],
+        "BETA-SECRET-4242",
+        "beta-session-x",
+    )
+    .await;
+    let r = call(&addr, ADMIN, "GET", "/metrics", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Two tenants' alice are two users, each with one session and one turn.
+    for line in ["coda_sessions 2", "coda_users 2", "coda_turns 2"] {
+        assert!(
+            r.text.lines().any(|l| l == line),
+            "missing `{line}` in\n{}",
+            r.text
+        );
+    }
+}

@@ -230,19 +230,29 @@ impl Live {
         s.memories
             .set(self.manager.memory_count().unwrap_or(0) as i64);
         let (mut turns, mut sessions) = (0u64, 0i64);
+        // Over every tenant: /metrics is an admin's view of the whole server.
         let mut users = std::collections::BTreeSet::new();
-        let tenant = coda::scope::DEFAULT_ID;
+        let tenants = std::iter::once(coda::scope::DEFAULT_ID).chain(
+            self.manager
+                .config()
+                .server
+                .tenants
+                .iter()
+                .map(|t| t.id.as_str()),
+        );
         let backend = self.manager.backend();
-        let counted = backend.sessions(tenant, &mut |state| {
-            turns += state.info.turn_count;
-            sessions += 1;
-            users.insert(state.info.user_id.clone());
-        });
-        if let Err(e) = counted.and_then(|()| {
-            users.extend(backend.owners(tenant)?.into_iter().map(|(o, _)| o.user_id));
-            Ok(())
-        }) {
-            tracing::warn!(error = %e, "counting sessions for /metrics failed");
+        for tenant in tenants {
+            let counted = backend.sessions(tenant, &mut |state| {
+                turns += state.info.turn_count;
+                sessions += 1;
+                users.insert(state.info.owner());
+            });
+            if let Err(e) = counted.and_then(|()| {
+                users.extend(backend.owners(tenant)?.into_iter().map(|(o, _)| o));
+                Ok(())
+            }) {
+                tracing::warn!(error = %e, tenant, "counting sessions for /metrics failed");
+            }
         }
         s.turns.set(turns as i64);
         s.sessions.set(sessions);
