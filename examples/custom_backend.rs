@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use coda::vector::{dot, TopK};
 use coda::{
-    BackendContext, Config, Erased, Error, Filter, Memory, MemoryBackend, MemoryId, MemoryManager,
-    MemoryRecord, NewMemory, Owner, Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey,
-    SessionState, SessionTable,
+    BackendContext, By, Change, Config, Erased, Error, Filter, HistoryTable, Memory, MemoryBackend,
+    MemoryId, MemoryManager, MemoryRecord, NewMemory, Owner, Scope, ScoredMemory, SessionChange,
+    SessionInfo, SessionKey, SessionState, SessionTable, Version,
 };
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,8 @@ struct Inner {
     records: BTreeMap<(Owner, u64), MemoryRecord>,
     by_id: BTreeMap<MemoryId, (Owner, u64)>,
     sessions: SessionTable,
+    /// Every version of every memory, derived by core's table from the changes made.
+    history: HistoryTable,
 }
 
 impl Inner {
@@ -74,6 +76,7 @@ impl MemoryBackend for BTreeBackend {
         let n = inner.next;
         inner.next += 1;
         let key = (scope.owner().clone(), n);
+        inner.history.record(&Change::Insert(record.clone()));
         inner.by_id.insert(record.memory.id, key.clone());
         inner.records.insert(key, record);
         Ok(())
@@ -100,19 +103,26 @@ impl MemoryBackend for BTreeBackend {
             .get(&id)
             .cloned()
             .ok_or_else(|| Error::memory_not_found(id))?;
+        inner.history.record(&Change::Update(record.clone()));
         inner.records.insert(key, record);
         Ok(())
     }
 
-    fn delete(&self, scope: &Scope, id: MemoryId) -> coda::Result<bool> {
+    fn delete(&self, scope: &Scope, id: MemoryId, by: By) -> coda::Result<bool> {
         if self.get(scope, id)?.is_none() {
             return Ok(false);
         }
         let mut inner = self.inner.write();
+        let at = coda::model::timestamp::now();
+        inner.history.record(&Change::Delete { id, by, at });
         match inner.by_id.remove(&id) {
             Some(key) => Ok(inner.records.remove(&key).is_some()),
             None => Ok(false),
         }
+    }
+
+    fn history(&self, scope: &Scope, id: MemoryId) -> coda::Result<Option<Vec<Version>>> {
+        Ok(self.inner.read().history.get(scope, id))
     }
 
     fn list(
@@ -126,7 +136,7 @@ impl MemoryBackend for BTreeBackend {
         let mut memories: Vec<(&u64, &Memory)> = inner
             .owned(scope)
             .map(|(n, r)| (n, &r.memory))
-            .filter(|(_, m)| scope.matches(m) && filter.is_none_or(|f| f.matches(&m.metadata)))
+            .filter(|(_, m)| scope.matches(m) && filter.is_none_or(|f| f.matches(m)))
             .collect();
         memories.sort_by(|a, b| (b.1.metadata.timestamp, b.0).cmp(&(a.1.metadata.timestamp, a.0)));
         Ok(memories
@@ -149,7 +159,7 @@ impl MemoryBackend for BTreeBackend {
         let records: Vec<&MemoryRecord> = inner.owned(scope).map(|(_, r)| r).collect();
         let mut top = TopK::new(limit);
         for (i, r) in records.iter().enumerate() {
-            if !scope.matches(&r.memory) || filter.is_some_and(|f| !f.matches(&r.memory.metadata)) {
+            if !scope.matches(&r.memory) || filter.is_some_and(|f| !f.matches(&r.memory)) {
                 continue;
             }
             let score = dot(query, &r.embedding);
@@ -208,6 +218,10 @@ impl MemoryBackend for BTreeBackend {
                 ));
             }
         }
+        inner.history.record(&Change::ReplaceUser {
+            owner: scope.owner().clone(),
+            records: records.clone(),
+        });
         inner.remove_owner(scope.owner());
         for record in records {
             let n = inner.next;
@@ -221,6 +235,9 @@ impl MemoryBackend for BTreeBackend {
 
     fn erase_owner(&self, scope: &Scope) -> coda::Result<Erased> {
         let mut inner = self.inner.write();
+        inner
+            .history
+            .record(&Change::EraseUser(scope.owner().clone()));
         let memories = inner.remove_owner(scope.owner());
         let sessions = inner.sessions.remove_owner(scope.owner());
         Ok(Erased { memories, sessions })

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use crate::embed::Embedder;
 use crate::filter::Filter;
-use crate::model::{Memory, MemoryId, MemoryRecord, ScoredMemory};
+use chrono::{DateTime, Utc};
+
+use crate::history::Version;
+use crate::model::{By, Memory, MemoryId, MemoryRecord, ScoredMemory};
 use crate::scope::{Owner, Scope};
 use crate::session::{SessionChange, SessionInfo, SessionKey, SessionState};
 use crate::Result;
@@ -35,7 +38,14 @@ pub enum Change {
     /// A memory replaced by a new version with the same id (and owner).
     Update(MemoryRecord),
     /// A memory removed.
-    Delete(MemoryId),
+    Delete {
+        /// Which.
+        id: MemoryId,
+        /// Who removed it: a caller, or the expiry sweeper.
+        by: By,
+        /// When, so a replayed log dates its history as the live one did.
+        at: DateTime<Utc>,
+    },
     /// Every memory of one owner replaced at once (snapshot apply).
     ReplaceUser {
         /// Whose memories.
@@ -85,8 +95,15 @@ pub trait MemoryBackend: Send + Sync + 'static {
     /// [`Error::NotFound`](crate::Error::NotFound). The owner cannot change.
     fn update(&self, scope: &Scope, record: MemoryRecord) -> Result<()>;
 
-    /// Removes the memory with `id` if it lies in `scope`; returns whether it did.
-    fn delete(&self, scope: &Scope, id: MemoryId) -> Result<bool>;
+    /// Removes the memory with `id` if it lies in `scope`; returns whether it did. `by` says who
+    /// (a caller or the expiry sweeper), for the memory's history.
+    fn delete(&self, scope: &Scope, id: MemoryId, by: By) -> Result<bool>;
+
+    /// Every version of memory `id` inside `scope`, oldest first (SPEC §10), kept after a delete
+    /// and dropped by [`erase_owner`](Self::erase_owner); `None` for an id never seen there.
+    /// [`HistoryTable`](crate::history::HistoryTable) derives versions from the changes a backend
+    /// applies.
+    fn history(&self, scope: &Scope, id: MemoryId) -> Result<Option<Vec<Version>>>;
 
     /// A page of the memories in `scope` matching `filter`, newest first (by timestamp).
     fn list(

@@ -92,6 +92,14 @@ pub struct MemoryConfig {
     /// Seed alias of `snapshots.interval`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot_interval: Option<u64>,
+    /// A fact or preference filling a slot another one holds supersedes it, and a restatement
+    /// adds nothing (SPEC §10).
+    pub supersede: bool,
+    /// Cosine at or above which a new memory of the same user, type and slot is a restatement of
+    /// an existing one (only near-verbatim text reaches it; measured in tests/dedup.rs).
+    pub dedup_similarity: f64,
+    /// Seconds between sweeps deleting expired memories.
+    pub expiry_sweep_s: u64,
 }
 
 impl Default for MemoryConfig {
@@ -105,6 +113,9 @@ impl Default for MemoryConfig {
             snapshot_dir: None,
             auto_snapshot: None,
             snapshot_interval: None,
+            supersede: true,
+            dedup_similarity: 0.97,
+            expiry_sweep_s: 60,
         }
     }
 }
@@ -175,6 +186,12 @@ pub struct SearchConfig {
     pub vector_weight: f64,
     /// Weight of the normalised BM25 score in hybrid ranking.
     pub lexical_weight: f64,
+    /// Weight of a memory's importance added to its score (SPEC §10).
+    pub importance_weight: f64,
+    /// Weight of recency, `0.5^(age_h / recency_half_life_h)`, added to the score.
+    pub recency_weight: f64,
+    /// Hours after which the recency part halves.
+    pub recency_half_life_h: f64,
 }
 
 impl Default for SearchConfig {
@@ -185,6 +202,9 @@ impl Default for SearchConfig {
             // recall@1 to 1.000 and keeps paraphrase recall@5 at vector search's 0.939.
             vector_weight: 0.9,
             lexical_weight: 0.1,
+            importance_weight: 0.0,
+            recency_weight: 0.0,
+            recency_half_life_h: 168.0,
         }
     }
 }
@@ -372,6 +392,30 @@ impl Config {
             if !(0.0..=1.0).contains(&weight) {
                 return Err(Error::config(path, "must be in [0, 1]"));
             }
+        }
+        for (path, weight) in [
+            ("search.importance_weight", self.search.importance_weight),
+            ("search.recency_weight", self.search.recency_weight),
+        ] {
+            if !(0.0..=10.0).contains(&weight) {
+                return Err(Error::config(path, "must be in [0, 10]"));
+            }
+        }
+        let half_life = self.search.recency_half_life_h;
+        if !(half_life.is_finite() && half_life > 0.0) {
+            return Err(Error::config(
+                "search.recency_half_life_h",
+                "must be a positive number of hours",
+            ));
+        }
+        if !(0.5..=1.0).contains(&self.memory.dedup_similarity) {
+            return Err(Error::config(
+                "memory.dedup_similarity",
+                "must be in [0.5, 1]",
+            ));
+        }
+        if self.memory.expiry_sweep_s == 0 {
+            return Err(Error::config("memory.expiry_sweep_s", "must be at least 1"));
         }
         crate::tenant::validate(&self.server)
     }

@@ -161,6 +161,9 @@ pub enum EventBody {
     MemoryDelete {
         /// The removed memory's id.
         memory_id: Uuid,
+        /// Why, when not a caller's delete: `expired` (SPEC §10).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// `conversation_turn`.
     ConversationTurn {

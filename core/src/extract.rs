@@ -14,6 +14,8 @@ pub struct Extracted {
     pub memory: NewMemory,
     /// A user-summary key it establishes (`name`, `location`, ...), for `user_summary_keys`.
     pub summary_key: Option<String>,
+    /// What the memory is about, so a new value supersedes the old (SPEC §10).
+    pub slot: Option<String>,
 }
 
 /// Turns short-term turns into long-term memories.
@@ -112,6 +114,7 @@ impl MemoryExtractor for RuleExtractor {
                     .importance(0.4)
                     .topics(topics),
                 summary_key: None,
+                slot: None,
             });
             i += if reply.is_some() { 2 } else { 1 };
         }
@@ -167,6 +170,7 @@ fn statements(text: &str) -> Vec<Extracted> {
                     .topics(topics)
                     .with("extraction_rule", rule.triggers[0].trim()),
                 summary_key: rule.summary_key.map(str::to_owned),
+                slot: None,
             });
             matched = true;
         }

@@ -9,7 +9,9 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
-use crate::model::{timestamp, Metadata};
+use chrono::{DateTime, Utc};
+
+use crate::model::{timestamp, Memory};
 use crate::{Error, Result};
 
 /// A parsed filter expression.
@@ -21,6 +23,16 @@ pub enum Filter {
     Or(Vec<Filter>),
     /// The sub-filter does not hold.
     Not(Box<Filter>),
+    /// The memory is visible at `at`: not superseded unless `superseded`, not expired unless
+    /// `expired` (SPEC §10). The manager adds it to every search and listing.
+    Visible {
+        /// The time expiry is judged at.
+        at: DateTime<Utc>,
+        /// Whether superseded memories pass.
+        superseded: bool,
+        /// Whether expired memories pass.
+        expired: bool,
+    },
     /// A condition on one metadata key.
     Field {
         /// The metadata key.
@@ -67,13 +79,36 @@ impl Filter {
         }
     }
 
-    /// Whether `metadata` satisfies the filter.
-    pub fn matches(&self, metadata: &Metadata) -> bool {
+    /// Whether `memory` satisfies the filter.
+    pub fn matches(&self, memory: &Memory) -> bool {
         match self {
-            Filter::And(all) => all.iter().all(|f| f.matches(metadata)),
-            Filter::Or(any) => any.iter().any(|f| f.matches(metadata)),
-            Filter::Not(inner) => !inner.matches(metadata),
-            Filter::Field { key, condition } => condition.holds(metadata.field(key).as_ref()),
+            Filter::And(all) => all.iter().all(|f| f.matches(memory)),
+            Filter::Or(any) => any.iter().any(|f| f.matches(memory)),
+            Filter::Not(inner) => !inner.matches(memory),
+            Filter::Visible {
+                at,
+                superseded,
+                expired,
+            } => {
+                (*superseded || memory.superseded_by.is_none())
+                    && (*expired || !memory.is_expired(*at))
+            }
+            Filter::Field { key, condition } => {
+                condition.holds(memory.metadata.field(key).as_ref())
+            }
+        }
+    }
+
+    /// `filter` (if any) and `also`, as one filter.
+    pub fn both(filter: Option<&Filter>, also: Filter) -> Filter {
+        match filter {
+            None => also,
+            Some(Filter::And(parts)) => {
+                let mut parts = parts.clone();
+                parts.push(also);
+                Filter::And(parts)
+            }
+            Some(other) => Filter::And(vec![other.clone(), also]),
         }
     }
 }
@@ -215,12 +250,34 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn meta() -> Metadata {
-        serde_json::from_value(json!({
+    fn meta() -> Memory {
+        let metadata = serde_json::from_value(json!({
             "source_type": "fact", "importance": 0.8,
             "timestamp": "2025-04-26T12:05:00Z", "topics": ["user", "name"], "user_id": "a"
         }))
-        .expect("metadata")
+        .expect("metadata");
+        Memory::new(uuid::Uuid::nil(), "x", metadata)
+    }
+
+    #[test]
+    fn visible_hides_superseded_and_expired_unless_asked() {
+        let now = timestamp::now();
+        let visible = |superseded, expired| Filter::Visible {
+            at: now,
+            superseded,
+            expired,
+        };
+        let mut m = meta();
+        assert!(visible(false, false).matches(&m));
+        m.superseded_by = Some(uuid::Uuid::nil());
+        assert!(!visible(false, false).matches(&m));
+        assert!(visible(true, false).matches(&m));
+        m.superseded_by = None;
+        m.expires_at = Some(now - chrono::Duration::seconds(1));
+        assert!(!visible(false, false).matches(&m));
+        assert!(visible(false, true).matches(&m));
+        m.expires_at = Some(now + chrono::Duration::seconds(60));
+        assert!(visible(false, false).matches(&m));
     }
 
     fn check(filter: Value) -> bool {

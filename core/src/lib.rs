@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod extract;
 pub mod filter;
+pub mod history;
 pub mod lexical;
 pub mod manager;
 pub mod model;
@@ -34,10 +35,14 @@ pub use event::{Event, EventBody, EventScope, EventType, SharedEvent, SnapshotAc
 pub use extract::{Extracted, MemoryExtractor, RuleExtractor};
 pub use filter::Filter;
 pub use manager::{
-    Conversation, ManagerBuilder, MemoryManager, MemoryPatch, PersistOutcome, Scoped,
+    Conversation, ManagerBuilder, MemoryManager, MemoryPatch, PersistOutcome, Query, Remembered,
+    Scoped, Visibility,
     SessionListing, SnapshotListing, UserErasure, UserListing,
 };
-pub use model::{Memory, MemoryId, MemoryRecord, Metadata, NewMemory, Role, ScoredMemory, Turn};
+pub use history::{Action, HistoryTable, Version};
+pub use model::{
+    By, Explain, Memory, MemoryId, MemoryRecord, Metadata, NewMemory, Role, ScoredMemory, Turn,
+};
 pub use retention::{PrunePolicy, SnapshotFilter};
 pub use scope::{Owner, Scope};
 pub use session::{SessionChange, SessionInfo, SessionKey, SessionState, SessionTable};

@@ -37,6 +37,78 @@ pub struct Memory {
     pub tenant: String,
     /// Source type, importance, timestamp, topics and the caller's own keys.
     pub metadata: Metadata,
+    /// What the memory is about (`home_city`, `name`, `opinion:coffee`), for superseding: a new
+    /// fact or preference of the same user in the same slot replaces this one (SPEC §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
+    /// The memory that replaced this one; a superseded memory leaves searches and listings
+    /// unless they ask for `include_superseded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<MemoryId>,
+    /// When the memory expires; after it, searches and listings skip it and the sweeper deletes
+    /// it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "timestamp::option"
+    )]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the memory last changed after it was added (update or supersede).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "timestamp::option"
+    )]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The turns (`turn_index`) a persisted memory was distilled from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_turns: Vec<u64>,
+    /// Who made the current version, for its history; not on the wire (the history says it).
+    #[serde(skip)]
+    pub changed_by: By,
+}
+
+/// Who changed a memory, as its history reports it (SPEC §10).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum By {
+    /// A caller of the API or library.
+    #[default]
+    Api,
+    /// Persist, distilling turns.
+    Persist,
+    /// The expiry sweeper.
+    Expiry,
+}
+
+impl By {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            By::Api => "api",
+            By::Persist => "persist",
+            By::Expiry => "expiry",
+        }
+    }
+
+    /// The value [`as_u8`](Self::as_u8) gave, if it is one.
+    pub fn from_u8(v: u8) -> Option<By> {
+        match v {
+            0 => Some(By::Api),
+            1 => Some(By::Persist),
+            2 => Some(By::Expiry),
+            _ => None,
+        }
+    }
+
+    /// A compact code for binary logs.
+    pub fn as_u8(self) -> u8 {
+        match self {
+            By::Api => 0,
+            By::Persist => 1,
+            By::Expiry => 2,
+        }
+    }
 }
 
 /// Metadata every memory carries, plus whatever keys the caller added.
@@ -83,7 +155,23 @@ impl Memory {
             session_id: None,
             tenant: default_id(),
             metadata,
+            slot: None,
+            superseded_by: None,
+            expires_at: None,
+            updated_at: None,
+            source_turns: Vec::new(),
+            changed_by: By::Api,
         }
+    }
+
+    /// When the memory last changed: its update time, else when it was added.
+    pub fn changed_at(&self) -> DateTime<Utc> {
+        self.updated_at.unwrap_or(self.metadata.timestamp)
+    }
+
+    /// Whether the memory has expired at `now`.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
     }
 
     /// The same memory placed in `scope`: its tenant, user, and agent and session when given.
@@ -126,8 +214,42 @@ pub struct ScoredMemory {
     /// Cosine similarity to the query, in `[-1, 1]`.
     pub similarity: f32,
     /// The ranking score: the similarity for vector search, normalised BM25 for lexical search,
-    /// their weighted sum for hybrid search.
+    /// their fusion for hybrid search, plus the importance and recency parts when weighted.
     pub score: f32,
+    /// Its slot, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
+    /// The memory that replaced it (only with `include_superseded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<MemoryId>,
+    /// When it expires, if ever.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "timestamp::option"
+    )]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it last changed after it was added.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "timestamp::option"
+    )]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The parts of `score`, when the search asked for `explain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Explain>,
+}
+
+/// The weighted parts of a search score (SPEC §10): `score = relevance + importance + recency`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Explain {
+    /// What the search mode ranked by (cosine, normalised BM25 or their fusion).
+    pub relevance: f32,
+    /// `importance_weight · importance`.
+    pub importance: f32,
+    /// `recency_weight · 0.5^(age_h / recency_half_life_h)`.
+    pub recency: f32,
 }
 
 impl ScoredMemory {
@@ -142,6 +264,11 @@ impl ScoredMemory {
             metadata: memory.metadata,
             similarity,
             score: similarity,
+            slot: memory.slot,
+            superseded_by: memory.superseded_by,
+            expires_at: memory.expires_at,
+            updated_at: memory.updated_at,
+            explain: None,
         }
     }
 }
@@ -221,6 +348,22 @@ pub struct NewMemory {
     /// Caller keys; `topics` here becomes the memory's topics.
     #[serde(default)]
     pub metadata: Map<String, Value>,
+    /// What the memory is about, for superseding (SPEC §10); `None` = no slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
+    /// When it expires (RFC 3339).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "timestamp::option"
+    )]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Seconds from now until it expires; exclusive with `expires_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_s: Option<u64>,
+    /// The turns a persisted memory came from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_turns: Vec<u64>,
 }
 
 impl NewMemory {
@@ -239,7 +382,23 @@ impl NewMemory {
             memory_type: memory_type.into(),
             importance: Self::default_importance(),
             metadata: Map::new(),
+            slot: None,
+            expires_at: None,
+            ttl_s: None,
+            source_turns: Vec::new(),
         }
+    }
+
+    /// Sets the slot.
+    pub fn slot(mut self, slot: impl Into<String>) -> Self {
+        self.slot = Some(slot.into());
+        self
+    }
+
+    /// Makes the memory expire `seconds` after it is added.
+    pub fn ttl(mut self, seconds: u64) -> Self {
+        self.ttl_s = Some(seconds);
+        self
     }
 
     /// Sets the importance.

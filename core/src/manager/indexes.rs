@@ -20,6 +20,32 @@ pub(super) struct OwnerIndex {
     pub summary: LongTermSummary,
     /// Keys of what the assistant knows about the user (`name`, `location`), from persist.
     pub user_summary_keys: BTreeSet<String>,
+    /// The memories holding each slot and not superseded (normally one per slot).
+    pub slots: HashMap<String, Vec<MemoryId>>,
+}
+
+impl OwnerIndex {
+    /// Notes `memory` in its slot if it holds one.
+    pub fn hold_slot(&mut self, memory: &Memory) {
+        if let (Some(slot), None) = (&memory.slot, memory.superseded_by) {
+            let holders = self.slots.entry(slot.clone()).or_default();
+            if !holders.contains(&memory.id) {
+                holders.push(memory.id);
+            }
+        }
+    }
+
+    /// Forgets `memory` in its slot.
+    pub fn release_slot(&mut self, memory: &Memory) {
+        if let Some(slot) = &memory.slot {
+            if let Some(holders) = self.slots.get_mut(slot) {
+                holders.retain(|id| *id != memory.id);
+                if holders.is_empty() {
+                    self.slots.remove(slot);
+                }
+            }
+        }
+    }
 }
 
 /// Every owner's [`OwnerIndex`].
@@ -49,6 +75,7 @@ impl Indexes {
             if let Some((_, index)) = current.as_mut() {
                 index.summary.add(&memory.metadata);
                 index.lexical.insert(memory.id, &memory.content);
+                index.hold_slot(memory);
                 if let Some(key) = crate::extract::summary_key_of(&memory.metadata) {
                     index.user_summary_keys.insert(key.to_owned());
                 }
@@ -82,6 +109,7 @@ impl Indexes {
         self.write(&Owner::of(memory), |index| {
             index.summary.add(&memory.metadata);
             index.lexical.insert(memory.id, &memory.content);
+            index.hold_slot(memory);
         });
     }
 
@@ -90,6 +118,8 @@ impl Indexes {
         self.write(&Owner::of(new), |index| {
             index.summary.remove(&old.metadata);
             index.summary.add(&new.metadata);
+            index.release_slot(old);
+            index.hold_slot(new);
             if old.content != new.content {
                 index.lexical.remove_text(old.id, &old.content);
                 index.lexical.insert(new.id, &new.content);
@@ -102,6 +132,7 @@ impl Indexes {
         self.write(&Owner::of(memory), |index| {
             index.summary.remove(&memory.metadata);
             index.lexical.remove_text(memory.id, &memory.content);
+            index.release_slot(memory);
         });
     }
 
@@ -113,6 +144,11 @@ impl Indexes {
     /// Forgets `owner` (erasure).
     pub fn forget(&self, owner: &Owner) {
         self.owners.write().remove(owner);
+    }
+
+    /// The memories holding `slot` for `owner`, not superseded.
+    pub fn slot_holders(&self, owner: &Owner, slot: &str) -> Vec<MemoryId> {
+        self.read(owner, |index| index.slots.get(slot).cloned().unwrap_or_default())
     }
 
     /// BM25 candidates among `owner`'s memories, and the score of a typical full match.

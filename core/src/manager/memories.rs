@@ -1,5 +1,6 @@
 //! Long-term memories: add, search, read, update, delete, list.
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -52,6 +53,109 @@ pub struct MemoryPatch {
     pub importance: Option<f64>,
     /// Keys to set (`topics` replaces the topics); a null value removes the key.
     pub metadata: Option<Map<String, Value>>,
+    /// A new expiry time; `null` removes the expiry.
+    #[serde(default, deserialize_with = "some_time")]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// Expire this many seconds from now; exclusive with `expires_at`.
+    pub ttl_s: Option<u64>,
+}
+
+/// A present `expires_at`, null or a time, as `Some`.
+fn some_time<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<DateTime<Utc>>>, D::Error> {
+    crate::model::timestamp::option::deserialize(d).map(Some)
+}
+
+/// Who may see superseded and expired memories (SPEC §10); both hidden by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Visibility {
+    /// Superseded memories are included.
+    pub include_superseded: bool,
+    /// Expired (not yet swept) memories are included.
+    pub include_expired: bool,
+}
+
+impl Visibility {
+    /// `filter` narrowed to what this visibility shows.
+    fn apply(self, filter: Option<&Filter>) -> Option<Filter> {
+        if self.include_superseded && self.include_expired {
+            return filter.cloned();
+        }
+        Some(Filter::both(
+            filter,
+            Filter::Visible {
+                at: crate::model::timestamp::now(),
+                superseded: self.include_superseded,
+                expired: self.include_expired,
+            },
+        ))
+    }
+}
+
+/// A search: what [`Scoped::search`] takes.
+#[derive(Debug, Clone)]
+pub struct Query<'a> {
+    /// The text to match.
+    pub text: &'a str,
+    /// At most this many results, in `1..=1000`.
+    pub limit: usize,
+    /// Results have at least this cosine similarity.
+    pub min_similarity: f32,
+    /// A metadata filter.
+    pub filter: Option<&'a Filter>,
+    /// The ranking; the configured one when `None`.
+    pub mode: Option<SearchMode>,
+    /// Superseded and expired memories shown or not.
+    pub visibility: Visibility,
+    /// Results carry the parts of their score.
+    pub explain: bool,
+}
+
+impl<'a> Query<'a> {
+    /// A query for `text` with the defaults: 5 results, any similarity, no filter.
+    pub fn new(text: &'a str) -> Self {
+        Query {
+            text,
+            limit: 5,
+            min_similarity: -1.0,
+            filter: None,
+            mode: None,
+            visibility: Visibility::default(),
+            explain: false,
+        }
+    }
+}
+
+/// The expiry `expires_at` or `ttl_s` ask for, if any; in the past is refused.
+fn expiry(
+    expires_at: Option<DateTime<Utc>>,
+    ttl_s: Option<u64>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>> {
+    match (expires_at, ttl_s) {
+        (Some(_), Some(_)) => Err(Error::invalid(
+            "ttl_s",
+            "give either `expires_at` or `ttl_s`, not both",
+        )),
+        (Some(at), None) if at <= now => Err(Error::invalid("expires_at", "is not in the future")),
+        (Some(at), None) => Ok(Some(at)),
+        (None, Some(0)) => Err(Error::invalid("ttl_s", "must be at least 1")),
+        (None, Some(ttl)) => {
+            let ttl = i64::try_from(ttl)
+                .ok()
+                .and_then(chrono::Duration::try_seconds)
+                .and_then(|d| now.checked_add_signed(d))
+                .ok_or_else(|| Error::invalid("ttl_s", "is too large"))?;
+            Ok(Some(ttl))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Checks a caller's slot: like a scope id, 1 to 128 bytes of `[A-Za-z0-9._:@-]`.
+fn check_slot(slot: &str) -> Result<()> {
+    crate::scope::check_id("slot", slot)
 }
 
 fn check_importance(importance: f64) -> Result<()> {
@@ -110,17 +214,10 @@ fn split_metadata(mut metadata: Map<String, Value>) -> Result<SplitMetadata> {
 
 impl Scoped<'_> {
     /// Adds a long-term memory to the scope's user (tagged with its agent and session when the
-    /// scope names them) after validating it.
+    /// scope names them) after validating it. A restatement of a memory the user has returns
+    /// that memory and stores nothing; see [`remember`](Self::remember) to tell the two apart.
     pub fn add_memory(&self, new: NewMemory) -> Result<Memory> {
-        let record = self.prepare_memory(new)?;
-        let memory = record.memory.clone();
-        let m = self.manager;
-        m.quotas
-            .within(m.backend.as_ref(), self.scope.tenant(), 1, || {
-                m.backend.insert(&self.scope, record)
-            })?;
-        self.stored(&memory);
-        Ok(memory)
+        self.remember(new).map(|r| r.memory)
     }
 
     /// Validates `new` and embeds it as a memory of this scope, without storing it.
@@ -130,14 +227,22 @@ impl Scoped<'_> {
         check_importance(new.importance)?;
         check_type(&new.memory_type)?;
         let (topics, extra) = split_metadata(new.metadata)?;
+        if let Some(slot) = &new.slot {
+            check_slot(slot)?;
+        }
+        let now = crate::model::timestamp::now();
+        let expires_at = expiry(new.expires_at, new.ttl_s, now)?;
         let metadata = Metadata {
             source_type: new.memory_type,
             importance: new.importance,
-            timestamp: crate::model::timestamp::now(),
+            timestamp: now,
             topics: topics.unwrap_or_default(),
             extra,
         };
-        let memory = Memory::new(Uuid::new_v4(), new.content, metadata).in_scope(&self.scope);
+        let mut memory = Memory::new(Uuid::new_v4(), new.content, metadata).in_scope(&self.scope);
+        memory.slot = new.slot;
+        memory.expires_at = expires_at;
+        memory.source_turns = new.source_turns;
         let embedding = m.embedder.embed(&memory.content)?;
         Ok(MemoryRecord { memory, embedding })
     }
@@ -146,6 +251,7 @@ impl Scoped<'_> {
     pub(super) fn stored(&self, memory: &Memory) {
         let m = self.manager;
         m.indexes.added(memory);
+        m.expiries.lock().schedule(memory);
         m.bus.emit_in(
             &EventScope::of_memory(memory),
             &EventBody::MemoryStore {
@@ -180,6 +286,20 @@ impl Scoped<'_> {
         filter: Option<&Filter>,
         mode: Option<SearchMode>,
     ) -> Result<Vec<ScoredMemory>> {
+        self.search(&Query {
+            limit,
+            min_similarity,
+            filter,
+            mode,
+            ..Query::new(query)
+        })
+    }
+
+    /// Runs `q`: the best matches by its ranking, with importance and recency weighted in as
+    /// `[search]` says, superseded and expired memories hidden unless it asks for them;
+    /// publishes `memory_retrieve`.
+    pub fn search(&self, q: &Query<'_>) -> Result<Vec<ScoredMemory>> {
+        let (query, limit, min_similarity, mode) = (q.text, q.limit, q.min_similarity, q.mode);
         let m = self.manager;
         m.check_content("query", query)?;
         if limit == 0 || limit > MAX_LIMIT {
@@ -193,6 +313,16 @@ impl Scoped<'_> {
         }
         let embedding = m.embedder.embed(query)?;
         let search = &m.config.search;
+        let filter = q.visibility.apply(q.filter);
+        let filter = filter.as_ref();
+        let weighted = search.importance_weight > 0.0 || search.recency_weight > 0.0;
+        // Weights can lift a memory from below the top `limit`: rank a wider pool.
+        let wanted = limit;
+        let limit = if weighted {
+            limit.saturating_mul(4).max(50)
+        } else {
+            limit
+        };
         let results = match mode.unwrap_or(search.mode) {
             SearchMode::Vector => {
                 m.backend
@@ -211,6 +341,7 @@ impl Scoped<'_> {
                 search.lexical_weight as f32,
             )?,
         };
+        let results = super::ranking::weigh(results, search, q.explain, wanted);
         // A repeated search is a distinct retrieval, never a duplicate.
         self.emit(
             &EventBody::MemoryRetrieve {
@@ -265,7 +396,7 @@ impl Scoped<'_> {
             };
             let similarity = dot(embedding, &record.embedding);
             if similarity < min_similarity
-                || filter.is_some_and(|f| !f.matches(&record.memory.metadata))
+                || filter.is_some_and(|f| !f.matches(&record.memory))
             {
                 continue;
             }
@@ -298,17 +429,39 @@ impl Scoped<'_> {
             .ok_or_else(|| Error::memory_not_found(id))
     }
 
-    /// A page of the scope's memories, newest first, optionally filtered.
+    /// A page of the scope's memories, newest first, optionally filtered; superseded and
+    /// expired memories are left out.
     pub fn list_memories(
         &self,
         offset: usize,
         limit: usize,
         filter: Option<&Filter>,
     ) -> Result<Vec<Memory>> {
+        self.list_visible(offset, limit, filter, Visibility::default())
+    }
+
+    /// As [`list_memories`](Self::list_memories), showing what `visibility` asks for.
+    pub fn list_visible(
+        &self,
+        offset: usize,
+        limit: usize,
+        filter: Option<&Filter>,
+        visibility: Visibility,
+    ) -> Result<Vec<Memory>> {
         check_limit(limit)?;
+        let filter = visibility.apply(filter);
         self.manager
             .backend
-            .list(&self.scope, offset, limit, filter)
+            .list(&self.scope, offset, limit, filter.as_ref())
+    }
+
+    /// Every version of memory `id` in the scope, oldest first (SPEC §10); answered after a
+    /// delete, not after the user is erased.
+    pub fn memory_history(&self, id: MemoryId) -> Result<Vec<crate::history::Version>> {
+        self.manager
+            .backend
+            .history(&self.scope, id)?
+            .ok_or_else(|| Error::memory_not_found(id))
     }
 
     /// How many long-term memories the scope's user has.
@@ -330,6 +483,19 @@ impl Scoped<'_> {
             check_type(memory_type)?;
         }
         let (topics, keys) = split_metadata(patch.metadata.unwrap_or_default())?;
+        let now = crate::model::timestamp::now();
+        let expires_at = match (patch.expires_at, patch.ttl_s) {
+            (Some(None), None) => Some(None),
+            (Some(Some(at)), ttl) => Some(expiry(Some(at), ttl, now)?),
+            (None, Some(ttl)) => Some(expiry(None, Some(ttl), now)?),
+            (Some(None), Some(_)) => {
+                return Err(Error::invalid(
+                    "ttl_s",
+                    "give either `expires_at` or `ttl_s`, not both",
+                ))
+            }
+            (None, None) => None,
+        };
         // Held across read-modify-write so concurrent updates keep the summary exact.
         let _owner = m.owner_locks.lock(self.scope.owner());
         let old = m
@@ -360,6 +526,11 @@ impl Scoped<'_> {
                 memory.metadata.extra.insert(key, value);
             }
         }
+        if let Some(expires_at) = expires_at {
+            memory.expires_at = expires_at;
+        }
+        memory.updated_at = Some(now);
+        memory.changed_by = crate::model::By::Api;
         m.backend.update(
             &self.scope,
             MemoryRecord {
@@ -368,15 +539,7 @@ impl Scoped<'_> {
             },
         )?;
         m.indexes.updated(&old.memory, &memory);
-        m.bus.emit_in(
-            &EventScope::of_memory(&memory),
-            &EventBody::MemoryUpdate {
-                memory_id: memory.id,
-                content: memory.content.clone(),
-                metadata: memory.metadata.clone(),
-            },
-            Dedup::Check,
-        );
+        self.updated(&old.memory, &memory);
         Ok(memory)
     }
 
@@ -388,13 +551,17 @@ impl Scoped<'_> {
             .backend
             .get(&self.scope, id)?
             .ok_or_else(|| Error::memory_not_found(id))?;
-        if !m.backend.delete(&self.scope, id)? {
+        if !m.backend.delete(&self.scope, id, crate::model::By::Api)? {
             return Err(Error::memory_not_found(id));
         }
         m.indexes.removed(&old.memory);
+        m.expiries.lock().unschedule(&old.memory);
         m.bus.emit_in(
             &EventScope::of_memory(&old.memory),
-            &EventBody::MemoryDelete { memory_id: id },
+            &EventBody::MemoryDelete {
+                memory_id: id,
+                reason: None,
+            },
             Dedup::Check,
         );
         Ok(old.memory)

@@ -6,8 +6,10 @@
 //! is called through); this file wires them.
 
 mod indexes;
+mod lifecycle;
 mod memories;
 mod quotas;
+mod ranking;
 mod scoped;
 mod sessions;
 mod snapshot_cache;
@@ -38,7 +40,8 @@ use crate::snapshot::SnapshotStore;
 use crate::stats::MemoryStats;
 use crate::{Error, Result};
 
-pub use memories::{MemoryPatch, MAX_LIMIT};
+pub use lifecycle::Remembered;
+pub use memories::{MemoryPatch, Query, Visibility, MAX_LIMIT};
 pub use scoped::Scoped;
 pub use sessions::SessionListing;
 pub use snapshots::{SnapshotListing, CURRENT};
@@ -173,11 +176,15 @@ impl ManagerBuilder {
             bus.add_sink(sink);
         }
         let indexes = indexes::Indexes::build(backend.as_ref())?;
+        let expiries = lifecycle::Expiries::build(backend.as_ref())?;
         let auto = AutoSnapshot {
             enabled: config.snapshots.auto,
             interval: config.snapshots.interval,
         };
-        Ok(Arc::new(MemoryManager {
+        let sweep_every = Duration::from_secs(config.memory.expiry_sweep_s);
+        let manager = Arc::new(MemoryManager {
+            expiries: Mutex::new(expiries),
+            sweeper: Mutex::new(None),
             snapshot_cache: Mutex::new(snapshot_cache::SnapshotCache::new(
                 config.snapshots.in_memory,
             )),
@@ -195,7 +202,39 @@ impl ManagerBuilder {
             owner_locks: stripes::Stripes::new(),
             default_started: crate::model::timestamp::now(),
             auto: Mutex::new(auto),
-        }))
+        });
+        let sweeper = spawn_sweeper(Arc::downgrade(&manager), sweep_every)?;
+        *manager.sweeper.lock() = Some(sweeper);
+        Ok(manager)
+    }
+}
+
+/// The thread deleting expired memories every `every`; it holds the manager only while it
+/// sweeps, and ends when the manager is dropped (which wakes it).
+fn spawn_sweeper(
+    manager: std::sync::Weak<MemoryManager>,
+    every: Duration,
+) -> Result<std::thread::Thread> {
+    let handle = std::thread::Builder::new()
+        .name("coda-expiry".into())
+        .spawn(move || loop {
+            std::thread::park_timeout(every);
+            let Some(manager) = manager.upgrade() else {
+                return;
+            };
+            if let Err(e) = manager.sweep_expired() {
+                tracing::warn!(error = %e, "sweeping expired memories failed; will retry");
+            }
+        })
+        .map_err(|e| Error::io("start the expiry sweeper thread", "", e))?;
+    Ok(handle.thread().clone())
+}
+
+impl Drop for MemoryManager {
+    fn drop(&mut self) {
+        if let Some(sweeper) = self.sweeper.lock().take() {
+            sweeper.unpark();
+        }
     }
 }
 
@@ -223,6 +262,10 @@ pub struct MemoryManager {
     default_started: DateTime<Utc>,
     snapshot_cache: Mutex<snapshot_cache::SnapshotCache>,
     auto: Mutex<AutoSnapshot>,
+    /// When each expiring memory is due, for the sweeper.
+    expiries: Mutex<lifecycle::Expiries>,
+    /// The sweeper thread, woken on drop so it ends.
+    sweeper: Mutex<Option<std::thread::Thread>>,
 }
 
 impl MemoryManager {

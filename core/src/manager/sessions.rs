@@ -215,15 +215,14 @@ impl Scoped<'_> {
             into = into.with_agent(agent)?;
         }
         let target = m.scope(into);
-        // Everything that can fail before the write: validation and embedding.
-        let mut records = Vec::new();
-        let mut summary_keys = Vec::new();
-        if !pending.is_empty() {
-            for item in m.extractor.extract(&pending) {
-                records.push(target.prepare_memory(item.memory)?);
-                summary_keys.extend(item.summary_key);
-            }
-        }
+        // Everything that can fail before the write: validation, embedding, planning.
+        let batch = if pending.is_empty() {
+            super::lifecycle::Batch::default()
+        } else {
+            let turns: Vec<u64> = pending.iter().map(|t| t.turn_index).collect();
+            target.plan_batch(m.extractor.extract(&pending), &turns)?
+        };
+        let (records, summary_keys) = (batch.records, batch.summary_keys);
         let memories: Vec<_> = records.iter().map(|r| r.memory.clone()).collect();
         let adding = records.len();
         let write = || -> Result<_> {
@@ -262,6 +261,7 @@ impl Scoped<'_> {
         for memory in &memories {
             target.stored(memory);
         }
+        target.supersede_after(batch.stored_superseded, batch.batch_superseded)?;
         for key in summary_keys {
             m.indexes.write(self.scope.owner(), |index| {
                 index.user_summary_keys.insert(key)

@@ -12,7 +12,7 @@ use super::{MemoryManager, Scoped};
 use crate::bus::Dedup;
 use crate::diff::{self, SnapshotDiff};
 use crate::event::{EventBody, EventScope, SnapshotAction};
-use crate::model::MemoryRecord;
+use crate::model::{Memory, MemoryRecord};
 use crate::retention::{self, PrunePolicy, SnapshotFilter};
 use crate::scope::Scope;
 use crate::session::SessionChange;
@@ -263,6 +263,10 @@ impl Scoped<'_> {
         });
         let (records, lexical) = (records?, lexical?);
         let summary = LongTermSummary::of(records.iter().map(|r| &r.memory.metadata));
+        let mut slots = OwnerIndex::default();
+        for record in &records {
+            slots.hold_slot(&record.memory);
+        }
         let key = target.session_key();
         let _session = m.session_locks.lock(&key);
         let _owner = m.owner_locks.lock(target.owner());
@@ -277,7 +281,18 @@ impl Scoped<'_> {
             )));
         }
         let session = restored_session(&snapshot, &target, existing.as_ref());
+        let expiring: Vec<Memory> = records
+            .iter()
+            .filter(|r| r.memory.expires_at.is_some())
+            .map(|r| r.memory.clone())
+            .collect();
         m.backend.replace_owner(&target, records)?;
+        {
+            let mut expiries = m.expiries.lock();
+            for memory in &expiring {
+                expiries.schedule(memory);
+            }
+        }
         m.backend.apply_session(SessionChange::Put(session))?;
         m.indexes.replace(
             target.owner(),
@@ -291,6 +306,7 @@ impl Scoped<'_> {
                     .iter()
                     .cloned()
                     .collect(),
+                slots: slots.slots,
             },
         );
         self.emit_snapshot(SnapshotAction::Apply, &snapshot.meta());

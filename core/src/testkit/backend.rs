@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::backend::MemoryBackend;
 use crate::filter::Filter;
-use crate::model::{Memory, MemoryRecord, Metadata};
+use crate::model::{By, Memory, MemoryRecord, Metadata};
 use crate::scope::Scope;
 use crate::vector::normalize;
 use crate::Error;
@@ -63,6 +63,8 @@ pub fn backend_conformance(make: &dyn Fn() -> Arc<dyn MemoryBackend>) {
     super::scopes::erasure(make());
     super::scopes::sessions(make());
     super::scopes::session_conflicts(make());
+    super::history::versions(make());
+    super::history::persisted(make());
 }
 
 fn crud(backend: Arc<dyn MemoryBackend>) {
@@ -99,8 +101,8 @@ fn crud(backend: Arc<dyn MemoryBackend>) {
         ),
         "updating a missing id is Error::NotFound"
     );
-    assert!(backend.delete(&s, a.memory.id).expect("delete"));
-    assert!(!backend.delete(&s, a.memory.id).expect("delete again"));
+    assert!(backend.delete(&s, a.memory.id, By::Api).expect("delete"));
+    assert!(!backend.delete(&s, a.memory.id, By::Api).expect("delete again"));
     assert_eq!(backend.get(&s, a.memory.id).expect("get"), None);
     assert_eq!(backend.len().expect("len"), 0);
     backend.flush().expect("flush");

@@ -4,6 +4,7 @@
 //! the broken rule. Enable with the `testkit` feature in `[dev-dependencies]`.
 
 mod backend;
+mod history;
 mod scopes;
 mod sink;
 mod store;

@@ -8,7 +8,7 @@ use chrono::DateTime;
 
 use super::backend::{axis, scoped};
 use crate::backend::MemoryBackend;
-use crate::model::{Role, Turn};
+use crate::model::{By, Role, Turn};
 use crate::scope::{Owner, Scope};
 use crate::session::{SessionChange, SessionInfo, SessionKey, SessionState};
 use crate::Error;
@@ -46,7 +46,7 @@ pub(super) fn isolation(backend: Arc<dyn MemoryBackend>) {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, b.memory.id);
     assert!(
-        !backend.delete(&bob, a.memory.id).expect("delete"),
+        !backend.delete(&bob, a.memory.id, By::Api).expect("delete"),
         "another user's memory cannot be deleted"
     );
     let mut stolen = a.clone();

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use coda_backend_memory::InMemoryBackend;
 use coda_core::{
-    Change, Erased, Error, Filter, Memory, MemoryBackend, MemoryId, MemoryRecord, Owner, Result,
-    Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey, SessionState,
+    By, Change, Erased, Error, Filter, Memory, MemoryBackend, MemoryId, MemoryRecord, Owner,
+    Result, Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey, SessionState, Version,
 };
 use parking_lot::{Condvar, Mutex};
 
@@ -270,12 +270,17 @@ impl MemoryBackend for FileBackend {
         .map(drop)
     }
 
-    fn delete(&self, scope: &Scope, id: MemoryId) -> Result<bool> {
+    fn delete(&self, scope: &Scope, id: MemoryId, by: By) -> Result<bool> {
         // Deleting what is not there (in this scope) logs nothing.
-        self.commit(Change::Delete(id), || {
+        let at = coda_core::model::timestamp::now();
+        self.commit(Change::Delete { id, by, at }, || {
             Ok(self.shared.inner.get(scope, id)?.is_some())
         })
         .map(|done| done.is_some())
+    }
+
+    fn history(&self, scope: &Scope, id: MemoryId) -> Result<Option<Vec<Version>>> {
+        self.shared.inner.history(scope, id)
     }
 
     fn list(

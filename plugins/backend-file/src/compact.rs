@@ -13,7 +13,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use coda_core::{Change, Error, MemoryRecord, Result, SessionChange, SessionState};
+use coda_core::{Change, Error, MemoryRecord, Result, SessionChange, SessionState, Version};
 
 use crate::backend::Shared;
 use crate::format::{self, Header};
@@ -35,13 +35,15 @@ pub struct Compacted {
     pub live: u64,
 }
 
-/// Writes `header`, one insert per record and one put per session to the temp file in `dir`,
+/// Writes `header`, one insert per record, one put per session and one history record per
+/// memory with a history (after the inserts, which it overrides) to the temp file in `dir`,
 /// fsynced, and returns it open for appending with its length. The log itself is not touched.
 pub fn write_fresh(
     dir: &Path,
     header: &Header,
     records: &[MemoryRecord],
     sessions: &[SessionState],
+    histories: &[Vec<Version>],
 ) -> Result<(File, u64)> {
     let path = dir.join(TEMP_FILE);
     let io = |action| move |e| Error::io(action, dir.join(TEMP_FILE), e);
@@ -66,6 +68,12 @@ pub fn write_fresh(
         let change = Change::Session(SessionChange::Put(session.clone()));
         format::encode_change(&change, &mut buf)
             .ok_or_else(|| Error::invalid("session", "a session is too large for the log"))?;
+        out.write_all(&buf).map_err(io("write"))?;
+    }
+    for versions in histories {
+        buf.clear();
+        format::encode_history(versions, &mut buf)
+            .ok_or_else(|| Error::invalid("history", "a history is too large for the log"))?;
         out.write_all(&buf).map_err(io("write"))?;
     }
     out.flush().map_err(io("write"))?;
@@ -93,13 +101,20 @@ pub fn remove_if_present(path: &Path) -> Result<()> {
 /// Compacts the log of a running backend (see the module docs).
 pub fn compact(shared: &Shared) -> Result<Compacted> {
     let _only_one = shared.compaction.lock();
-    let (mark, units_at_mark, (records, sessions)) = {
+    let (mark, units_at_mark, (records, sessions), histories) = {
         let appender = shared.log.lock();
-        (appender.offset, appender.units, shared.inner.live())
+        let live = shared.inner.live();
+        (appender.offset, appender.units, live, shared.inner.histories())
     };
-    let live = (records.len() + sessions.len()) as u64;
-    let (mut file, fresh_len) = match write_fresh(&shared.dir, &shared.header, &records, &sessions)
-    {
+    let live = (records.len() + sessions.len() + histories.len()) as u64;
+    let written = write_fresh(
+        &shared.dir,
+        &shared.header,
+        &records,
+        &sessions,
+        &histories,
+    );
+    let (mut file, fresh_len) = match written {
         Ok(written) => written,
         Err(e) => {
             let _ = remove_if_present(&shared.dir.join(TEMP_FILE));

@@ -10,8 +10,8 @@
 //!
 //! This module is the only place that knows how a [`Change`] looks on disk.
 
-use chrono::DateTime;
-use coda_core::{Change, Memory, MemoryRecord, Metadata, Owner};
+use chrono::{DateTime, Utc};
+use coda_core::{By, Change, Memory, MemoryRecord, Metadata, Owner, Version};
 use serde_json::{Map, Value};
 use twox_hash::XxHash3_64;
 use uuid::Uuid;
@@ -36,6 +36,56 @@ const ERASE_USER: u8 = 8;
 const SESSION: u8 = 9;
 /// A persist: memories and the session's new state in one frame.
 const PERSIST: u8 = 10;
+// Kinds 11 to 14 are 5, 6, 7 and 10 with records that end in their lifecycle (slot, superseding,
+// expiry, provenance; see `put_lifecycle`); logs write only these since lifecycles exist, and
+// read the older kinds with none.
+const INSERT_V2: u8 = 11;
+const UPDATE_V2: u8 = 12;
+const REPLACE_USER_V2: u8 = 13;
+const PERSIST_V2: u8 = 14;
+/// A delete with who made it and when, for the memory's history.
+const DELETE_V2: u8 = 15;
+/// Every version of one memory, as JSON: written by compaction after the live records, so the
+/// history of changed and deleted memories survives the rewrite.
+const HISTORY: u8 = 16;
+
+/// The lifecycle fields of a record, as JSON: rare next to content and vectors.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Lifecycle {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    superseded_by: Option<Uuid>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "coda_core::model::timestamp::option"
+    )]
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "coda_core::model::timestamp::option"
+    )]
+    updated_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    source_turns: Vec<u64>,
+    #[serde(default, skip_serializing_if = "is_api")]
+    by: By,
+}
+
+fn is_api(by: &By) -> bool {
+    *by == By::Api
+}
+
+/// A record of the log's history kind: one memory's versions.
+pub enum Decoded {
+    /// A change to apply.
+    Change(Change),
+    /// The versions of one memory, replacing what the history held for it.
+    History(Vec<Version>),
+}
 
 /// What the log's vectors are: recorded so a change of embedder is noticed on open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,19 +147,22 @@ pub fn encode_change(change: &Change, out: &mut Vec<u8>) -> Option<()> {
     framed(out, |out| {
         match change {
             Change::Insert(record) => {
-                out.push(INSERT);
+                out.push(INSERT_V2);
                 put_record(out, record);
             }
             Change::Update(record) => {
-                out.push(UPDATE);
+                out.push(UPDATE_V2);
                 put_record(out, record);
             }
-            Change::Delete(id) => {
-                out.push(DELETE);
+            Change::Delete { id, by, at } => {
+                out.push(DELETE_V2);
                 out.extend_from_slice(id.as_bytes());
+                out.push(by.as_u8());
+                out.extend_from_slice(&at.timestamp().to_le_bytes());
+                put_u32(out, at.timestamp_subsec_nanos());
             }
             Change::ReplaceUser { owner, records } => {
-                out.push(REPLACE_USER);
+                out.push(REPLACE_USER_V2);
                 put_str(out, &owner.tenant);
                 put_str(out, &owner.user_id);
                 put_u32(out, u32::try_from(records.len()).ok()?);
@@ -123,7 +176,7 @@ pub fn encode_change(change: &Change, out: &mut Vec<u8>) -> Option<()> {
                 put_str(out, &owner.user_id);
             }
             Change::Persist { records, session } => {
-                out.push(PERSIST);
+                out.push(PERSIST_V2);
                 put_u32(out, u32::try_from(records.len()).ok()?);
                 for record in records {
                     put_record(out, record);
@@ -145,8 +198,17 @@ pub fn encode_change(change: &Change, out: &mut Vec<u8>) -> Option<()> {
 /// The frame `encode_change(&Change::Insert(record.clone()))` would write, without the clone.
 pub fn encode_insert(record: &MemoryRecord, out: &mut Vec<u8>) -> Option<()> {
     framed(out, |out| {
-        out.push(INSERT);
+        out.push(INSERT_V2);
         put_record(out, record);
+        Some(())
+    })
+}
+
+/// Appends the history of one memory as one frame to `out`.
+pub fn encode_history(versions: &[Version], out: &mut Vec<u8>) -> Option<()> {
+    framed(out, |out| {
+        out.push(HISTORY);
+        out.extend_from_slice(&serde_json::to_vec(versions).ok()?);
         Some(())
     })
 }
@@ -169,15 +231,47 @@ fn framed(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> O
     Some(())
 }
 
-/// Decodes a change frame's payload.
+/// Decodes a change frame's payload (the log reads [`decode`]).
+#[cfg(test)]
 pub fn decode_change(payload: &[u8]) -> Result<Change, String> {
+    match decode(payload)? {
+        Decoded::Change(change) => Ok(change),
+        Decoded::History(_) => Err("a history record is not a change".into()),
+    }
+}
+
+/// Decodes a frame's payload: a change, or a memory's history.
+pub fn decode(payload: &[u8]) -> Result<Decoded, String> {
     let mut r = Reader(payload);
-    let change = match r.u8()? {
+    let kind = r.u8()?;
+    if kind == HISTORY {
+        let versions = serde_json::from_slice(r.rest())
+            .map_err(|e| format!("history record is not valid JSON: {e}"))?;
+        return Ok(Decoded::History(versions));
+    }
+    let change = match kind {
         INSERT_UNSCOPED => Change::Insert(r.unscoped_record()?),
         UPDATE_UNSCOPED => Change::Update(r.unscoped_record()?),
         INSERT => Change::Insert(r.record()?),
         UPDATE => Change::Update(r.record()?),
-        DELETE => Change::Delete(r.uuid()?),
+        INSERT_V2 => Change::Insert(r.record_v2()?),
+        UPDATE_V2 => Change::Update(r.record_v2()?),
+        DELETE => Change::Delete {
+            id: r.uuid()?,
+            by: By::Api,
+            // Logs before history did not date deletes: they read as the epoch.
+            at: DateTime::UNIX_EPOCH,
+        },
+        DELETE_V2 => {
+            let id = r.uuid()?;
+            let by = r.u8()?;
+            let by = By::from_u8(by).ok_or_else(|| format!("unknown author code {by}"))?;
+            Change::Delete {
+                id,
+                by,
+                at: r.time()?,
+            }
+        }
         REPLACE_ALL_UNSCOPED => {
             let count = r.u32()? as usize;
             // Each record takes well over 16 bytes; never trust a count the payload can't hold.
@@ -190,21 +284,21 @@ pub fn decode_change(payload: &[u8]) -> Result<Change, String> {
                 records,
             }
         }
-        REPLACE_USER => {
+        REPLACE_USER | REPLACE_USER_V2 => {
             let owner = Owner::new(r.str()?, r.str()?);
             let count = r.u32()? as usize;
             let mut records = Vec::with_capacity(count.min(payload.len() / 16));
             for _ in 0..count {
-                records.push(r.record()?);
+                records.push(r.any_record(kind == REPLACE_USER_V2)?);
             }
             Change::ReplaceUser { owner, records }
         }
         ERASE_USER => Change::EraseUser(Owner::new(r.str()?, r.str()?)),
-        PERSIST => {
+        PERSIST | PERSIST_V2 => {
             let count = r.u32()? as usize;
             let mut records = Vec::with_capacity(count.min(payload.len() / 16));
             for _ in 0..count {
-                records.push(r.record()?);
+                records.push(r.any_record(kind == PERSIST_V2)?);
             }
             let session = serde_json::from_slice(r.rest())
                 .map_err(|e| format!("persisted session is not valid JSON: {e}"))?;
@@ -218,7 +312,7 @@ pub fn decode_change(payload: &[u8]) -> Result<Change, String> {
         other => return Err(format!("unknown change kind {other}")),
     };
     r.end()?;
-    Ok(change)
+    Ok(Decoded::Change(change))
 }
 
 fn put_u32(out: &mut Vec<u8>, v: u32) {
@@ -270,6 +364,34 @@ fn put_record(out: &mut Vec<u8>, record: &MemoryRecord) {
     for x in &record.embedding {
         out.extend_from_slice(&x.to_le_bytes());
     }
+    put_lifecycle(out, memory);
+}
+
+/// The lifecycle fields as length-prefixed JSON, or a zero length when all are unset (most
+/// memories), so the common record stays binary.
+fn put_lifecycle(out: &mut Vec<u8>, memory: &Memory) {
+    let lifecycle = Lifecycle {
+        slot: memory.slot.clone(),
+        superseded_by: memory.superseded_by,
+        expires_at: memory.expires_at,
+        updated_at: memory.updated_at,
+        source_turns: memory.source_turns.clone(),
+        by: memory.changed_by,
+    };
+    let unset = lifecycle.slot.is_none()
+        && lifecycle.superseded_by.is_none()
+        && lifecycle.expires_at.is_none()
+        && lifecycle.updated_at.is_none()
+        && lifecycle.source_turns.is_empty()
+        && lifecycle.by == By::Api;
+    if unset {
+        put_u32(out, 0);
+    } else {
+        // Serialising plain data cannot fail.
+        let json = serde_json::to_vec(&lifecycle).unwrap_or_default();
+        put_u32(out, json.len() as u32);
+        out.extend_from_slice(&json);
+    }
 }
 
 /// Reads fields off a payload; every read is bounds-checked.
@@ -319,6 +441,39 @@ impl<'a> Reader<'a> {
 
     fn uuid(&mut self) -> Result<Uuid, String> {
         Ok(Uuid::from_bytes(self.array()?))
+    }
+
+    fn time(&mut self) -> Result<DateTime<Utc>, String> {
+        let secs = i64::from_le_bytes(self.array()?);
+        let nanos = self.u32()?;
+        DateTime::from_timestamp(secs, nanos)
+            .ok_or_else(|| format!("timestamp {secs}.{nanos:09} is out of range"))
+    }
+
+    fn any_record(&mut self, v2: bool) -> Result<MemoryRecord, String> {
+        if v2 {
+            self.record_v2()
+        } else {
+            self.record()
+        }
+    }
+
+    /// A scoped record followed by its lifecycle.
+    fn record_v2(&mut self) -> Result<MemoryRecord, String> {
+        let mut record = self.record()?;
+        let len = self.u32()? as usize;
+        if len > 0 {
+            let lifecycle: Lifecycle = serde_json::from_slice(self.take(len)?)
+                .map_err(|e| format!("record lifecycle is not valid: {e}"))?;
+            let memory = &mut record.memory;
+            memory.slot = lifecycle.slot;
+            memory.superseded_by = lifecycle.superseded_by;
+            memory.expires_at = lifecycle.expires_at;
+            memory.updated_at = lifecycle.updated_at;
+            memory.source_turns = lifecycle.source_turns;
+            memory.changed_by = lifecycle.by;
+        }
+        Ok(record)
     }
 
     fn record(&mut self) -> Result<MemoryRecord, String> {
@@ -390,132 +545,5 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> MemoryRecord {
-        let mut extra = Map::new();
-        extra.insert("user_id".into(), Value::from("u1"));
-        let metadata = Metadata {
-            source_type: "fact".into(),
-            importance: 0.75,
-            timestamp: DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap_or_default(),
-            topics: vec!["name".into(), "user".into()],
-            extra,
-        };
-        let mut memory = Memory::new(Uuid::new_v4(), "The user's name is Alice — é", metadata);
-        memory.user_id = "alice".into();
-        memory.session_id = Some("chat-1".into());
-        MemoryRecord {
-            memory,
-            embedding: vec![0.5, -0.25, 1.0e-7, 0.0],
-        }
-    }
-
-    fn session_turn() -> coda_core::SessionChange {
-        let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
-        let owner = Owner::new("default", "alice");
-        let mut info = coda_core::SessionInfo::new(&owner, "chat-1", None, start);
-        info.turn_count = 1;
-        let turn = coda_core::Turn {
-            role: coda_core::Role::User,
-            content: "hello".into(),
-            turn_index: 0,
-            timestamp: start,
-            name: None,
-        };
-        coda_core::SessionChange::Turn {
-            info,
-            turn,
-            window: 50,
-        }
-    }
-
-    #[test]
-    fn unscoped_records_of_old_logs_read_as_user_default() {
-        // A version-1 insert: kind 1, then the record without scope fields.
-        let record = sample();
-        let mut scoped = Vec::new();
-        encode_change(&Change::Insert(record.clone()), &mut scoped).expect("fits");
-        let body = &payload(&scoped)[1..];
-        // Skip tenant, user, agent, session: two strings and two optional strings.
-        let mut r = Reader(body);
-        r.str().expect("tenant");
-        r.str().expect("user");
-        r.opt_str().expect("agent");
-        r.opt_str().expect("session");
-        let mut old = vec![INSERT_UNSCOPED];
-        old.extend_from_slice(r.0);
-        let Change::Insert(back) = decode_change(&old).expect("decodes") else {
-            panic!("an insert");
-        };
-        assert_eq!(back.memory.user_id, "default");
-        assert_eq!(back.memory.session_id, None);
-        assert_eq!(back.memory.content, record.memory.content);
-    }
-
-    fn payload(framed: &[u8]) -> &[u8] {
-        &framed[FRAME_HEADER..]
-    }
-
-    #[test]
-    fn every_change_round_trips() {
-        let record = sample();
-        for change in [
-            Change::Insert(record.clone()),
-            Change::Update(record.clone()),
-            Change::Delete(record.memory.id),
-            Change::ReplaceUser {
-                owner: Owner::of(&record.memory),
-                records: vec![record.clone(), sample()],
-            },
-            Change::ReplaceUser {
-                owner: Owner::default_user(),
-                records: Vec::new(),
-            },
-            Change::EraseUser(Owner::new("default", "alice")),
-            Change::Persist {
-                records: vec![record.clone()],
-                session: coda_core::SessionState {
-                    info: match session_turn() {
-                        coda_core::SessionChange::Turn { info, .. } => info,
-                        _ => unreachable!("a turn"),
-                    },
-                    turns: Default::default(),
-                },
-            },
-            Change::Session(session_turn()),
-        ] {
-            let mut out = Vec::new();
-            encode_change(&change, &mut out).expect("fits");
-            let mut head = [0u8; FRAME_HEADER];
-            head.copy_from_slice(&out[..FRAME_HEADER]);
-            let (len, sum) = parse_frame_header(&head).expect("magic");
-            assert_eq!(len as usize, out.len() - FRAME_HEADER);
-            assert_eq!(sum, checksum(payload(&out)));
-            assert_eq!(decode_change(payload(&out)).expect("decodes"), change);
-        }
-    }
-
-    #[test]
-    fn header_round_trips() {
-        let header = Header {
-            fingerprint: "hashing-v1/384".into(),
-            dims: 384,
-        };
-        let bytes = header.encode();
-        assert_eq!(bytes[..8], FILE_MAGIC);
-        let decoded = Header::decode(&bytes[8 + FRAME_HEADER..]).expect("decodes");
-        assert_eq!(decoded, header);
-    }
-
-    #[test]
-    fn truncated_payloads_are_errors_not_panics() {
-        let mut out = Vec::new();
-        encode_change(&Change::Insert(sample()), &mut out).expect("fits");
-        let payload = payload(&out);
-        for cut in 0..payload.len() {
-            assert!(decode_change(&payload[..cut]).is_err(), "cut at {cut}");
-        }
-    }
-}
+#[path = "format_tests.rs"]
+mod tests;

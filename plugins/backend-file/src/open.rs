@@ -11,6 +11,7 @@ use coda_core::{Change, Embedder, Error, MemoryBackend, MemoryRecord, Result, Se
 use crate::backend::{FileBackend, Shared};
 use crate::compact::{self, LOG_FILE, TEMP_FILE};
 use crate::config::{FileOptions, OnEmbedderChange};
+use crate::format::Decoded;
 use crate::format::Header;
 use crate::lock::DirLock;
 use crate::log::Log;
@@ -48,17 +49,20 @@ impl FileBackend {
             dims: embedder.dims(),
         };
         if !path.exists() {
-            compact::write_fresh(&dir, &wanted, &[], &[])?;
+            compact::write_fresh(&dir, &wanted, &[], &[], &[])?;
             compact::install_fresh(&dir)?;
         }
         let started = Instant::now();
         let (header, scan) = recover::open_log(&path)?;
         let inner = InMemoryBackend::new(header.dims);
         let mut report = Recovery::default();
-        let replayed = scan.replay(options.repair, |change| {
-            if inner.apply_replayed(change).is_err() {
-                report.skipped += 1;
+        let replayed = scan.replay(options.repair, |decoded| match decoded {
+            Decoded::Change(change) => {
+                if inner.apply_replayed(change).is_err() {
+                    report.skipped += 1;
+                }
             }
+            Decoded::History(versions) => inner.restore_history(versions),
         })?;
         report.replayed = replayed.units;
         report.live = inner.len()?;
@@ -106,6 +110,9 @@ impl FileBackend {
             for record in records {
                 fresh.apply(Change::Insert(record))?;
             }
+            for versions in inner.histories() {
+                fresh.restore_history(versions);
+            }
             for session in sessions {
                 fresh.apply(Change::Session(SessionChange::Put(session)))?;
             }
@@ -115,9 +122,11 @@ impl FileBackend {
         };
         let (end, units) = if rewrite {
             let (records, sessions) = inner.live();
-            let (_, len) = compact::write_fresh(&dir, &header, &records, &sessions)?;
+            let histories = inner.histories();
+            let (_, len) = compact::write_fresh(&dir, &header, &records, &sessions, &histories)?;
             compact::install_fresh(&dir)?;
-            (len, (records.len() + sessions.len()) as u64)
+            let units = records.len() + sessions.len() + histories.len();
+            (len, units as u64)
         } else {
             (replayed.end, replayed.units)
         };

@@ -11,6 +11,8 @@ use std::path::Path;
 
 use coda_core::{Change, Error, Result};
 
+use crate::format::Decoded;
+
 use crate::format::{self, Header, FILE_MAGIC, FRAME_HEADER, FRAME_MAGIC};
 
 /// Bytes of a log that were not replayed.
@@ -76,7 +78,7 @@ pub fn open_log(path: &Path) -> Result<(Header, LogScan)> {
 
 impl LogScan {
     /// Replays every valid change in order, handing each to `apply`.
-    pub fn replay(self, repair: bool, mut apply: impl FnMut(Change)) -> Result<Replayed> {
+    pub fn replay(self, repair: bool, mut apply: impl FnMut(Decoded)) -> Result<Replayed> {
         let LogScan {
             path,
             mut log,
@@ -93,7 +95,7 @@ impl LogScan {
         while offset < log.len {
             let reason = match log.change_at(offset).map_err(io)? {
                 Ok(change) => {
-                    out.units += units(&change);
+                    out.units += decoded_units(&change);
                     apply(change);
                     offset += (FRAME_HEADER + log.buf.len()) as u64;
                     out.end = offset;
@@ -132,6 +134,14 @@ impl LogScan {
             }
         }
         Ok(out)
+    }
+}
+
+/// How many record units a decoded frame adds to the log.
+pub fn decoded_units(decoded: &Decoded) -> u64 {
+    match decoded {
+        Decoded::Change(change) => units(change),
+        Decoded::History(_) => 1,
     }
 }
 
@@ -213,9 +223,9 @@ impl FrameReader {
         Ok(Ok(()))
     }
 
-    fn change_at(&mut self, offset: u64) -> io::Result<Result<Change, String>> {
+    fn change_at(&mut self, offset: u64) -> io::Result<Result<Decoded, String>> {
         Ok(match self.frame_at(offset)? {
-            Ok(()) => format::decode_change(&self.buf),
+            Ok(()) => format::decode(&self.buf),
             Err(reason) => Err(reason),
         })
     }

@@ -1,8 +1,9 @@
 //! The in-memory store: one index per owner (see `owners.rs`), sessions in a [`SessionTable`].
 
 use coda_core::{
-    Change, Erased, Error, Filter, Memory, MemoryBackend, MemoryId, MemoryRecord, Owner, Result,
-    Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey, SessionState, SessionTable,
+    By, Change, Erased, Error, Filter, HistoryTable, Memory, MemoryBackend, MemoryId, MemoryRecord,
+    Owner, Result, Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey, SessionState,
+    SessionTable, Version,
 };
 use parking_lot::{Mutex, RwLock};
 
@@ -18,6 +19,7 @@ pub struct InMemoryBackend {
     writer: Mutex<Ids>,
     owners: Owners,
     pub(crate) sessions: RwLock<SessionTable>,
+    history: RwLock<HistoryTable>,
 }
 
 impl InMemoryBackend {
@@ -28,6 +30,7 @@ impl InMemoryBackend {
             writer: Mutex::new(Ids::default()),
             owners: Owners::new(dims),
             sessions: RwLock::new(SessionTable::new()),
+            history: RwLock::new(HistoryTable::new()),
         }
     }
 
@@ -86,6 +89,9 @@ impl InMemoryBackend {
         match change {
             Change::Insert(record) | Change::Update(record) => {
                 self.check_dims(&record)?;
+                self.history
+                    .write()
+                    .record(&Change::Update(record.clone()));
                 // In place when the owner is unchanged, so insertion order survives a replay.
                 let id = record.memory.id;
                 let same_owner = ids.owner(id).is_some_and(|o| o.owns(&record.memory));
@@ -109,7 +115,8 @@ impl InMemoryBackend {
                 Ok(Erased::default())
             }
             Change::Persist { records, session } => {
-                for record in records {
+                for mut record in records {
+                    record.memory.changed_by = By::Persist;
                     self.replay_locked(ids, Change::Insert(record))?;
                 }
                 self.replay_locked(ids, Change::Session(SessionChange::Put(session)))
@@ -122,6 +129,7 @@ impl InMemoryBackend {
     }
 
     fn apply_locked(&self, ids: &mut Ids, change: Change) -> Erased {
+        self.history.write().record(&change);
         match change {
             Change::Insert(record) => self.owners.insert(ids, record),
             Change::Update(record) => {
@@ -129,7 +137,7 @@ impl InMemoryBackend {
                     self.owners.insert(ids, record);
                 }
             }
-            Change::Delete(id) => {
+            Change::Delete { id, .. } => {
                 self.owners.remove(ids, id);
             }
             Change::ReplaceUser { owner, records } => {
@@ -152,6 +160,21 @@ impl InMemoryBackend {
             }
         }
         Erased::default()
+    }
+
+    /// Replaces the versions of one memory (a durable backend replaying a compacted history).
+    pub fn restore_history(&self, versions: Vec<Version>) {
+        let _writes = self.writer.lock();
+        self.history.write().set(versions);
+    }
+
+    /// Every memory's versions, for a durable backend rewriting its log.
+    pub fn histories(&self) -> Vec<Vec<Version>> {
+        let _writes = self.writer.lock();
+        let table = self.history.read();
+        let mut out = Vec::with_capacity(table.len());
+        table.visit(&mut |versions| out.push(versions.to_vec()));
+        out
     }
 
     /// Every record and session, for a durable backend rewriting its log.
@@ -196,13 +219,21 @@ impl MemoryBackend for InMemoryBackend {
         self.apply(Change::Update(record)).map(drop)
     }
 
-    fn delete(&self, scope: &Scope, id: MemoryId) -> Result<bool> {
+    fn delete(&self, scope: &Scope, id: MemoryId, by: By) -> Result<bool> {
         let mut ids = self.writer.lock();
         let inside = self
             .owners
             .get(scope.owner())
             .is_some_and(|slots| slots.read().memory(id).is_some_and(|m| scope.matches(m)));
-        Ok(inside && self.owners.remove(&mut ids, id))
+        if inside {
+            let at = coda_core::model::timestamp::now();
+            self.apply_locked(&mut ids, Change::Delete { id, by, at });
+        }
+        Ok(inside)
+    }
+
+    fn history(&self, scope: &Scope, id: MemoryId) -> Result<Option<Vec<Version>>> {
+        Ok(self.history.read().get(scope, id))
     }
 
     fn list(

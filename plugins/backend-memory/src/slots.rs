@@ -107,7 +107,7 @@ impl Slots {
 
     fn wanted(&self, slot: usize, scope: &Scope, filter: Option<&Filter>) -> bool {
         let memory = &self.memories[slot];
-        scope.matches(memory) && filter.is_none_or(|f| f.matches(&memory.metadata))
+        scope.matches(memory) && filter.is_none_or(|f| f.matches(memory))
     }
 
     pub(crate) fn list(

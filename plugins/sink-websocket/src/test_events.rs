@@ -31,6 +31,7 @@ fn body(event_type: EventType, n: u64) -> EventBody {
         },
         EventType::MemoryDelete => EventBody::MemoryDelete {
             memory_id: uuid::Uuid::new_v4(),
+            reason: None,
         },
         EventType::ConversationTurn => EventBody::ConversationTurn {
             role: Role::User,
