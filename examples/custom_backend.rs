@@ -235,12 +235,17 @@ impl MemoryBackend for BTreeBackend {
 
     fn erase_owner(&self, scope: &Scope) -> coda::Result<Erased> {
         let mut inner = self.inner.write();
+        let histories = inner.history.owner_len(scope.owner());
         inner
             .history
             .record(&Change::EraseUser(scope.owner().clone()));
         let memories = inner.remove_owner(scope.owner());
         let sessions = inner.sessions.remove_owner(scope.owner());
-        Ok(Erased { memories, sessions })
+        Ok(Erased {
+            memories,
+            sessions,
+            histories,
+        })
     }
 
     fn apply_session(&self, change: SessionChange) -> coda::Result<()> {

@@ -74,6 +74,8 @@ pub struct Erased {
     pub memories: usize,
     /// Sessions removed.
     pub sessions: usize,
+    /// Memory histories removed (of memories still stored or deleted before).
+    pub histories: usize,
 }
 
 /// Storage for long-term memories and sessions, partitioned by owner (tenant and user).

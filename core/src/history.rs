@@ -196,6 +196,11 @@ impl HistoryTable {
         }
     }
 
+    /// How many memories of `owner` have a history.
+    pub fn owner_len(&self, owner: &Owner) -> usize {
+        self.owners.get(owner).map_or(0, HashMap::len)
+    }
+
     /// How many memories have a history.
     pub fn len(&self) -> usize {
         self.ids.len()

@@ -34,12 +34,11 @@ pub use error::{Error, Result};
 pub use event::{Event, EventBody, EventScope, EventType, SharedEvent, SnapshotAction};
 pub use extract::{Extracted, MemoryExtractor, RuleExtractor};
 pub use filter::Filter;
+pub use history::{Action, HistoryTable, Version};
 pub use manager::{
     Conversation, ManagerBuilder, MemoryManager, MemoryPatch, PersistOutcome, Query, Remembered,
-    Scoped, Visibility,
-    SessionListing, SnapshotListing, UserErasure, UserListing,
+    Scoped, SessionListing, SnapshotListing, UserErasure, UserListing, Visibility,
 };
-pub use history::{Action, HistoryTable, Version};
 pub use model::{
     By, Explain, Memory, MemoryId, MemoryRecord, Metadata, NewMemory, Role, ScoredMemory, Turn,
 };

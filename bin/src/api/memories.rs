@@ -1,6 +1,6 @@
 //! Long-term memories: add, list, search, read, update, delete.
 
-use coda::{Filter, MemoryId, MemoryPatch, NewMemory, SearchMode};
+use coda::{Filter, MemoryId, MemoryPatch, NewMemory, Query, SearchMode, Version, Visibility};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -31,6 +31,15 @@ struct AddMemory {
     /// The session it came from.
     #[serde(default)]
     session_id: Option<String>,
+    /// What it is about, for superseding (SPEC §10).
+    #[serde(default)]
+    slot: Option<String>,
+    /// When it expires (RFC 3339).
+    #[serde(default, with = "coda::model::timestamp::option")]
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Seconds until it expires.
+    #[serde(default)]
+    ttl_s: Option<u64>,
 }
 
 pub async fn add(r: Request<'_>) -> Reply {
@@ -48,17 +57,44 @@ pub async fn add(r: Request<'_>) -> Reply {
         new = new.importance(importance);
     }
     new.metadata = body.metadata.unwrap_or_default();
-    let memory = scoped(r.state, Some("add"), scope, move |s| s.add_memory(new)).await?;
-    created(&memory)
+    new.slot = body.slot;
+    new.expires_at = body.expires_at;
+    new.ttl_s = body.ttl_s;
+    let added = scoped(r.state, Some("add"), scope, move |s| s.remember(new)).await?;
+    let mut reply = serde_json::to_value(&added.memory).map_err(|e| {
+        ApiError::new(
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        )
+    })?;
+    if added.deduplicated {
+        // A restatement: nothing stored, the existing memory answers (SPEC §10).
+        reply["deduplicated"] = Value::Bool(true);
+        return ok(&reply);
+    }
+    if !added.superseded.is_empty() {
+        reply["superseded"] = json!(added.superseded);
+    }
+    created(&reply)
+}
+
+/// `include_superseded` and `include_expired` query parameters.
+fn visibility(r: &Request<'_>) -> Result<Visibility, ApiError> {
+    Ok(Visibility {
+        include_superseded: r.query.flag("include_superseded")?,
+        include_expired: r.query.flag("include_expired")?,
+    })
 }
 
 pub async fn list(r: Request<'_>) -> Reply {
     let limit = r.query.number::<usize>("limit")?.unwrap_or(DEFAULT_PAGE);
     let offset = r.query.number::<usize>("offset")?.unwrap_or(0);
     let filter = r.query.get("type").map(Filter::source_type);
+    let visibility = visibility(&r)?;
     let scope = r.scope()?;
     let memories = scoped(r.state, None, scope, move |s| {
-        s.list_memories(offset, limit, filter.as_ref())
+        s.list_visible(offset, limit, filter.as_ref(), visibility)
     })
     .await?;
     ok(&json!({"memories": memories, "offset": offset, "limit": limit}))
@@ -87,6 +123,15 @@ struct Search {
     /// Only memories of this session.
     #[serde(default)]
     session_id: Option<String>,
+    /// Superseded memories too.
+    #[serde(default)]
+    include_superseded: bool,
+    /// Expired memories too.
+    #[serde(default)]
+    include_expired: bool,
+    /// Each result says the parts of its score.
+    #[serde(default)]
+    explain: bool,
 }
 
 /// Parses a search `mode`; a bad value is a 422 naming `mode`.
@@ -108,6 +153,11 @@ pub async fn search_body(r: Request<'_>) -> Reply {
         min_similarity: body.min_similarity,
         filter,
         mode,
+        visibility: Visibility {
+            include_superseded: body.include_superseded,
+            include_expired: body.include_expired,
+        },
+        explain: body.explain,
     };
     search(r, scope, body.query, options).await
 }
@@ -123,6 +173,8 @@ pub async fn search_query(r: Request<'_>) -> Reply {
         min_similarity: r.query.number("min_similarity")?,
         filter: r.query.get("type").map(Filter::source_type),
         mode: mode(r.query.get("mode"))?,
+        visibility: visibility(&r)?,
+        explain: r.query.flag("explain")?,
     };
     let scope = r.scope()?;
     search(r, scope, query, options).await
@@ -134,6 +186,8 @@ struct SearchOptions {
     min_similarity: Option<f32>,
     filter: Option<Filter>,
     mode: Option<SearchMode>,
+    visibility: Visibility,
+    explain: bool,
 }
 
 async fn search(
@@ -144,9 +198,17 @@ async fn search(
 ) -> Reply {
     let limit = options.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
     let min_similarity = options.min_similarity.unwrap_or(0.0);
-    let (filter, mode) = (options.filter, options.mode);
+    let filter = options.filter;
     let results = scoped(r.state, Some("search"), scope, move |s| {
-        s.search_memories(&query, limit, min_similarity, filter.as_ref(), mode)
+        s.search(&Query {
+            limit,
+            min_similarity,
+            filter: filter.as_ref(),
+            mode: options.mode,
+            visibility: options.visibility,
+            explain: options.explain,
+            ..Query::new(&query)
+        })
     })
     .await?;
     ok(&json!({"results": results}))
@@ -178,4 +240,37 @@ pub async fn delete(r: Request<'_>, id: &str) -> Reply {
     let id = memory_id(id)?;
     let scope = r.scope()?;
     ok(&scoped(r.state, Some("delete"), scope, move |s| s.delete_memory(id)).await?)
+}
+
+/// One version as `GET /memories/{id}/history` gives it (SPEC §10).
+fn version_json(v: &Version) -> Value {
+    let mut out = json!({
+        "version": v.version,
+        "action": v.action,
+        "at": coda::model::timestamp::format(&v.at),
+        "content": v.memory.content,
+        "metadata": v.memory.metadata,
+        "by": v.by,
+    });
+    if !v.memory.source_turns.is_empty() {
+        out["source_turns"] = json!(v.memory.source_turns);
+    }
+    if let Some(by) = v.memory.superseded_by {
+        out["superseded_by"] = json!(by);
+    }
+    if let Some(slot) = &v.memory.slot {
+        out["slot"] = json!(slot);
+    }
+    if let Some(at) = &v.memory.expires_at {
+        out["expires_at"] = json!(coda::model::timestamp::format(at));
+    }
+    out
+}
+
+pub async fn history(r: Request<'_>, id: &str) -> Reply {
+    let id = memory_id(id)?;
+    let scope = r.scope()?;
+    let versions = scoped(r.state, None, scope, move |s| s.memory_history(id)).await?;
+    let history: Vec<Value> = versions.iter().map(version_json).collect();
+    ok(&json!({ "history": history }))
 }

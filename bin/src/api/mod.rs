@@ -125,6 +125,18 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A `true`/`false` parameter; absent is false.
+    fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.get(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(v) => Err(ApiError::invalid(
+                name,
+                format!("`{v}` is not `true` or `false`"),
+            )),
+        }
+    }
+
     fn number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ApiError> {
         self.get(name)
             .map(|v| {
@@ -270,6 +282,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/memories/search"),
     ("GET", "/memories/search"),
     ("GET", "/memories/{id}"),
+    ("GET", "/memories/{id}/history"),
     ("PATCH", "/memories/{id}"),
     ("DELETE", "/memories/{id}"),
     ("GET", "/snapshots"),
@@ -309,6 +322,7 @@ async fn dispatch(method: &Method, path: &[&str], r: Request<'_>) -> Reply {
         (&M::POST, ["memories", "search"]) => memories::search_body(r).await,
         (&M::GET, ["memories", "search"]) => memories::search_query(r).await,
         (&M::GET, ["memories", id]) => memories::get(r, id).await,
+        (&M::GET, ["memories", id, "history"]) => memories::history(r, id).await,
         (&M::PATCH, ["memories", id]) => memories::update(r, id).await,
         (&M::DELETE, ["memories", id]) => memories::delete(r, id).await,
         (&M::GET, ["snapshots"]) => snapshots::list(r).await,
@@ -357,6 +371,7 @@ fn known_path(path: &[&str]) -> bool {
             | ["stats"]
             | ["memories"]
             | ["memories", _]
+            | ["memories", _, "history"]
             | ["snapshots"]
             | ["snapshots", _]
             | ["snapshots", _, "save" | "apply"]

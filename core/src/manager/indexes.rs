@@ -148,7 +148,9 @@ impl Indexes {
 
     /// The memories holding `slot` for `owner`, not superseded.
     pub fn slot_holders(&self, owner: &Owner, slot: &str) -> Vec<MemoryId> {
-        self.read(owner, |index| index.slots.get(slot).cloned().unwrap_or_default())
+        self.read(owner, |index| {
+            index.slots.get(slot).cloned().unwrap_or_default()
+        })
     }
 
     /// BM25 candidates among `owner`'s memories, and the score of a typical full match.

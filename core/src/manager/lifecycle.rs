@@ -134,10 +134,13 @@ impl Scoped<'_> {
             },
         ]);
         let threshold = m.config.memory.dedup_similarity as f32;
-        for hit in m
-            .backend
-            .search(&user, &record.embedding, 5, threshold.min(0.9), Some(&visible))?
-        {
+        for hit in m.backend.search(
+            &user,
+            &record.embedding,
+            5,
+            threshold.min(0.9),
+            Some(&visible),
+        )? {
             if hit.slot.is_none()
                 && (hit.similarity >= threshold || normalised(&hit.content) == text)
             {
@@ -230,12 +233,10 @@ impl Scoped<'_> {
             if restated {
                 continue;
             }
-            let slotted = self.manager.config.memory.supersede
-                && supersedes(&memory.metadata.source_type);
-            let earlier = match (&memory.slot, slotted) {
-                (Some(slot), true) => slots.insert(slot.clone(), memory.id),
-                _ => None,
-            };
+            let slotted =
+                self.manager.config.memory.supersede && supersedes(&memory.metadata.source_type);
+            let slot = memory.slot.clone().filter(|_| slotted);
+            let earlier = slot.as_ref().and_then(|slot| slots.get(slot).copied());
             match earlier {
                 // The earlier one of this batch already superseded what is stored.
                 Some(earlier) => batch.batch_superseded.push((earlier, memory.id)),
@@ -246,6 +247,9 @@ impl Scoped<'_> {
                         .stored_superseded
                         .extend(old.into_iter().map(|o| (o, record.memory.id))),
                 },
+            }
+            if let Some(slot) = slot {
+                slots.insert(slot, record.memory.id);
             }
             batch.summary_keys.extend(item.summary_key);
             batch.records.push(record);
@@ -381,6 +385,9 @@ mod tests {
             normalised("The user's  name is Alice!"),
             normalised("the user's name is alice")
         );
-        assert_ne!(normalised("a dog called Rex"), normalised("a cat called Rex"));
+        assert_ne!(
+            normalised("a dog called Rex"),
+            normalised("a cat called Rex")
+        );
     }
 }

@@ -395,9 +395,7 @@ impl Scoped<'_> {
                 continue;
             };
             let similarity = dot(embedding, &record.embedding);
-            if similarity < min_similarity
-                || filter.is_some_and(|f| !f.matches(&record.memory))
-            {
+            if similarity < min_similarity || filter.is_some_and(|f| !f.matches(&record.memory)) {
                 continue;
             }
             candidates.insert(*id, ScoredMemory::new(record.memory, similarity));

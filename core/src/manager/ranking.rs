@@ -85,19 +85,31 @@ mod tests {
         let parts = ranked[0].explain.expect("explain");
         assert!((parts.importance - 0.45).abs() < 1e-6);
         assert!((parts.recency - 0.2).abs() < 1e-3, "{parts:?}");
-        assert!((parts.relevance + parts.importance + parts.recency - ranked[0].score).abs() < 1e-6);
+        assert!(
+            (parts.relevance + parts.importance + parts.recency - ranked[0].score).abs() < 1e-6
+        );
         // A day-old memory's recency part is half the weight.
         let day = parts_of(&search, 24);
         assert!((day - 0.1).abs() < 1e-3, "{day}");
     }
 
     fn parts_of(search: &SearchConfig, age_h: i64) -> f32 {
-        parts(&hit(0.0, 0.0, age_h), search, crate::model::timestamp::now()).recency
+        parts(
+            &hit(0.0, 0.0, age_h),
+            search,
+            crate::model::timestamp::now(),
+        )
+        .recency
     }
 
     #[test]
     fn without_weights_the_mode_score_stands() {
-        let ranked = weigh(vec![hit(0.3, 1.0, 0), hit(0.2, 0.0, 0)], &SearchConfig::default(), true, 5);
+        let ranked = weigh(
+            vec![hit(0.3, 1.0, 0), hit(0.2, 0.0, 0)],
+            &SearchConfig::default(),
+            true,
+            5,
+        );
         assert_eq!(ranked[0].score, 0.3);
         assert_eq!(ranked[0].explain.map(|e| e.importance), Some(0.0));
     }

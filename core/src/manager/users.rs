@@ -68,7 +68,8 @@ impl Scoped<'_> {
     }
 
     /// Erases the scope's user: every memory, session (with its turns) and snapshot, durably;
-    /// publishes `user_delete`. A user with nothing stored is not found.
+    /// publishes `user_delete`. A user with nothing stored (not even the history of a deleted
+    /// memory) is not found.
     pub fn erase_user(&self) -> Result<UserErasure> {
         let m = self.manager;
         let user = self.scope.whole_user();
@@ -76,7 +77,7 @@ impl Scoped<'_> {
         let erased = m.backend.erase_owner(&user)?;
         m.indexes.forget(user.owner());
         let snapshots = m.erase_snapshots(&user)?;
-        if erased.memories == 0 && erased.sessions == 0 && snapshots == 0 {
+        if erased.memories == 0 && erased.sessions == 0 && erased.histories == 0 && snapshots == 0 {
             return Err(Error::user_not_found(user.user_id()));
         }
         let erasure = UserErasure {

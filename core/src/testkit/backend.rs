@@ -102,7 +102,9 @@ fn crud(backend: Arc<dyn MemoryBackend>) {
         "updating a missing id is Error::NotFound"
     );
     assert!(backend.delete(&s, a.memory.id, By::Api).expect("delete"));
-    assert!(!backend.delete(&s, a.memory.id, By::Api).expect("delete again"));
+    assert!(!backend
+        .delete(&s, a.memory.id, By::Api)
+        .expect("delete again"));
     assert_eq!(backend.get(&s, a.memory.id).expect("get"), None);
     assert_eq!(backend.len().expect("len"), 0);
     backend.flush().expect("flush");

@@ -39,7 +39,10 @@ pub(super) fn versions(backend: Arc<dyn MemoryBackend>) {
         [1, 2, 3]
     );
     assert_eq!(history[0].memory.content, "The user lives in Paris.");
-    assert_eq!(history[1].memory.content, "The user lives in Paris, France.");
+    assert_eq!(
+        history[1].memory.content,
+        "The user lives in Paris, France."
+    );
     assert_eq!(history[2].by, By::Persist);
     assert_eq!(history[2].memory.superseded_by, Some(newer));
     assert!(history.windows(2).all(|w| w[0].at <= w[1].at));
@@ -54,7 +57,10 @@ pub(super) fn versions(backend: Arc<dyn MemoryBackend>) {
         .expect("history")
         .expect("history outlives a delete");
     let last = history.last().expect("versions");
-    assert_eq!((last.action, last.by, last.version), (Action::Expire, By::Expiry, 4));
+    assert_eq!(
+        (last.action, last.by, last.version),
+        (Action::Expire, By::Expiry, 4)
+    );
     assert_eq!(last.memory.content, "The user lives in Paris, France.");
     let other = scoped(&alice, "The user has a cat.", 1, 1);
     backend.insert(&alice, other.clone()).expect("insert");
@@ -94,6 +100,9 @@ pub(super) fn persisted(backend: Arc<dyn MemoryBackend>) {
         .expect("history")
         .expect("persisted memory's history");
     assert_eq!(history.len(), 1);
-    assert_eq!((history[0].action, history[0].by), (Action::Add, By::Persist));
+    assert_eq!(
+        (history[0].action, history[0].by),
+        (Action::Add, By::Persist)
+    );
     assert_eq!(history[0].memory.source_turns, [3, 4]);
 }

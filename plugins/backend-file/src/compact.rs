@@ -104,16 +104,15 @@ pub fn compact(shared: &Shared) -> Result<Compacted> {
     let (mark, units_at_mark, (records, sessions), histories) = {
         let appender = shared.log.lock();
         let live = shared.inner.live();
-        (appender.offset, appender.units, live, shared.inner.histories())
+        (
+            appender.offset,
+            appender.units,
+            live,
+            shared.inner.histories(),
+        )
     };
     let live = (records.len() + sessions.len() + histories.len()) as u64;
-    let written = write_fresh(
-        &shared.dir,
-        &shared.header,
-        &records,
-        &sessions,
-        &histories,
-    );
+    let written = write_fresh(&shared.dir, &shared.header, &records, &sessions, &histories);
     let (mut file, fresh_len) = match written {
         Ok(written) => written,
         Err(e) => {

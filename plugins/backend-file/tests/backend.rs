@@ -175,9 +175,17 @@ fn compaction_drops_dead_records_and_keeps_live_ones() {
     let history = reopened.history(&ds(), ids[0]).unwrap().unwrap();
     let actions: Vec<_> = history.iter().map(|v| v.action).collect();
     use coda_core::Action::*;
-    assert_eq!(actions, [Add, Update, Update, Delete], "history survives compaction");
+    assert_eq!(
+        actions,
+        [Add, Update, Update, Delete],
+        "history survives compaction"
+    );
     let updated = reopened.history(&ds(), ids[1]).unwrap().unwrap();
-    assert_eq!(updated.len(), 4, "an update after compaction adds a version");
+    assert_eq!(
+        updated.len(),
+        4,
+        "an update after compaction adds a version"
+    );
 }
 
 #[test]

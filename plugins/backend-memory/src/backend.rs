@@ -89,9 +89,7 @@ impl InMemoryBackend {
         match change {
             Change::Insert(record) | Change::Update(record) => {
                 self.check_dims(&record)?;
-                self.history
-                    .write()
-                    .record(&Change::Update(record.clone()));
+                self.history.write().record(&Change::Update(record.clone()));
                 // In place when the owner is unchanged, so insertion order survives a replay.
                 let id = record.memory.id;
                 let same_owner = ids.owner(id).is_some_and(|o| o.owns(&record.memory));
@@ -129,6 +127,10 @@ impl InMemoryBackend {
     }
 
     fn apply_locked(&self, ids: &mut Ids, change: Change) -> Erased {
+        let histories = match &change {
+            Change::EraseUser(owner) => self.history.read().owner_len(owner),
+            _ => 0,
+        };
         self.history.write().record(&change);
         match change {
             Change::Insert(record) => self.owners.insert(ids, record),
@@ -152,7 +154,11 @@ impl InMemoryBackend {
             Change::EraseUser(owner) => {
                 let memories = self.owners.remove_owner(ids, &owner);
                 let sessions = self.sessions.write().remove_owner(&owner);
-                return Erased { memories, sessions };
+                return Erased {
+                    memories,
+                    sessions,
+                    histories,
+                };
             }
             Change::Session(change) => {
                 // Validated above; the table's own conflict check cannot fire.
