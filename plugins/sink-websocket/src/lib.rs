@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod closing;
 mod config;
 mod connection;
 mod filter;
