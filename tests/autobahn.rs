@@ -48,9 +48,10 @@ fn wstest() -> Option<PathBuf> {
     let candidates = std::env::var_os("CODA_WSTEST")
         .map(PathBuf::from)
         .into_iter()
-        .chain(std::env::var_os("HOME").map(|home| {
-            Path::new(&home).join(".cache/coda/autobahn-py27/bin/wstest")
-        }));
+        .chain(
+            std::env::var_os("HOME")
+                .map(|home| Path::new(&home).join(".cache/coda/autobahn-py27/bin/wstest")),
+        );
     let found = candidates.into_iter().find(|path| {
         std::process::Command::new(path)
             .arg("--autobahnversion")

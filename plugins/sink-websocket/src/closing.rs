@@ -90,8 +90,14 @@ mod tests {
     #[test]
     fn each_read_error_earns_its_close_code() {
         let code = |e: WsError| failure_close(&e).map(|c| c.code);
-        assert_eq!(code(WsError::Protocol(ProtocolError::NonZeroReservedBits)), Some(1002));
-        assert_eq!(code(WsError::Protocol(ProtocolError::InvalidCloseSequence)), Some(1002));
+        assert_eq!(
+            code(WsError::Protocol(ProtocolError::NonZeroReservedBits)),
+            Some(1002)
+        );
+        assert_eq!(
+            code(WsError::Protocol(ProtocolError::InvalidCloseSequence)),
+            Some(1002)
+        );
         assert_eq!(code(WsError::Utf8("bad".into())), Some(1007));
         let long = CapacityError::MessageTooLong {
             size: 2,
@@ -101,10 +107,15 @@ mod tests {
         assert_eq!(code(WsError::AttackAttempt), Some(1011));
         assert_eq!(code(WsError::ConnectionClosed), None);
         assert_eq!(
-            code(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)),
+            code(WsError::Protocol(
+                ProtocolError::ResetWithoutClosingHandshake
+            )),
             None
         );
-        assert_eq!(code(WsError::Io(std::io::ErrorKind::BrokenPipe.into())), None);
+        assert_eq!(
+            code(WsError::Io(std::io::ErrorKind::BrokenPipe.into())),
+            None
+        );
         assert!(failure_close(&WsError::Utf8("x".into())).is_some_and(|c| !c.send));
     }
 }

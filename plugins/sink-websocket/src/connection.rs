@@ -1,23 +1,23 @@
-//! One WebSocket connection: a writer task that alone writes to the socket, and a reader that
-//! answers client operations by queueing frames for that writer.
+//! One WebSocket connection: a writer that alone writes to the socket, a reader (`reader.rs`)
+//! that answers client operations by queueing frames for it, and the closing handshake between.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::task::JoinError;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use uuid::Uuid;
 
-use crate::closing::{self, close_message, CLOSE_GRACE, INTERNAL_ERROR};
+use crate::closing::{self, close_message, CLOSE_GRACE};
 use crate::filter::EventFilter;
-use crate::ops::{answer, initial_replay, Subscription};
+use crate::ops::{initial_replay, Subscription};
 use crate::protocol;
-use crate::queue::{Close, Control, Outbox, Wire};
+use crate::queue::{Control, Outbox, Wire};
+use crate::reader::{read_loop, reader_outcome, ReadEnd};
 use crate::sink::{Admission, WebSocketHub, COALESCE};
 
 /// Events in one `batch` frame at most.
@@ -110,37 +110,11 @@ pub(crate) async fn run<S>(
     drop(admission);
 }
 
-/// How the reader ended.
-enum ReadEnd<S> {
-    /// The closing handshake is done (whichever side started it), or the client has gone.
-    Closed,
-    /// The client broke the protocol and the connection must be failed with this close; the
-    /// read half comes back so the socket can be put together for it.
-    Failed(SplitStream<WebSocketStream<S>>, Close),
-}
-
 /// What the writer hands back when it stops.
 struct WriteEnd<S> {
     sink: SplitSink<WebSocketStream<S>, Message>,
     /// `false` when the client stopped answering pings or reading: waiting on it is pointless.
     responsive: bool,
-}
-
-/// The reader's end; a reader that panicked (a bug) gets the client a 1011 close.
-fn reader_outcome<S>(joined: Result<ReadEnd<S>, JoinError>, outbox: &Outbox) -> ReadEnd<S> {
-    match joined {
-        Ok(end) => end,
-        Err(e) => {
-            tracing::error!(error = %e, "websocket reader failed");
-            outbox.close(Close {
-                code: INTERNAL_ERROR,
-                reason: "internal error",
-                drain: false,
-                send: true,
-            });
-            ReadEnd::Closed
-        }
-    }
 }
 
 struct Writer {
@@ -337,60 +311,6 @@ impl Writer {
             }
         } else {
             out.extend(events.into_iter().map(|w| Message::Text(w.text)));
-        }
-    }
-}
-
-/// Reads client frames until the stream ends, answering operations through the outbox.
-///
-/// A close from the client is not the end: tungstenite has queued its echo (1002 instead for
-/// a code nobody may send), and the next read sends it and ends the stream — the server closes
-/// TCP first, as RFC 6455 §7.1.1 asks. Pings are answered the same way, with their payload.
-/// Text fragments are put together by tungstenite within `max_message_bytes`, which it also
-/// enforces per frame.
-async fn read_loop<S>(
-    mut stream: SplitStream<WebSocketStream<S>>,
-    outbox: Arc<Outbox>,
-    hub: Arc<WebSocketHub>,
-    mut subscription: Subscription,
-    last_heard: Arc<AtomicU64>,
-    clock: Instant,
-) -> ReadEnd<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let failure = loop {
-        let Some(message) = stream.next().await else {
-            break None;
-        };
-        last_heard.store(clock.elapsed().as_millis() as u64, Ordering::Relaxed);
-        match message {
-            Ok(Message::Text(text)) => answer(&hub, &outbox, &mut subscription, &text),
-            Ok(Message::Binary(_)) => outbox.control(Control::Frame(protocol::error(
-                "binary frames are not understood; send JSON text",
-            ))),
-            Ok(Message::Close(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
-            Err(e) => {
-                tracing::debug!(error = %e, "websocket read failed");
-                break closing::failure_close(&e);
-            }
-        }
-    };
-    match failure {
-        Some(close) => {
-            // The writer stops; the close goes out once the socket is whole again.
-            outbox.close(close);
-            ReadEnd::Failed(stream, close)
-        }
-        None => {
-            // The handshake is done or the client has gone: nothing more is worth writing.
-            outbox.close(Close {
-                code: 1000,
-                reason: "",
-                drain: false,
-                send: false,
-            });
-            ReadEnd::Closed
         }
     }
 }

@@ -7,6 +7,7 @@ mod filter;
 mod ops;
 mod protocol;
 mod queue;
+mod reader;
 mod route;
 mod sink;
 #[cfg(test)]
