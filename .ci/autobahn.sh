@@ -1,6 +1,6 @@
 # Sourced by .ci/run: Autobahn|Testsuite 0.8.2 for tests/autobahn.rs. It runs only on Python
 # 2.7 (pyenv's), so it gets a virtualenv of its own outside the repository, with every
-# dependency pinned to the last versions that still install and work there.
+# dependency pinned to what pip chose for Python 2.7 when this was written (and was run).
 # Idempotent: a finished virtualenv (marked by .complete) is reused.
 
 echo "== Autobahn|Testsuite (Python 2.7) for tests/autobahn.rs"
@@ -9,7 +9,7 @@ if [ ! -f "$autobahn_venv/.complete" ]; then
   autobahn_py=${CODA_PYTHON27:-}
   if [ -z "$autobahn_py" ]; then
     for candidate in "$HOME"/.pyenv/versions/2.7*/bin/python; do
-      [ -x "$candidate" ] && autobahn_py=$candidate
+      if [ -x "$candidate" ]; then autobahn_py=$candidate; fi
     done
   fi
   if [ -z "$autobahn_py" ]; then
