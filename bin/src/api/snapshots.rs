@@ -103,6 +103,9 @@ pub async fn save(r: Request<'_>, id: &str) -> Reply {
     ok(&json!({"location": location}))
 }
 
+/// What a load names that the store does not list: a 404, like an unknown id.
+const UNLISTED: &str = "snapshot location";
+
 /// `POST /snapshots/load`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,7 +137,7 @@ pub async fn load(r: Request<'_>) -> Reply {
                 }
                 // A location the store does not list names nothing there: unknown, like an id.
                 coda::Error::NotFound {
-                    what: "snapshot location",
+                    what: UNLISTED,
                     id: format!(
                         "{} (give a location or id that GET /snapshots lists in store `{}`)",
                         body.location,
@@ -144,7 +147,14 @@ pub async fn load(r: Request<'_>) -> Reply {
             })?;
         s.load_snapshot(&location)
     })
-    .await?;
+    .await
+    .map_err(|mut e| {
+        // Still say which field named nothing, as the 422 this was before did.
+        if e.message.starts_with(UNLISTED) {
+            e.field = Some("location".into());
+        }
+        e
+    })?;
     ok(&json!({"snapshot_id": id}))
 }
 
