@@ -413,7 +413,8 @@ pub fn methods_for(path: &[&str]) -> Vec<&'static str> {
 }
 
 /// Whether `method` on `path` reads a request body. Any other route refuses a body with
-/// fields (422 naming the first), so that a field sent there is never silently ignored.
+/// fields (422 naming the first), so that a field sent there is never silently ignored; a
+/// new body route missing here fails loudly (its fields are 422), never silently.
 fn takes_body(method: &Method, path: &[&str]) -> bool {
     use Method as M;
     matches!(
@@ -453,5 +454,42 @@ mod tests {
             let path: Vec<&str> = concrete.trim_start_matches('/').split('/').collect();
             assert!(methods_for(&path).contains(method), "{method} {template}");
         }
+    }
+
+    #[test]
+    fn every_body_route_is_a_listed_route() {
+        for (method, path) in [
+            ("POST", "turns"),
+            ("POST", "memories/search"),
+            ("PATCH", "memories/x"),
+            ("POST", "snapshots/load"),
+            ("POST", "snapshots/prune"),
+            ("PUT", "auto-snapshot"),
+            ("POST", "sessions/s/turns"),
+        ] {
+            let path: Vec<&str> = path.split('/').collect();
+            let parsed: Method = method.parse().unwrap_or_default();
+            assert!(takes_body(&parsed, &path), "{method} {path:?}");
+            assert!(methods_for(&path).contains(&method), "{method} {path:?}");
+        }
+        assert!(!takes_body(&Method::POST, &["persist"]));
+        assert!(!takes_body(&Method::DELETE, &["memories", "x"]));
+    }
+
+    #[test]
+    fn concrete_paths_beat_templates() {
+        assert_eq!(methods_for(&["memories", "search"]), ["POST", "GET"]);
+        assert_eq!(methods_for(&["memories", "x"]), ["GET", "PATCH", "DELETE"]);
+        assert!(methods_for(&["memories", "x", "y"]).is_empty());
+    }
+
+    #[test]
+    fn percent_escapes_in_segments_are_decoded() {
+        assert_eq!(decode("s%40home"), "s@home");
+        assert_eq!(decode("a%3Ab"), "a:b");
+        // Not an escape, or not UTF-8 once decoded: kept as sent, for validation to name.
+        assert_eq!(decode("100%"), "100%");
+        assert_eq!(decode("%zz"), "%zz");
+        assert_eq!(decode("%ff"), "%ff");
     }
 }
