@@ -1,6 +1,7 @@
 echo "== schemathesis and promtool for the HTTP conformance tests"
-# Sourced by .ci/run (from the repository root): schemathesis (PyPI) in a venv outside the repository, for
-# tests/schemathesis.rs, which finds it through CODA_SCHEMATHESIS. Idempotent.
+# Sourced by .ci/run (from the repository root): schemathesis (PyPI), pinned, in a venv
+# outside the repository, for tests/schemathesis.rs, which finds it through
+# CODA_SCHEMATHESIS. Idempotent.
 CODA_SCHEMATHESIS_VERSION=4.32.5
 CODA_SCHEMATHESIS_VENV=${CODA_SCHEMATHESIS_VENV:-$HOME/.cache/coda/venv-schemathesis}
 if ! "$CODA_SCHEMATHESIS_VENV/bin/schemathesis" --version 2>/dev/null \
