@@ -1,0 +1,309 @@
+//! Splitting a user message into clauses of normalised words, and telling which clauses state
+//! something (rather than ask, suppose or report).
+
+/// One word of a clause: as typed, and normalised for matching.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Word {
+    /// The word as typed (punctuation trimmed); empty for the second part of a contraction.
+    pub orig: String,
+    /// Lower case, curly apostrophes straightened, contractions expanded ("don't" → "do", "not").
+    pub norm: String,
+}
+
+/// A run of words between clause breaks (commas, "but", "and I", ...).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Clause {
+    pub words: Vec<Word>,
+    /// The clause is a question: it opens with an auxiliary ("do I ...") or a question word in a
+    /// sentence ending in `?`, or it is the last clause of such a sentence.
+    pub question: bool,
+    /// The sentence opened with a greeting ("hi, I'm Alice"): "I'm <name>" then names the user.
+    pub greeting: bool,
+}
+
+/// Contractions users type, with or without the apostrophe, and what they stand for.
+const CONTRACTIONS: &[(&str, &[&str])] = &[
+    ("i'm", &["i", "am"]),
+    ("im", &["i", "am"]),
+    ("i've", &["i", "have"]),
+    ("ive", &["i", "have"]),
+    ("i'd", &["i", "would"]),
+    ("i'll", &["i", "will"]),
+    ("we're", &["we", "are"]),
+    ("we've", &["we", "have"]),
+    ("don't", &["do", "not"]),
+    ("dont", &["do", "not"]),
+    ("doesn't", &["does", "not"]),
+    ("didn't", &["did", "not"]),
+    ("didnt", &["did", "not"]),
+    ("can't", &["can", "not"]),
+    ("cant", &["can", "not"]),
+    ("cannot", &["can", "not"]),
+    ("won't", &["will", "not"]),
+    ("isn't", &["is", "not"]),
+    ("aren't", &["are", "not"]),
+    ("wasn't", &["was", "not"]),
+    ("haven't", &["have", "not"]),
+    ("wouldn't", &["would", "not"]),
+    ("what's", &["what", "is"]),
+    ("who's", &["who", "is"]),
+    ("where's", &["where", "is"]),
+    ("it's", &["it", "is"]),
+    ("that's", &["that", "is"]),
+    ("name's", &["name", "is"]),
+    ("birthday's", &["birthday", "is"]),
+    ("job's", &["job", "is"]),
+    ("timezone's", &["timezone", "is"]),
+];
+
+/// Words that start a new clause wherever they stand.
+const ALWAYS_BREAK: &[&str] = &[
+    "but", "so", "because", "cause", "though", "although", "whereas", "however", "plus",
+];
+
+/// After "and" / "also" / "or", these start a new statement ("... and I live in Rome").
+const NEW_SUBJECT: &[&str] = &["i", "my", "we", "our", "also", "btw", "oh", "please"];
+
+/// Words that open a yes/no question ("do I like coffee?"), even without a question mark.
+const AUXILIARIES: &[&str] = &[
+    "do", "does", "did", "am", "is", "are", "was", "were", "can", "could", "would", "will",
+    "should", "shall", "have", "has", "may", "might",
+];
+
+/// Question words: they open a question only in a sentence that ends in `?`.
+const QUESTION_WORDS: &[&str] = &["what", "where", "who", "whom", "whose", "why", "how", "which", "when"];
+
+/// Greeting words; a sentence starting with them makes "I'm <name>" an introduction.
+const GREETINGS: &[&str] = &["hi", "hello", "hey", "hiya", "howdy", "greetings", "yo", "heya"];
+
+/// Splits `text` into clauses.
+pub(super) fn clauses(text: &str) -> Vec<Clause> {
+    let mut out = Vec::new();
+    for (sentence, asks) in sentences(text) {
+        let start = out.len();
+        let mut current = Clause::default();
+        let raw: Vec<&str> = sentence.split_whitespace().collect();
+        for (i, token) in raw.iter().enumerate() {
+            let words = normalise(token);
+            let first = words.first().map(|w| w.norm.as_str()).unwrap_or("");
+            let next = raw
+                .get(i + 1)
+                .and_then(|t| normalise(t).into_iter().next())
+                .map(|w| w.norm)
+                .unwrap_or_default();
+            let conjunction = words.len() == 1
+                && (ALWAYS_BREAK.contains(&first)
+                    || (["and", "also", "or", "then"].contains(&first)
+                        && NEW_SUBJECT.contains(&next.as_str())));
+            if conjunction || token.starts_with('(') {
+                push(&mut out, std::mem::take(&mut current));
+                if conjunction {
+                    continue;
+                }
+            }
+            current.words.extend(words);
+            if token.ends_with([',', ':', ')', '"']) || *token == "-" || *token == "—" {
+                push(&mut out, std::mem::take(&mut current));
+            }
+        }
+        push(&mut out, current);
+        let sentence_clauses = &mut out[start..];
+        let greeting = sentence_clauses
+            .first()
+            .and_then(|c| c.words.first())
+            .is_some_and(|w| GREETINGS.contains(&w.norm.as_str()));
+        let last = sentence_clauses.len().saturating_sub(1);
+        for (i, clause) in sentence_clauses.iter_mut().enumerate() {
+            clause.greeting = greeting;
+            clause.question = !is_request(&clause.words)
+                && (opens_question(&clause.words, asks) || (asks && i == last));
+        }
+    }
+    out
+}
+
+fn push(out: &mut Vec<Clause>, clause: Clause) {
+    if !clause.words.is_empty() {
+        out.push(clause);
+    }
+}
+
+/// Sentences of `text`, each with whether it ends in a question mark. A full stop splits only
+/// before white space or the end, so "3.5" and "Node.js" stay whole.
+fn sentences(text: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let ends = match c {
+            '!' | '?' | ';' | '\n' => true,
+            '.' => chars.peek().is_none_or(|n| n.is_whitespace()),
+            _ => false,
+        };
+        if ends {
+            // "?!" and "..." end one sentence, not several.
+            let mut asks = c == '?';
+            while let Some(&n) = chars.peek() {
+                if !matches!(n, '!' | '?' | '.') {
+                    break;
+                }
+                asks |= n == '?';
+                chars.next();
+            }
+            out.push((std::mem::take(&mut current), asks));
+        } else {
+            current.push(c);
+        }
+    }
+    out.push((current, false));
+    out.retain(|(s, _)| !s.trim().is_empty());
+    out
+}
+
+/// A clause opening a question: an auxiliary first ("do I like coffee"), or a question word
+/// first in a sentence that asks. "Can you call me Al?" is a request, not a question.
+fn opens_question(words: &[Word], asks: bool) -> bool {
+    let norms: Vec<&str> = words.iter().map(|w| w.norm.as_str()).collect();
+    let Some(&first) = norms.first() else {
+        return false;
+    };
+    if AUXILIARIES.contains(&first) {
+        return true;
+    }
+    asks && QUESTION_WORDS.contains(&first)
+}
+
+/// "Could you call me Liz?", "can you reply in French?": a request, though it asks.
+fn is_request(words: &[Word]) -> bool {
+    let norms: Vec<&str> = words.iter().map(|w| w.norm.as_str()).collect();
+    norms.len() > 2
+        && ["can", "could", "would", "will"].contains(&norms[0])
+        && norms[1] == "you"
+        && norms
+            .iter()
+            .skip(2)
+            .find(|w| !["please", "just", "kindly", "also"].contains(*w))
+            .is_some_and(|w| {
+                [
+                    "call", "remember", "note", "keep", "reply", "answer", "respond", "talk",
+                    "speak", "write",
+                ]
+                .contains(w)
+            })
+}
+
+/// The normalised words of one whitespace-separated token.
+pub(super) fn normalise(token: &str) -> Vec<Word> {
+    let orig = token
+        .trim_matches(|c: char| !(c.is_alphanumeric() || "'’+-/".contains(c)))
+        .trim_matches(|c: char| c == '\'' || c == '’' || c == '-')
+        .to_owned();
+    if orig.is_empty() {
+        return Vec::new();
+    }
+    let norm = orig.to_lowercase().replace('’', "'");
+    match CONTRACTIONS.iter().find(|(c, _)| *c == norm) {
+        Some((_, parts)) => parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| Word {
+                orig: if i == 0 { orig.clone() } else { String::new() },
+                norm: (*part).to_owned(),
+            })
+            .collect(),
+        None => vec![Word { orig, norm }],
+    }
+}
+
+/// Words that may stand between the words of a trigger without changing what it says
+/// ("I *just* moved to", "I *really* like", "I'm a *huge* fan of").
+const FILLERS: &[&str] = &[
+    "now", "currently", "just", "recently", "still", "actually", "really", "also", "finally",
+    "totally", "absolutely", "truly", "honestly", "mostly", "usually", "generally", "definitely",
+    "genuinely", "kinda", "originally", "even", "always", "already", "officially", "basically",
+    "literally", "sometimes", "newly", "big", "huge", "massive", "very",
+    "permanently", "happily",
+];
+
+/// Whether `word` may stand inside a trigger without changing it.
+pub(super) fn is_filler(word: &str) -> bool {
+    FILLERS.contains(&word)
+}
+
+/// Where `trigger` (space-separated normalised words; `*` stands for any one word) occurs in
+/// `words`, fillers allowed between its words: the index of its first word, the index just
+/// after its last, and the words `*` stood for.
+pub(super) fn find_trigger<'a>(
+    words: &'a [Word],
+    trigger: &str,
+    from: usize,
+) -> Option<(usize, usize, Vec<&'a Word>)> {
+    let parts: Vec<&str> = trigger.split(' ').collect();
+    let first = parts.first()?;
+    'start: for start in from..words.len() {
+        if *first != "*" && words[start].norm != *first {
+            continue;
+        }
+        let mut wild = Vec::new();
+        if *first == "*" {
+            wild.push(&words[start]);
+        }
+        let mut at = start + 1;
+        for part in &parts[1..] {
+            while at < words.len()
+                && words[at].norm != *part
+                && FILLERS.contains(&words[at].norm.as_str())
+            {
+                at += 1;
+            }
+            let Some(word) = words.get(at) else {
+                continue 'start;
+            };
+            if *part == "*" {
+                wild.push(word);
+            } else if word.norm != *part {
+                continue 'start;
+            }
+            at += 1;
+        }
+        return Some((start, at, wild));
+    }
+    None
+}
+
+/// Words that, before a trigger in the same clause, mean the user is not stating it about
+/// themselves now: negations ("I never said I live in ..."), suppositions ("if I lived in
+/// ..."), and reported speech ("my friend thinks I like ...").
+const NOT_A_STATEMENT: &[&str] = &[
+    "not", "never", "no", "if", "unless", "suppose", "supposing", "imagine", "wish", "whether",
+    "would", "might", "could", "maybe", "perhaps", "pretend", "hypothetically", "says", "said",
+    "thinks", "thought", "told", "tells", "claims", "claimed", "believes", "assumed", "assumes",
+    "asked", "asks", "heard", "wonder", "wondering", "should", "says", "joked",
+];
+
+/// Whether the words before a trigger leave it a plain statement. Everything up to a
+/// "remember that" / "don't forget that" is the request itself and does not count.
+pub(super) fn states(prefix: &[Word]) -> bool {
+    // "Could you call me Al?" asks for something; its "could" supposes nothing.
+    let request = prefix.len() >= 2
+        && ["can", "could", "would", "will"].contains(&prefix[0].norm.as_str())
+        && prefix[1].norm == "you";
+    let prefix = if request { &prefix[2..] } else { prefix };
+    let anchor = prefix
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(i, w)| {
+            ["that", "remember", "know", "fyi", "btw"].contains(&w.norm.as_str())
+                && (w.norm != "that"
+                    || i.checked_sub(1)
+                        .and_then(|p| prefix.get(p))
+                        .is_some_and(|p| {
+                            ["remember", "forget", "note", "mind", "know"].contains(&p.norm.as_str())
+                        }))
+        })
+        .map_or(0, |(i, _)| i + 1);
+    !prefix[anchor..]
+        .iter()
+        .any(|w| NOT_A_STATEMENT.contains(&w.norm.as_str()))
+}
