@@ -137,7 +137,9 @@ fn sentences(text: &str) -> Vec<(String, bool)> {
     while let Some(c) = chars.next() {
         let ends = match c {
             '!' | '?' | ';' | '\n' => true,
-            '.' => chars.peek().is_none_or(|n| n.is_whitespace()),
+            '.' => {
+                chars.peek().is_none_or(|n| n.is_whitespace()) && !ends_in_title(&current)
+            }
             _ => false,
         };
         if ends {
@@ -158,6 +160,15 @@ fn sentences(text: &str) -> Vec<(String, bool)> {
     out.push((current, false));
     out.retain(|(s, _)| !s.trim().is_empty());
     out
+}
+
+/// Titles whose full stop ends no sentence: "Call me Dr. Patel".
+const TITLES: &[&str] = &["dr", "mr", "mrs", "ms", "prof", "st", "mt", "jr", "sr"];
+
+fn ends_in_title(text: &str) -> bool {
+    let last = text.rsplit(|c: char| !c.is_alphanumeric()).next().unwrap_or("");
+    let before = text[..text.len() - last.len()].chars().next_back();
+    before.is_none_or(|c| !c.is_alphanumeric()) && TITLES.contains(&last.to_lowercase().as_str())
 }
 
 /// A clause opening a question: an auxiliary first ("do I like coffee"), or a question word
@@ -201,6 +212,11 @@ pub(super) fn normalise(token: &str) -> Vec<Word> {
     if orig.is_empty() {
         return Vec::new();
     }
+    // Keep the full stop of a title ("Dr. Patel").
+    let orig = match token.strip_suffix('.') {
+        Some(title) if TITLES.contains(&title.to_lowercase().as_str()) => token.to_owned(),
+        _ => orig,
+    };
     let norm = orig.to_lowercase().replace('’', "'");
     match CONTRACTIONS.iter().find(|(c, _)| *c == norm) {
         Some((_, parts)) => parts
