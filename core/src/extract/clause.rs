@@ -79,6 +79,8 @@ const GREETINGS: &[&str] = &["hi", "hello", "hey", "hiya", "howdy", "greetings",
 /// Splits `text` into clauses.
 pub(super) fn clauses(text: &str) -> Vec<Clause> {
     let mut out = Vec::new();
+    // "Hey! I'm Lena": a sentence that only greets makes the next one a greeting too.
+    let mut greeted = false;
     for (sentence, asks) in sentences(text) {
         let start = out.len();
         let mut current = Clause::default();
@@ -108,10 +110,16 @@ pub(super) fn clauses(text: &str) -> Vec<Clause> {
         }
         push(&mut out, current);
         let sentence_clauses = &mut out[start..];
-        let greeting = sentence_clauses
-            .first()
-            .and_then(|c| c.words.first())
-            .is_some_and(|w| GREETINGS.contains(&w.norm.as_str()));
+        let greeting = greeted
+            || sentence_clauses
+                .first()
+                .and_then(|c| c.words.first())
+                .is_some_and(|w| GREETINGS.contains(&w.norm.as_str()));
+        greeted = !sentence_clauses.is_empty()
+            && sentence_clauses.iter().flat_map(|c| &c.words).all(|w| {
+                GREETINGS.contains(&w.norm.as_str())
+                    || ["there", "all", "everyone", "guys", "folks"].contains(&w.norm.as_str())
+            });
         let last = sentence_clauses.len().saturating_sub(1);
         for (i, clause) in sentence_clauses.iter_mut().enumerate() {
             clause.greeting = greeting;
@@ -179,7 +187,8 @@ fn opens_question(words: &[Word], asks: bool) -> bool {
         return false;
     };
     if AUXILIARIES.contains(&first) {
-        return true;
+        // "Don't forget ...", "don't call me Bob" command; "Don't I live in ...?" asks.
+        return asks || norms.get(1) != Some(&"not");
     }
     asks && QUESTION_WORDS.contains(&first)
 }

@@ -79,6 +79,7 @@ pub(super) const RULES: &[Rule] = &[
             "we live in", "we moved to", "we have moved to", "we are based in", "i settled in",
             "we relocated to", "we have relocated to", "i have been living in", "i have lived in",
             "i am based out of", "we have been living in", "we have lived in",
+            "i love living in", "i like living in", "i enjoy living in",
             "i have settled in", "my home is in", "i am now based in",
         ],
         f::home,
@@ -100,7 +101,7 @@ pub(super) const RULES: &[Rule] = &[
         "i work as",
         &[
             "i work as", "i am working as", "i am employed as", "my job is", "my profession is",
-            "my occupation is", "i am a", "i am an", "i became a", "i became an", "as a", "as an",
+            "my occupation is", "i am a", "i am an", "i became a", "i became an", "as a", "as an", "i have been a", "i have been an",
         ],
         f::job,
         "fact",
@@ -114,7 +115,7 @@ pub(super) const RULES: &[Rule] = &[
             "i work at", "i work for", "i am working at", "i am working for", "i am employed at",
             "i am employed by", "i have a job at", "i got a job at", "i started working at",
             "i started working for", "i have started working at", "i work in * at",
-            "i work in * * at",
+            "i work in * * at", "i am a * at", "i am an * at", "i am a * * at", "i am an * * at",
         ],
         f::employer,
         "fact",
@@ -313,7 +314,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     Rule {
         id: "hi i am",
-        triggers: &["i am"],
+        triggers: &["i am", "* here"],
         build: f::greeting_name,
         source_type: "fact",
         importance: 0.9,
@@ -324,7 +325,8 @@ pub(super) const RULES: &[Rule] = &[
     Rule {
         id: "remember that",
         triggers: &[
-            "remember that", "remember", "do not forget that", "keep in mind that", "note that",
+            "remember that", "remember", "do not forget that", "do not forget", "keep in mind that",
+            "note that",
         ],
         build: f::remember,
         source_type: "fact",

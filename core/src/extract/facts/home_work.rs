@@ -109,12 +109,20 @@ pub(in crate::extract) fn job(found: &Found) -> Vec<Fact> {
     }
     // "I'm a fan of ..." and "I am a student of life" never reach here: the job noun must
     // end the phrase.
-    let job = render(value).to_lowercase();
-    let job = if job.split(' ').any(|w| ["ceo", "cto", "cfo", "coo", "vp"].contains(&w)) {
-        render(value)
-    } else {
-        job
-    };
+    // Lower case, but acronyms stay as typed ("an ER nurse", "CTO").
+    let job = render(value)
+        .split(' ')
+        .map(|w| {
+            let acronym = w.chars().filter(|c| c.is_alphabetic()).count() >= 2
+                && !w.chars().any(char::is_lowercase);
+            if acronym {
+                w.to_owned()
+            } else {
+                w.to_lowercase()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     fact(
         format!("The user works as {} {job}.", article(&job)),
         "job",
@@ -135,6 +143,15 @@ const NOT_AN_EMPLOYER: &[&str] = &[
 
 /// "I work at Google", "I work for Acme Corp" → `employer`.
 pub(in crate::extract) fn employer(found: &Found) -> Vec<Fact> {
+    // "I'm an accountant at PwC": the words before "at" must be a job.
+    // A student studies at a school; that is not an employer.
+    if found.trigger.starts_with("i am a")
+        && !found.wild.last().is_some_and(|w| {
+            w.norm != "student" && JOBS.contains(&w.norm.trim_end_matches('s'))
+        })
+    {
+        return Vec::new();
+    }
     let value = cut(found.rest, EMPLOYER_STOPS);
     if value.first().is_some_and(|w| w.norm == "myself") {
         return fact(

@@ -54,13 +54,16 @@ pub(super) const GREETING_WORDS: &[&str] = &[
     "well", "ok", "okay", "also", "actually",
 ];
 
-const NAME_STOPS: &[&str] = &["and", "or", "for", "from", "instead", "because", "i", "in", "at"];
+const NAME_STOPS: &[&str] = &[
+    "and", "or", "for", "from", "instead", "because", "i", "in", "at", "by", "with", "to", "but",
+    "on", "here",
+];
 
-/// A name of one to three words, none of them a word a name never is.
+/// A name of one to four words, none of them a word a name never is.
 pub(super) fn name_words(rest: &[Word]) -> Option<&[Word]> {
     let value = cut(rest, NAME_STOPS);
     let ok = !value.is_empty()
-        && value.len() <= 3
+        && value.len() <= 4
         && value
             .iter()
             .all(|w| w.norm.chars().all(|c| c.is_alphabetic() || "-'.".contains(c)))
@@ -100,6 +103,8 @@ pub(super) fn remember(found: &Found) -> Vec<Fact> {
     }
     let rest = match found.rest.first() {
         Some(w) if w.norm == "that" => &found.rest[1..],
+        // "Don't forget to call mom" is a to-do, not something about the user.
+        Some(w) if w.norm == "to" => return Vec::new(),
         _ => found.rest,
     };
     let text = third_person(rest);

@@ -33,8 +33,17 @@ pub(in crate::extract) fn greeting_name(found: &Found) -> Vec<Fact> {
     if !found.clause.greeting || !starts {
         return Vec::new();
     }
-    match name_words(found.rest) {
-        Some(value) if value.len() <= 2 && found.rest.len() == value.len() => {
+    // "Tom here": the name is what `*` stood for, and nothing follows.
+    let rest = if found.trigger == "* here" {
+        if !found.rest.is_empty() || !found.wild.iter().all(|w| w.orig.starts_with(char::is_uppercase)) {
+            return Vec::new();
+        }
+        &found.clause.words[found.prefix.len()..found.prefix.len() + 1]
+    } else {
+        found.rest
+    };
+    match name_words(rest) {
+        Some(value) if value.len() <= 2 && rest.len() == value.len() => {
             let name = proper(value);
             fact(format!("The user's name is {name}."), "name", name)
         }
