@@ -12,6 +12,7 @@
 //!   "about": "...",
 //!   "conversations": [{
 //!     "id": "moved-paris-berlin",          // unique, kebab-case
+//!     "batch": "tuned" | "held_out" | "blind",   // when it was written (below)
 //!     "note": "what the case tests",
 //!     "turns": [{"role": "user" | "assistant", "content": "..."}],   // oldest first
 //!     "facts": [{                          // every fact/preference the extractor should
@@ -33,6 +34,14 @@
 //! deduplicates against identical content. (A test here checks the labels agree with it, so
 //! a supersede test through the manager can read `final_active`/`superseded` directly.)
 //!
+//! Batches: `tuned` conversations were written with the rules; `held_out` (ids `h-…`) after
+//! the first rules, and `blind` (ids `b-…`) after the second round, each measured before any
+//! rule was changed for it. First runs: held_out 57 conversations, precision 0.972, recall
+//! 0.686, final state right in 42/57; blind 52 conversations, precision 1.000, recall 0.814,
+//! final state right in 44/52. The rules were then grown for what generalised, so today's
+//! figures on those batches are no longer blind; the first runs are the honest estimate for
+//! phrasings the rules have not seen.
+//!
 //! Matching is on normalised content (lower case, white space collapsed, final full stop
 //! dropped) and slot; precision and recall count facts as a multiset per conversation.
 
@@ -48,6 +57,7 @@ struct LabelledSet {
 #[derive(Debug, Deserialize)]
 struct Conversation {
     id: String,
+    batch: String,
     note: String,
     turns: Vec<LabelledTurn>,
     facts: Vec<LabelledFact>,
@@ -196,6 +206,12 @@ fn the_labelled_set_covers_the_hard_cases() {
     }
     for c in &set.conversations {
         assert!(!c.note.is_empty(), "{} has a note", c.id);
+        assert!(
+            ["tuned", "held_out", "blind"].contains(&c.batch.as_str()),
+            "{}: batch {}",
+            c.id,
+            c.batch
+        );
         for fact in c.facts.iter().chain(&c.final_active) {
             assert!(
                 ["fact", "preference"].contains(&fact.memory_type.as_str()),
@@ -205,8 +221,9 @@ fn the_labelled_set_covers_the_hard_cases() {
             );
             if let Some(slot) = &fact.slot {
                 assert!(
-                    slot.chars()
-                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "_:-".contains(ch)),
+                    slot.chars().all(|ch| ch.is_ascii_lowercase()
+                        || ch.is_ascii_digit()
+                        || "_:-".contains(ch)),
                     "{}: slot {slot:?}",
                     c.id
                 );
@@ -229,18 +246,56 @@ fn labelled_final_states_follow_from_the_labelled_facts() {
     }
 }
 
+/// Counts over a group of conversations.
+#[derive(Default)]
+struct Tally {
+    conversations: usize,
+    labelled: usize,
+    extracted: usize,
+    right: usize,
+    typed_right: usize,
+    finals_right: usize,
+}
+
+impl Tally {
+    fn precision(&self) -> f64 {
+        self.right as f64 / self.extracted.max(1) as f64
+    }
+
+    fn recall(&self) -> f64 {
+        self.right as f64 / self.labelled.max(1) as f64
+    }
+
+    fn finals(&self) -> f64 {
+        self.finals_right as f64 / self.conversations.max(1) as f64
+    }
+
+    fn report(&self, name: &str) {
+        println!(
+            "{name}: {} conversations, {} labelled facts, {} extracted, {} right: precision \
+             {:.3}, recall {:.3}; final active facts right in {}/{} ({:.3})",
+            self.conversations,
+            self.labelled,
+            self.extracted,
+            self.right,
+            self.precision(),
+            self.recall(),
+            self.finals_right,
+            self.conversations,
+            self.finals()
+        );
+    }
+}
+
 #[test]
 fn the_rule_extractor_finds_the_labelled_facts() {
     let set = load();
-    let (mut got_total, mut want_total, mut hits, mut typed_right) = (0, 0, 0, 0);
-    let (mut finals_right, mut slots_right, mut slotted) = (0, 0, 0);
+    let mut all = Tally::default();
+    let mut batches: Vec<(String, Tally)> = Vec::new();
     for c in &set.conversations {
         let got = extracted(c);
         let hit = matched(&got, &c.facts);
-        got_total += got.len();
-        want_total += c.facts.len();
-        hits += hit;
-        typed_right += got
+        let typed_right = got
             .iter()
             .filter(|g| {
                 c.facts
@@ -248,33 +303,45 @@ fn the_rule_extractor_finds_the_labelled_facts() {
                     .any(|w| key(w) == key(g) && w.memory_type == g.memory_type)
             })
             .count();
-        for w in c.facts.iter().filter(|w| w.slot.is_some()) {
-            slotted += 1;
-            slots_right += usize::from(got.iter().any(|g| g.slot == w.slot));
-        }
         let (active, _) = final_facts(&got);
         let final_right = sorted_keys(&active) == sorted_keys(&c.final_active);
-        finals_right += usize::from(final_right);
+        if !batches.iter().any(|(b, _)| *b == c.batch) {
+            batches.push((c.batch.clone(), Tally::default()));
+        }
+        let batch = batches
+            .iter_mut()
+            .find(|(b, _)| *b == c.batch)
+            .map(|(_, t)| t)
+            .expect("just added");
+        for tally in [&mut all, batch] {
+            tally.conversations += 1;
+            tally.labelled += c.facts.len();
+            tally.extracted += got.len();
+            tally.right += hit;
+            tally.typed_right += typed_right;
+            tally.finals_right += usize::from(final_right);
+        }
         if hit != got.len() || hit != c.facts.len() || !final_right {
             println!("miss {} ({})", c.id, c.note);
             println!("   want {:?}", c.facts.iter().map(key).collect::<Vec<_>>());
             println!("   got  {:?}", got.iter().map(key).collect::<Vec<_>>());
         }
     }
-    let precision = hits as f64 / got_total.max(1) as f64;
-    let recall = hits as f64 / want_total.max(1) as f64;
-    let finals = finals_right as f64 / set.conversations.len() as f64;
-    println!(
-        "extraction on {} conversations: {want_total} labelled facts, {got_total} extracted, \
-         {hits} right; precision {precision:.3}, recall {recall:.3}; memory type right for \
-         {typed_right}/{hits}; slots found {slots_right}/{slotted}; final active facts right \
-         in {finals_right}/{} conversations ({finals:.3})",
-        set.conversations.len(),
-        set.conversations.len()
+    for (name, tally) in &batches {
+        tally.report(name);
+    }
+    all.report("extraction, all");
+    assert_eq!(
+        all.typed_right, all.right,
+        "every matched fact has the labelled memory type"
     );
-    assert_eq!(typed_right, hits, "every matched fact has the labelled memory type");
-    // Measured 2026-12-02; set just under what the rules reach so a regression fails.
-    assert!(precision >= 0.95, "precision {precision:.3}");
-    assert!(recall >= 0.95, "recall {recall:.3}");
-    assert!(finals >= 0.95, "final-state accuracy {finals:.3}");
+    // Measured 2026-12-02 (precision 1.000, recall 0.980, final state 0.985): set just under,
+    // so a regression fails and an honest new hard case does not.
+    assert!(all.precision() >= 0.99, "precision {:.3}", all.precision());
+    assert!(all.recall() >= 0.97, "recall {:.3}", all.recall());
+    assert!(
+        all.finals() >= 0.97,
+        "final-state accuracy {:.3}",
+        all.finals()
+    );
 }

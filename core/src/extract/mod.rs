@@ -25,14 +25,14 @@
 //!
 //! | slot | from | one value at a time? |
 //! |---|---|---|
-//! | `name` | "my name is", "call me", "I go by", "hi, I'm Alice" | yes |
-//! | `home_city` | "I live in", "I moved to", "I relocated to", "I'm based in" | yes |
+//! | `name` | "my name is", "call me", "I go by", "name's Jo", "hi, I'm Alice", "hi, Tom here" | yes |
+//! | `home_city` | "I live in", "I moved to", "I relocated to", "I'm based in", "I've been living in", "I love living in" | yes |
 //! | `origin` | "I'm from", "I come from" (where they come from, not where they live) | yes |
-//! | `job` | "I work as", "I'm working as", "my job is", "I'm a nurse" (a job noun last) | yes |
-//! | `employer` | "I work at/for", "I got a job at" | yes |
-//! | `wife`, `husband`, `partner`, `girlfriend`, `boyfriend`, `fiance(e)`, `mother`, `father`, `boss`, `spouse` | "my wife's name is", "my wife is called", "I'm married to" | yes |
+//! | `job` | "I work as", "I'm working as", "my job is", "I'm a nurse", "I've been a teacher" (a job noun last unless "work as") | yes |
+//! | `employer` | "I work at/for", "I got a job at", "I'm an accountant at PwC" | yes |
+//! | `wife`, `husband`, `partner`, `girlfriend`, `boyfriend`, `fiance(e)`, `mother`, `father`, `boss`, `spouse` | "my wife's name is", "my wife is called", "my wife Sarah ...", "I'm married to" | yes |
 //! | `<relation>:<name>` (`sister:sara`, `friend:tom`) | "my sister is called Sara" | no: one fact per person |
-//! | `pet:<species>:<name>` | "I have a dog called Rex", "my dog's name is Rex" | no: one fact per pet |
+//! | `pet:<species>:<name>` | "I have a dog called Rex", "my dog's name is Rex", "my cat Luna ...", "a golden retriever named Buddy" (breeds map to their species) | no: one fact per pet |
 //! | `pet:<species>` | "I have a cat", "I have two cats" (no name) | no |
 //! | `timezone` | "my timezone is", "I'm in Pacific time", "I'm on CET" time | yes |
 //! | `birthday` | "my birthday is", "I was born on" | yes |
@@ -43,8 +43,12 @@
 //! | `diet` | "I'm vegetarian", "I went vegan" | yes |
 //! | `allergy:<thing>` | "I'm allergic to peanuts" | no: one per allergen |
 //! | `opinion:<thing>` | likes, dislikes and preferences of one thing: "I like", "I love", "I'm into", "I prefer", "I don't like", "I hate", "I no longer like", "I don't like ... anymore", "I'm not into ... anymore" | yes: the newest opinion of the thing wins |
+//! | `favorite:<thing>` | "my favorite color is green", "my favourite food is ramen" | yes |
 //! | `reply_style` | a preference whose thing is answers/responses/replies ("I prefer brief responses") | yes |
 //! | none | "remember that ..." with no more specific rule; `conversation` memories | never supersedes |
+//!
+//! Names and places are capitalised as proper names unless typed with capitals ("the UK");
+//! a name in a "Mr."/"Dr." title keeps its full stop.
 //!
 //! Pets, people with names and languages are keyed by their value too: "a dog called Rex" and
 //! "a cat called Rex" are two facts, and a second pet never supersedes the first. A negation
@@ -54,12 +58,14 @@
 mod clause;
 mod facts;
 mod rules;
+mod trigger;
 mod value;
 
 use crate::embed::{is_stopword, words};
 use crate::model::{NewMemory, Role, Turn};
-use clause::{clauses, find_trigger, states};
+use clause::clauses;
 use rules::{Found, RULES};
+use trigger::{find_trigger, states};
 
 /// A memory distilled from turns, and what it tells about the user.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,7 +148,7 @@ fn statements(text: &str) -> Vec<Extracted> {
             for rule in RULES.iter().filter(|r| r.fallback == fallback) {
                 let facts = rule
                     .triggers
-                    .iter()
+                    .split('|')
                     .find_map(|trigger| matches(&clause, trigger, rule));
                 for fact in facts.into_iter().flatten() {
                     let mut topics: Vec<String> =
@@ -169,7 +175,11 @@ fn statements(text: &str) -> Vec<Extracted> {
 }
 
 /// The facts `rule` makes of the first place `trigger` occurs in `clause` as a statement.
-fn matches(clause: &clause::Clause, trigger: &'static str, rule: &rules::Rule) -> Option<Vec<facts::Fact>> {
+fn matches(
+    clause: &clause::Clause,
+    trigger: &'static str,
+    rule: &rules::Rule,
+) -> Option<Vec<facts::Fact>> {
     let mut from = 0;
     while let Some((start, end, wild)) = find_trigger(&clause.words, trigger, from) {
         from = start + 1;
@@ -210,78 +220,4 @@ pub fn keywords(text: &str, n: usize) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::Utc;
-
-    fn turn(role: Role, content: &str, i: u64) -> Turn {
-        Turn {
-            role,
-            content: content.into(),
-            turn_index: i,
-            timestamp: Utc::now(),
-            name: None,
-        }
-    }
-
-    fn contents(turns: &[Turn]) -> Vec<String> {
-        RuleExtractor
-            .extract(turns)
-            .into_iter()
-            .map(|e| e.memory.content)
-            .collect()
-    }
-
-    #[test]
-    fn user_statements_become_facts_about_the_user() {
-        let got = contents(&[
-            turn(
-                Role::User,
-                "Hi! My name is alice smith, and I live in Paris.",
-                0,
-            ),
-            turn(Role::Assistant, "Nice to meet you, Alice.", 1),
-            turn(Role::User, "I prefer brief responses. I like jazz music", 2),
-            turn(
-                Role::User,
-                "Please remember that my sister is called Sara",
-                3,
-            ),
-            turn(Role::User, "I don't like mushrooms", 4),
-        ]);
-        for want in [
-            "The user's name is Alice Smith.",
-            "The user lives in Paris.",
-            "The user prefers brief responses.",
-            "The user likes jazz music.",
-            "The user's sister is called Sara.",
-            "The user dislikes mushrooms.",
-        ] {
-            assert!(
-                got.contains(&want.to_owned()),
-                "missing {want:?} in {got:?}"
-            );
-        }
-        assert!(got.contains(&"User: Hi! My name is alice smith, and I live in Paris.\nAssistant: Nice to meet you, Alice.".to_owned()));
-    }
-
-    #[test]
-    fn facts_carry_type_importance_topics_and_summary_key() {
-        let got = RuleExtractor.extract(&[turn(Role::User, "my name is Bob", 0)]);
-        let fact = &got[0];
-        assert_eq!(fact.memory.memory_type, "fact");
-        assert!(fact.memory.importance > 0.5);
-        assert_eq!(fact.memory.metadata["topics"][1], "name");
-        assert_eq!(fact.summary_key.as_deref(), Some("name"));
-        assert_eq!(got[1].memory.memory_type, "conversation");
-    }
-
-    #[test]
-    fn phrases_match_only_at_word_boundaries() {
-        assert!(
-            contents(&[turn(Role::User, "Unlike yesterday I like tea", 0)])
-                .contains(&"The user likes tea.".to_owned())
-        );
-        assert!(contents(&[turn(Role::User, "it is alike tea", 0)]).len() == 1);
-    }
-}
+mod tests;

@@ -9,8 +9,9 @@ use super::facts as f;
 pub(super) struct Rule {
     /// Recorded as the memory's `extraction_rule`; stable, since stores are reopened with it.
     pub id: &'static str,
-    /// Normalised phrases (contractions expanded, `*` = any one word) that introduce it.
-    pub triggers: &'static [&'static str],
+    /// Normalised phrases (contractions expanded, `*` = any one word) that introduce it,
+    /// separated by `|`.
+    pub triggers: &'static str,
     /// The memories the words after the trigger state; empty to decline.
     pub build: fn(&Found) -> Vec<f::Fact>,
     /// The memory type: `fact` or `preference`.
@@ -38,7 +39,7 @@ pub(super) struct Found<'a> {
 
 const fn rule(
     id: &'static str,
-    triggers: &'static [&'static str],
+    triggers: &'static str,
     build: fn(&Found) -> Vec<f::Fact>,
     source_type: &'static str,
     importance: f64,
@@ -61,10 +62,7 @@ const fn rule(
 pub(super) const RULES: &[Rule] = &[
     rule(
         "my name is",
-        &[
-            "my name is", "call me", "i am called", "i go by", "calls me", "my first name is",
-            "name is",
-        ],
+        "my name is|call me|i am called|i go by|calls me|my first name is|name is",
         f::name,
         "fact",
         0.9,
@@ -73,15 +71,12 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "i live in",
-        &[
-            "i live in", "i am living in", "i moved to", "i have moved to", "i moved back to",
-            "i relocated to", "i have relocated to", "i am based in", "i reside in",
-            "we live in", "we moved to", "we have moved to", "we are based in", "i settled in",
-            "we relocated to", "we have relocated to", "i have been living in", "i have lived in",
-            "i am based out of", "we have been living in", "we have lived in",
-            "i love living in", "i like living in", "i enjoy living in",
-            "i have settled in", "my home is in", "i am now based in",
-        ],
+        "i live in|i am living in|i moved to|i have moved to|i moved back to|\
+            i relocated to|i have relocated to|i am based in|i reside in|we live in|\
+            we moved to|we have moved to|we are based in|i settled in|we relocated to|\
+            we have relocated to|i have been living in|i have lived in|i am based out of|\
+            we have been living in|we have lived in|i love living in|i like living in|\
+            i enjoy living in|i have settled in|my home is in|i am now based in",
         f::home,
         "fact",
         0.8,
@@ -90,7 +85,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "i am from",
-        &["i am from", "i come from", "i was born and raised in"],
+        "i am from|i come from|i was born and raised in",
         f::origin,
         "fact",
         0.7,
@@ -99,10 +94,9 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "i work as",
-        &[
-            "i work as", "i am working as", "i am employed as", "my job is", "my profession is",
-            "my occupation is", "i am a", "i am an", "i became a", "i became an", "as a", "as an", "i have been a", "i have been an",
-        ],
+        "i work as|i am working as|i am employed as|my job is|my profession is|\
+            my occupation is|i am a|i am an|i became a|i became an|as a|as an|\
+            i have been a|i have been an",
         f::job,
         "fact",
         0.8,
@@ -111,12 +105,10 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "i work at",
-        &[
-            "i work at", "i work for", "i am working at", "i am working for", "i am employed at",
-            "i am employed by", "i have a job at", "i got a job at", "i started working at",
-            "i started working for", "i have started working at", "i work in * at",
-            "i work in * * at", "i am a * at", "i am an * at", "i am a * * at", "i am an * * at",
-        ],
+        "i work at|i work for|i am working at|i am working for|i am employed at|\
+            i am employed by|i have a job at|i got a job at|i started working at|\
+            i started working for|i have started working at|i work in * at|\
+            i work in * * at|i am a * at|i am an * at|i am a * * at|i am an * * at",
         f::employer,
         "fact",
         0.7,
@@ -125,7 +117,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "my wife's name is",
-        &["my * name is", "my * is called", "my * is named", "my * * name is", "my * * is called"],
+        "my * name is|my * is called|my * is named|my * * name is|my * * is called",
         f::relation,
         "fact",
         0.8,
@@ -134,7 +126,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "my wife sarah",
-        &["my *", "my * *"],
+        "my *|my * *",
         f::relation_named_inline,
         "fact",
         0.8,
@@ -143,7 +135,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "i am married to",
-        &["i am married to", "i married", "i got married to"],
+        "i am married to|i married|i got married to",
         f::spouse,
         "fact",
         0.8,
@@ -152,7 +144,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "my dog's name is",
-        &["my * name is", "my * is called", "my * is named", "my * * name is", "my * * is called"],
+        "my * name is|my * is called|my * is named|my * * name is|my * * is called",
         f::named_pet,
         "fact",
         0.7,
@@ -161,7 +153,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "my dog rex",
-        &["my *", "my * *"],
+        "my *|my * *",
         f::pet_named_inline,
         "fact",
         0.7,
@@ -170,10 +162,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "i have a pet",
-        &[
-            "i have", "i have got", "we have", "we have got", "i own", "i got", "i adopted",
-            "we adopted", "we got",
-        ],
+        "i have|i have got|we have|we have got|i own|i got|i adopted|we adopted|we got",
         f::pets,
         "fact",
         0.7,
@@ -182,7 +171,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "my timezone is",
-        &["my timezone is", "my time zone is", "my tz is", "i am in", "i am on"],
+        "my timezone is|my time zone is|my tz is|i am in|i am on",
         f::timezone,
         "fact",
         0.7,
@@ -191,7 +180,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "my birthday is",
-        &["my birthday is", "i was born on", "my bday is", "my birthday falls on"],
+        "my birthday is|i was born on|my bday is|my birthday falls on",
         f::birthday,
         "fact",
         0.7,
@@ -200,7 +189,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "i am n years old",
-        &["i am", "i turned", "my age is"],
+        "i am|i turned|my age is",
         f::age,
         "fact",
         0.6,
@@ -209,7 +198,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "i speak",
-        &["i speak", "i can speak", "i am fluent in"],
+        "i speak|i can speak|i am fluent in",
         f::languages,
         "fact",
         0.6,
@@ -218,7 +207,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "my native language is",
-        &["my native language is", "my first language is", "my mother tongue is"],
+        "my native language is|my first language is|my mother tongue is",
         f::native_language,
         "fact",
         0.7,
@@ -227,10 +216,8 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "reply in",
-        &[
-            "reply in", "answer in", "respond in", "talk to me in", "speak to me in",
-            "write to me in", "reply to me in", "answer me in",
-        ],
+        "reply in|answer in|respond in|talk to me in|speak to me in|write to me in|\
+            reply to me in|answer me in",
         f::reply_language,
         "preference",
         0.7,
@@ -239,7 +226,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "i am vegetarian",
-        &["i am", "i went", "i have gone", "i have become", "i became"],
+        "i am|i went|i have gone|i have become|i became",
         f::diet,
         "fact",
         0.7,
@@ -248,7 +235,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "i am allergic to",
-        &["i am allergic to", "i have an allergy to"],
+        "i am allergic to|i have an allergy to",
         f::allergy,
         "fact",
         0.8,
@@ -257,7 +244,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "i prefer",
-        &["i prefer", "i would prefer"],
+        "i prefer|i would prefer",
         f::prefer,
         "preference",
         0.7,
@@ -266,12 +253,10 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "i don't like",
-        &[
-            "i do not like", "i dislike", "i hate", "i can not stand", "i detest", "i loathe",
-            "i am not a fan of", "i do not enjoy", "i am not into", "i do not care for",
-            "i am not keen on", "i do not love", "i have never liked", "i never liked",
-            "i have never enjoyed", "i never enjoyed",
-        ],
+        "i do not like|i dislike|i hate|i can not stand|i detest|i loathe|\
+            i am not a fan of|i do not enjoy|i am not into|i do not care for|\
+            i am not keen on|i do not love|i have never liked|i never liked|\
+            i have never enjoyed|i never enjoyed",
         f::dislike,
         "preference",
         0.7,
@@ -280,11 +265,9 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "i no longer like",
-        &[
-            "i no longer like", "i no longer enjoy", "i no longer love", "i used to like",
-            "i used to love", "i used to enjoy", "i stopped liking", "i am no longer into",
-            "i have gone off", "i went off",
-        ],
+        "i no longer like|i no longer enjoy|i no longer love|i used to like|\
+            i used to love|i used to enjoy|i stopped liking|i am no longer into|\
+            i have gone off|i went off",
         f::no_longer_like,
         "preference",
         0.7,
@@ -293,7 +276,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "my favorite is",
-        &["my favorite * is", "my favourite * is", "my favorite * * is", "my favourite * * is"],
+        "my favorite * is|my favourite * is|my favorite * * is|my favourite * * is",
         f::favourite,
         "preference",
         0.7,
@@ -302,10 +285,8 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "i like",
-        &[
-            "i like", "i love", "i enjoy", "i adore", "i am into", "i am a fan of",
-            "i am fond of", "i am keen on", "i am obsessed with", "i am passionate about",
-        ],
+        "i like|i love|i enjoy|i adore|i am into|i am a fan of|i am fond of|\
+            i am keen on|i am obsessed with|i am passionate about",
         f::like,
         "preference",
         0.7,
@@ -314,7 +295,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     Rule {
         id: "hi i am",
-        triggers: &["i am", "* here"],
+        triggers: "i am|* here",
         build: f::greeting_name,
         source_type: "fact",
         importance: 0.9,
@@ -324,10 +305,8 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "remember that",
-        triggers: &[
-            "remember that", "remember", "do not forget that", "do not forget", "keep in mind that",
-            "note that",
-        ],
+        triggers: "remember that|remember|do not forget that|do not forget|keep in mind that|\
+            note that",
         build: f::remember,
         source_type: "fact",
         importance: 0.8,

@@ -5,12 +5,52 @@ use super::clause::Word;
 
 /// Phrases that end a value in every rule ("I live in Paris *now*", "I like tea *too*").
 const COMMON_STOPS: &[&str] = &[
-    "now", "anymore", "any more", "these days", "nowadays", "lately", "too", "either", "though",
-    "actually", "btw", "lol", "haha", "please", "thanks", "thank you", "for now", "at the moment",
-    "right now", "currently", "if", "since", "which", "who", "where", "when", "while", "until",
-    "unless", "as well", "a lot", "so much", "very much", "more than", "better than", "over",
-    "rather than", "instead of", "instead", "from now on", "by the way", "ok", "okay", "again",
-    "than", "whenever",
+    "now",
+    "anymore",
+    "any more",
+    "these days",
+    "nowadays",
+    "lately",
+    "too",
+    "either",
+    "though",
+    "actually",
+    "btw",
+    "lol",
+    "haha",
+    "please",
+    "thanks",
+    "thank you",
+    "for now",
+    "at the moment",
+    "right now",
+    "currently",
+    "if",
+    "since",
+    "which",
+    "who",
+    "where",
+    "when",
+    "while",
+    "until",
+    "unless",
+    "as well",
+    "a lot",
+    "so much",
+    "very much",
+    "more than",
+    "better than",
+    "over",
+    "rather than",
+    "instead of",
+    "instead",
+    "from now on",
+    "by the way",
+    "ok",
+    "okay",
+    "again",
+    "than",
+    "whenever",
 ];
 
 /// Words no value starts with: the statement is negated ("my name is not Bob").
@@ -24,8 +64,10 @@ pub(super) fn cut<'a>(rest: &'a [Word], extra: &[&str]) -> &'a [Word] {
 
 /// Whether `words` start with the space-separated normalised `phrase`.
 pub(super) fn starts_with(words: &[Word], phrase: &str) -> bool {
-    let parts: Vec<&str> = phrase.split(' ').collect();
-    parts.len() <= words.len() && parts.iter().zip(words).all(|(p, w)| *p == w.norm)
+    let mut words = words.iter();
+    phrase
+        .split(' ')
+        .all(|part| words.next().is_some_and(|w| w.norm == part))
 }
 
 /// Whether `phrase` occurs anywhere in `words`.
@@ -35,10 +77,7 @@ pub(super) fn contains(words: &[Word], phrase: &str) -> bool {
 
 /// The words as typed; a contraction whose parts are not all here shows its parts.
 pub(super) fn render(words: &[Word]) -> String {
-    groups(words)
-        .map(|group| as_typed(group))
-        .collect::<Vec<_>>()
-        .join(" ")
+    groups(words).map(as_typed).collect::<Vec<_>>().join(" ")
 }
 
 /// First-person words about the speaker rewritten into third person about "the user", for
@@ -70,8 +109,8 @@ fn rewrite(words: &[Word], opens: bool) -> String {
             [word] if verb_due => agree(word, &as_typed(group)),
             _ => as_typed(group),
         };
-        verb_due = norms == ["i"]
-            || (verb_due && norms.len() == 1 && super::clause::is_filler(norms[0]));
+        verb_due =
+            norms == ["i"] || (verb_due && norms.len() == 1 && super::trigger::is_filler(norms[0]));
         out.push(text);
     }
     out.join(" ")
@@ -86,11 +125,15 @@ fn agree(norm: &str, typed: &str) -> String {
         "go" => "goes".to_owned(),
         "was" | "will" | "would" | "can" | "could" | "should" | "might" | "must" | "did"
         | "had" | "may" | "shall" => typed.to_owned(),
-        _ if super::clause::is_filler(norm) || !norm.chars().all(char::is_alphabetic) => {
+        _ if super::trigger::is_filler(norm) || !norm.chars().all(char::is_alphabetic) => {
             typed.to_owned()
         }
-        _ if norm.ends_with("ed") => typed.to_owned(),
-        _ if ["s", "sh", "ch", "x", "z", "o"].iter().any(|e| norm.ends_with(e)) => {
+        // Past tense ("visited") agrees already; "need", "feed" do not end in a past "-ed".
+        _ if norm.ends_with("ed") && !norm.ends_with("eed") => typed.to_owned(),
+        _ if ["s", "sh", "ch", "x", "z", "o"]
+            .iter()
+            .any(|e| norm.ends_with(e)) =>
+        {
             format!("{typed}es")
         }
         _ => match norm.strip_suffix('y') {
@@ -161,9 +204,9 @@ pub(super) fn proper(words: &[Word]) -> String {
                 && word.chars().all(|c| !c.is_lowercase());
             if shouting {
                 capitalise(&word.to_lowercase())
-            } else if word.chars().any(char::is_uppercase) {
-                word.to_owned()
-            } else if i > 0 && ["the", "of", "am", "de", "la", "le", "upon", "on"].contains(&word) {
+            } else if word.chars().any(char::is_uppercase)
+                || (i > 0 && ["the", "of", "am", "de", "la", "le", "upon", "on"].contains(&word))
+            {
                 word.to_owned()
             } else {
                 capitalise(word)
@@ -198,9 +241,38 @@ pub(super) fn article(word: &str) -> &'static str {
 /// Words a thing's key leaves out: articles, possessives, and the verb of "I like *drinking*
 /// tea" or "I like *to* swim", so every phrasing of one thing gives one key.
 const KEY_NOISE: &[&str] = &[
-    "a", "an", "the", "my", "some", "any", "our", "all", "kinds", "kind", "of", "sorts", "sort",
-    "to", "drinking", "eating", "having", "watching", "playing", "listening", "reading", "drink",
-    "eat", "have", "watch", "play", "listen", "read", "good", "really", "music", "food",
+    "a",
+    "an",
+    "the",
+    "my",
+    "some",
+    "any",
+    "our",
+    "all",
+    "kinds",
+    "kind",
+    "of",
+    "sorts",
+    "sort",
+    "to",
+    "drinking",
+    "eating",
+    "having",
+    "watching",
+    "playing",
+    "listening",
+    "reading",
+    "drink",
+    "eat",
+    "have",
+    "watch",
+    "play",
+    "listen",
+    "read",
+    "good",
+    "really",
+    "music",
+    "food",
 ];
 
 /// The normalised key of a thing ("I love *the green teas*" → `green_tea`): lower case,
@@ -218,7 +290,11 @@ pub(super) fn key(words: &[Word]) -> String {
     };
     let kept = stems(KEY_NOISE);
     // "I like music": the noise word is the thing itself.
-    let kept = if kept.is_empty() { stems(&["a", "an", "the", "my"]) } else { kept };
+    let kept = if kept.is_empty() {
+        stems(&["a", "an", "the", "my"])
+    } else {
+        kept
+    };
     kept.join("_")
 }
 

@@ -1,9 +1,9 @@
 //! The people and pets in the user's life: one-person relations supersede, the rest are keyed by name.
 
+use super::{fact, key_of, name_words, wild_phrase, Fact, NOT_A_NAME};
 use crate::extract::clause::Word;
 use crate::extract::rules::Found;
 use crate::extract::value::{article, proper};
-use super::{fact, key_of, name_words, wild_phrase, Fact, NOT_A_NAME};
 
 /// Relations that are one person at a time: a new name supersedes the old one.
 const ONE_PERSON: &[(&str, &str)] = &[
@@ -28,9 +28,29 @@ const ONE_PERSON: &[(&str, &str)] = &[
 
 /// Relations of which there can be several: each name is its own fact.
 const SEVERAL_PEOPLE: &[&str] = &[
-    "sister", "brother", "son", "daughter", "friend", "best friend", "cousin", "colleague",
-    "coworker", "child", "kid", "grandmother", "grandfather", "grandma", "grandpa", "aunt",
-    "uncle", "niece", "nephew", "roommate", "flatmate", "neighbour", "neighbor",
+    "sister",
+    "brother",
+    "son",
+    "daughter",
+    "friend",
+    "best friend",
+    "cousin",
+    "colleague",
+    "coworker",
+    "child",
+    "kid",
+    "grandmother",
+    "grandfather",
+    "grandma",
+    "grandpa",
+    "aunt",
+    "uncle",
+    "niece",
+    "nephew",
+    "roommate",
+    "flatmate",
+    "neighbour",
+    "neighbor",
 ];
 
 /// "My wife's name is Anna", "my sister is called Sara" → `wife`, `sister:sara`.
@@ -50,7 +70,11 @@ fn relation_fact(relation: &str, value: &[Word]) -> Vec<Fact> {
         }
         None => return Vec::new(),
     };
-    fact(format!("The user's {relation} is called {name}."), slot, name)
+    fact(
+        format!("The user's {relation} is called {name}."),
+        slot,
+        name,
+    )
 }
 
 /// A name typed with a capital right after "my <relation>" ("my wife Sarah loves sushi"):
@@ -163,8 +187,22 @@ const BREEDS: &[(&str, &str)] = &[
 
 /// Words typed before a breed that belong to it ("golden retriever", "border collie").
 const BREED_FIRST_WORDS: &[&str] = &[
-    "golden", "german", "french", "english", "border", "jack", "yorkshire", "siberian",
-    "cocker", "springer", "bernese", "australian", "maine", "black", "chocolate", "yellow",
+    "golden",
+    "german",
+    "french",
+    "english",
+    "border",
+    "jack",
+    "yorkshire",
+    "siberian",
+    "cocker",
+    "springer",
+    "bernese",
+    "australian",
+    "maine",
+    "black",
+    "chocolate",
+    "yellow",
 ];
 
 /// The slot species of a typed word (or two-word breed), singular or plural.
@@ -184,7 +222,11 @@ fn pet_species(typed: &str) -> Option<(String, &'static str)> {
 
 /// The slot species of a typed word, singular or plural.
 fn species(word: &str) -> Option<&'static str> {
-    let singular = [word, word.trim_end_matches('s'), word.trim_end_matches("es")];
+    let singular = [
+        word,
+        word.trim_end_matches('s'),
+        word.trim_end_matches("es"),
+    ];
     SPECIES
         .iter()
         .find(|(typed, _)| singular.contains(typed))
@@ -227,10 +269,7 @@ const COUNTS: &[&str] = &[
 pub(in crate::extract) fn pets(found: &Found) -> Vec<Fact> {
     let mut out = Vec::new();
     let mut words = found.rest;
-    loop {
-        let Some(count) = words.first().filter(|w| COUNTS.contains(&w.norm.as_str())) else {
-            break;
-        };
+    while let Some(count) = words.first().filter(|w| COUNTS.contains(&w.norm.as_str())) {
         // The species within three words ("a fluffy little cat", "a golden retriever").
         let Some((at, typed, slot_species)) = (1..words.len().min(4)).find_map(|i| {
             let one = pet_species(&words[i].norm);

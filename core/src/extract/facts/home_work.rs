@@ -1,21 +1,47 @@
 //! Where the user lives and comes from, and what they work as and for.
 
+use super::{fact, Fact};
 use crate::extract::clause::Word;
 use crate::extract::rules::Found;
 use crate::extract::value::{article, cut, proper, render};
-use super::{fact, Fact};
 
 /// Words that end a place: "I moved to Berlin *last* year", "I live in Paris *with* my wife".
 pub(in crate::extract) const PLACE_STOPS: &[&str] = &[
-    "for", "with", "last", "next", "this", "a", "in", "ago", "about", "around", "near", "and",
-    "or", "at", "on", "after", "before", "to", "from", "since", "because", "by", "i", "we",
-    "my", "our", "permanently", "temporarily", "full-time",
+    "for",
+    "with",
+    "last",
+    "next",
+    "this",
+    "a",
+    "in",
+    "ago",
+    "about",
+    "around",
+    "near",
+    "and",
+    "or",
+    "at",
+    "on",
+    "after",
+    "before",
+    "to",
+    "from",
+    "since",
+    "because",
+    "by",
+    "i",
+    "we",
+    "my",
+    "our",
+    "permanently",
+    "temporarily",
+    "full-time",
 ];
 
 /// Words no place starts with: "I live in *a* flat", "I moved to *my* parents' house".
 const NOT_A_PLACE: &[&str] = &[
-    "a", "an", "my", "our", "his", "her", "their", "this", "that", "it", "here", "there",
-    "fear", "hope", "denial", "peace", "town", "the", "city", "downtown", "suburbs",
+    "a", "an", "my", "our", "his", "her", "their", "this", "that", "it", "here", "there", "fear",
+    "hope", "denial", "peace", "town", "the", "city", "downtown", "suburbs",
 ];
 
 /// A place of one to four words after a trigger ("the UK" keeps its article).
@@ -34,7 +60,11 @@ fn place(rest: &[Word]) -> Option<String> {
     let ok = !value.is_empty()
         && value.len() <= 4
         && !NOT_A_PLACE.contains(&value[0].norm.as_str())
-        && value[0].norm.chars().next().is_some_and(char::is_alphabetic);
+        && value[0]
+            .norm
+            .chars()
+            .next()
+            .is_some_and(char::is_alphabetic);
     ok.then(|| proper(value))
 }
 
@@ -56,29 +86,140 @@ pub(in crate::extract) fn origin(found: &Found) -> Vec<Fact> {
 
 /// Last words of a job: "I'm a *nurse*" is a job, "I'm a *fan* of ..." is not.
 const JOBS: &[&str] = &[
-    "nurse", "teacher", "engineer", "developer", "doctor", "lawyer", "designer", "programmer",
-    "student", "accountant", "chef", "cook", "scientist", "researcher", "manager", "consultant",
-    "architect", "writer", "journalist", "artist", "musician", "pharmacist", "dentist",
-    "electrician", "plumber", "carpenter", "mechanic", "pilot", "firefighter", "paramedic",
-    "surgeon", "therapist", "psychologist", "professor", "lecturer", "analyst", "banker",
-    "farmer", "driver", "photographer", "translator", "editor", "librarian", "veterinarian",
-    "vet", "waiter", "waitress", "barista", "baker", "cashier", "receptionist", "officer",
-    "soldier", "secretary", "administrator", "sysadmin", "tester", "entrepreneur", "founder",
-    "freelancer", "contractor", "intern", "physician", "economist", "mathematician",
-    "physicist", "chemist", "biologist", "statistician", "marketer", "recruiter", "salesman",
-    "saleswoman", "clerk", "technician", "attorney", "paralegal", "tutor", "coach",
-    "instructor", "midwife", "caregiver", "janitor", "cleaner", "gardener", "illustrator",
-    "animator", "producer", "director", "actor", "actress", "singer", "dancer", "painter",
-    "sculptor", "novelist", "poet", "blogger", "streamer", "youtuber", "ceo", "cto", "cfo",
-    "coo", "vp", "lead", "owner", "specialist", "coordinator", "assistant", "advisor",
-    "adviser", "surveyor", "optician", "radiologist", "anesthesiologist", "pediatrician",
-    "psychiatrist", "counselor", "counsellor", "social worker", "welder", "bartender",
-    "courier", "postman", "firefighter", "policeman", "policewoman", "detective", "judge",
+    "nurse",
+    "teacher",
+    "engineer",
+    "developer",
+    "doctor",
+    "lawyer",
+    "designer",
+    "programmer",
+    "student",
+    "accountant",
+    "chef",
+    "cook",
+    "scientist",
+    "researcher",
+    "manager",
+    "consultant",
+    "architect",
+    "writer",
+    "journalist",
+    "artist",
+    "musician",
+    "pharmacist",
+    "dentist",
+    "electrician",
+    "plumber",
+    "carpenter",
+    "mechanic",
+    "pilot",
+    "firefighter",
+    "paramedic",
+    "surgeon",
+    "therapist",
+    "psychologist",
+    "professor",
+    "lecturer",
+    "analyst",
+    "banker",
+    "farmer",
+    "driver",
+    "photographer",
+    "translator",
+    "editor",
+    "librarian",
+    "veterinarian",
+    "vet",
+    "waiter",
+    "waitress",
+    "barista",
+    "baker",
+    "cashier",
+    "receptionist",
+    "officer",
+    "soldier",
+    "secretary",
+    "administrator",
+    "sysadmin",
+    "tester",
+    "entrepreneur",
+    "founder",
+    "freelancer",
+    "contractor",
+    "intern",
+    "physician",
+    "economist",
+    "mathematician",
+    "physicist",
+    "chemist",
+    "biologist",
+    "statistician",
+    "marketer",
+    "recruiter",
+    "salesman",
+    "saleswoman",
+    "clerk",
+    "technician",
+    "attorney",
+    "paralegal",
+    "tutor",
+    "coach",
+    "instructor",
+    "midwife",
+    "caregiver",
+    "janitor",
+    "cleaner",
+    "gardener",
+    "illustrator",
+    "animator",
+    "producer",
+    "director",
+    "actor",
+    "actress",
+    "singer",
+    "dancer",
+    "painter",
+    "sculptor",
+    "novelist",
+    "poet",
+    "blogger",
+    "streamer",
+    "youtuber",
+    "ceo",
+    "cto",
+    "cfo",
+    "coo",
+    "vp",
+    "lead",
+    "owner",
+    "specialist",
+    "coordinator",
+    "assistant",
+    "advisor",
+    "adviser",
+    "surveyor",
+    "optician",
+    "radiologist",
+    "anesthesiologist",
+    "pediatrician",
+    "psychiatrist",
+    "counselor",
+    "counsellor",
+    "social worker",
+    "welder",
+    "bartender",
+    "courier",
+    "postman",
+    "firefighter",
+    "policeman",
+    "policewoman",
+    "detective",
+    "judge",
 ];
 
 const JOB_STOPS: &[&str] = &[
-    "at", "for", "in", "with", "from", "since", "by", "and", "on", "who", "but", "working",
-    "so",
+    "at", "for", "in", "with", "from", "since", "by", "and", "on", "who", "but", "working", "so",
 ];
 
 /// "I work as a nurse", "I'm a software engineer", "my job is nurse" → `job`.
@@ -94,7 +235,10 @@ pub(in crate::extract) fn job(found: &Found) -> Vec<Fact> {
             return Vec::new();
         }
     }
-    let explicit = !matches!(found.trigger, "i am a" | "i am an" | "my job is" | "i became a" | "i became an");
+    let explicit = !matches!(
+        found.trigger,
+        "i am a" | "i am an" | "my job is" | "i became a" | "i became an"
+    );
     let mut value = cut(found.rest, JOB_STOPS);
     if let Some(first) = value.first() {
         if ["a", "an"].contains(&first.norm.as_str()) {
@@ -131,14 +275,29 @@ pub(in crate::extract) fn job(found: &Found) -> Vec<Fact> {
 }
 
 const EMPLOYER_STOPS: &[&str] = &[
-    "as", "in", "since", "for", "doing", "on", "and", "where", "with", "from", "i", "part-time",
-    "full-time", "remotely", "during", "nights", "every",
+    "as",
+    "in",
+    "since",
+    "for",
+    "doing",
+    "on",
+    "and",
+    "where",
+    "with",
+    "from",
+    "i",
+    "part-time",
+    "full-time",
+    "remotely",
+    "during",
+    "nights",
+    "every",
 ];
 
 /// Words no employer starts with: "I work at *home*", "I work for *a living*".
 const NOT_AN_EMPLOYER: &[&str] = &[
-    "home", "night", "nights", "weekends", "the", "a", "it", "my", "this", "that", "least",
-    "all", "hours", "money", "free", "fun",
+    "home", "night", "nights", "weekends", "the", "a", "it", "my", "this", "that", "least", "all",
+    "hours", "money", "free", "fun",
 ];
 
 /// "I work at Google", "I work for Acme Corp" → `employer`.
@@ -146,9 +305,10 @@ pub(in crate::extract) fn employer(found: &Found) -> Vec<Fact> {
     // "I'm an accountant at PwC": the words before "at" must be a job.
     // A student studies at a school; that is not an employer.
     if found.trigger.starts_with("i am a")
-        && !found.wild.last().is_some_and(|w| {
-            w.norm != "student" && JOBS.contains(&w.norm.trim_end_matches('s'))
-        })
+        && !found
+            .wild
+            .last()
+            .is_some_and(|w| w.norm != "student" && JOBS.contains(&w.norm.trim_end_matches('s')))
     {
         return Vec::new();
     }
@@ -167,9 +327,8 @@ pub(in crate::extract) fn employer(found: &Found) -> Vec<Fact> {
         }
         _ => (String::new(), value),
     };
-    let ok = !body.is_empty()
-        && body.len() <= 4
-        && !NOT_AN_EMPLOYER.contains(&body[0].norm.as_str());
+    let ok =
+        !body.is_empty() && body.len() <= 4 && !NOT_AN_EMPLOYER.contains(&body[0].norm.as_str());
     if !ok {
         return Vec::new();
     }

@@ -6,7 +6,9 @@ mod home_work;
 mod personal;
 mod tastes;
 
-pub(super) use family::{named_pet, pet_named_inline, pets, relation, relation_named_inline, spouse};
+pub(super) use family::{
+    named_pet, pet_named_inline, pets, relation, relation_named_inline, spouse,
+};
 pub(super) use home_work::{employer, home, job, origin};
 pub(super) use personal::{
     age, allergy, birthday, diet, greeting_name, languages, name, native_language, timezone,
@@ -35,17 +37,117 @@ pub(super) fn fact(content: String, slot: impl Into<String>, value: String) -> V
 
 /// Words a name never starts with: "call me *back*", "I go by *train*".
 pub(super) const NOT_A_NAME: &[&str] = &[
-    "a", "an", "the", "back", "later", "tomorrow", "tonight", "today", "soon", "anytime",
-    "whenever", "at", "on", "in", "by", "after", "before", "maybe", "sometime", "crazy",
-    "old-fashioned", "out", "up", "daily", "asap", "that", "this", "it", "what", "whatever",
-    "anything", "train", "bus", "car", "bike", "foot", "myself", "me", "you", "your", "my",
-    "to", "with", "for", "from", "here", "there", "and", "or", "is", "just", "so", "very",
-    "sorry", "fine", "good", "well", "great", "ok", "okay", "new", "sure", "ready", "done",
-    "glad", "happy", "tired", "curious", "confused", "stuck", "excited", "interested", "still",
-    "also", "currently", "about", "trying", "looking", "not", "going", "having", "of", "into",
-    "when", "if", "like", "all", "one", "someone", "somebody", "vegan", "vegetarian", "home",
-    "away", "busy", "free", "late", "early", "right", "wrong", "afraid", "lost", "hungry",
-    "bored", "worried", "nervous", "thinking", "back", "pretty", "quite", "really",
+    "a",
+    "an",
+    "the",
+    "back",
+    "later",
+    "tomorrow",
+    "tonight",
+    "today",
+    "soon",
+    "anytime",
+    "whenever",
+    "at",
+    "on",
+    "in",
+    "by",
+    "after",
+    "before",
+    "maybe",
+    "sometime",
+    "crazy",
+    "old-fashioned",
+    "out",
+    "up",
+    "daily",
+    "asap",
+    "that",
+    "this",
+    "it",
+    "what",
+    "whatever",
+    "anything",
+    "train",
+    "bus",
+    "car",
+    "bike",
+    "foot",
+    "myself",
+    "me",
+    "you",
+    "your",
+    "my",
+    "to",
+    "with",
+    "for",
+    "from",
+    "here",
+    "there",
+    "and",
+    "or",
+    "is",
+    "just",
+    "so",
+    "very",
+    "sorry",
+    "fine",
+    "good",
+    "well",
+    "great",
+    "ok",
+    "okay",
+    "new",
+    "sure",
+    "ready",
+    "done",
+    "glad",
+    "happy",
+    "tired",
+    "curious",
+    "confused",
+    "stuck",
+    "excited",
+    "interested",
+    "still",
+    "also",
+    "currently",
+    "about",
+    "trying",
+    "looking",
+    "not",
+    "going",
+    "having",
+    "of",
+    "into",
+    "when",
+    "if",
+    "like",
+    "all",
+    "one",
+    "someone",
+    "somebody",
+    "vegan",
+    "vegetarian",
+    "home",
+    "away",
+    "busy",
+    "free",
+    "late",
+    "early",
+    "right",
+    "wrong",
+    "afraid",
+    "lost",
+    "hungry",
+    "bored",
+    "worried",
+    "nervous",
+    "thinking",
+    "back",
+    "pretty",
+    "quite",
+    "really",
 ];
 
 /// Words that may come before a name's trigger at the start of a clause.
@@ -64,9 +166,11 @@ pub(super) fn name_words(rest: &[Word]) -> Option<&[Word]> {
     let value = cut(rest, NAME_STOPS);
     let ok = !value.is_empty()
         && value.len() <= 4
-        && value
-            .iter()
-            .all(|w| w.norm.chars().all(|c| c.is_alphabetic() || "-'.".contains(c)))
+        && value.iter().all(|w| {
+            w.norm
+                .chars()
+                .all(|c| c.is_alphabetic() || "-'.".contains(c))
+        })
         && !value.iter().any(|w| NOT_A_NAME.contains(&w.norm.as_str()));
     ok.then_some(value)
 }
@@ -87,8 +191,8 @@ pub(super) fn key_of(name: &str) -> String {
 
 /// Words that may open a "remember ..." request: it is addressed to the assistant.
 const POLITE: &[&str] = &[
-    "please", "pls", "also", "and", "oh", "btw", "just", "ok", "okay", "so", "hey", "can",
-    "could", "would", "will", "you", "kindly", "and", "fyi", "actually", "now",
+    "please", "pls", "also", "and", "oh", "btw", "just", "ok", "okay", "so", "hey", "can", "could",
+    "would", "will", "you", "kindly", "and", "fyi", "actually", "now",
 ];
 
 /// "Remember that my code is 1234" → the statement in third person, with no slot: what it

@@ -1,10 +1,12 @@
 //! Facts about the user themselves: name, age, birthday, timezone, languages, diet, allergies.
 
+use super::home_work::PLACE_STOPS;
+use super::{fact, name_words, Fact, GREETING_WORDS};
 use crate::extract::clause::Word;
 use crate::extract::rules::Found;
-use crate::extract::value::{capitalise, cut, key, proper, render, starts_with, third_person_within};
-use super::{fact, name_words, Fact, GREETING_WORDS};
-use super::home_work::PLACE_STOPS;
+use crate::extract::value::{
+    capitalise, cut, key, proper, render, starts_with, third_person_within,
+};
 
 /// "My name is alice smith" → `name`.
 pub(in crate::extract) fn name(found: &Found) -> Vec<Fact> {
@@ -17,7 +19,12 @@ pub(in crate::extract) fn name(found: &Found) -> Vec<Fact> {
         return Vec::new();
     }
     // "name's Jordan" only opens a clause; "my friend's name is" is someone else's.
-    if found.trigger == "name is" && !found.prefix.iter().all(|w| GREETING_WORDS.contains(&w.norm.as_str())) {
+    if found.trigger == "name is"
+        && !found
+            .prefix
+            .iter()
+            .all(|w| GREETING_WORDS.contains(&w.norm.as_str()))
+    {
         return Vec::new();
     }
     let name = proper(value);
@@ -35,7 +42,12 @@ pub(in crate::extract) fn greeting_name(found: &Found) -> Vec<Fact> {
     }
     // "Tom here": the name is what `*` stood for, and nothing follows.
     let rest = if found.trigger == "* here" {
-        if !found.rest.is_empty() || !found.wild.iter().all(|w| w.orig.starts_with(char::is_uppercase)) {
+        if !found.rest.is_empty()
+            || !found
+                .wild
+                .iter()
+                .all(|w| w.orig.starts_with(char::is_uppercase))
+        {
             return Vec::new();
         }
         &found.clause.words[found.prefix.len()..found.prefix.len() + 1]
@@ -55,7 +67,9 @@ pub(in crate::extract) fn greeting_name(found: &Found) -> Vec<Fact> {
 fn zone(value: &[Word]) -> String {
     let text = render(value);
     let short = value.len() == 1 && text.chars().count() <= 5;
-    let offset = ["utc", "gmt"].iter().any(|z| text.to_lowercase().starts_with(z));
+    let offset = ["utc", "gmt"]
+        .iter()
+        .any(|z| text.to_lowercase().starts_with(z));
     if short || offset {
         text.to_uppercase()
     } else if text.contains('/') {
@@ -72,13 +86,10 @@ pub(in crate::extract) fn timezone(found: &Found) -> Vec<Fact> {
         value
     } else {
         // "I'm in <zone> time" / "time zone": the time word is what makes it a zone.
-        let end = ["time zone", "timezone", "time"]
-            .iter()
-            .find_map(|t| {
-                let n = t.split(' ').count();
-                (value.len() > n && starts_with(&value[value.len() - n..], t))
-                    .then(|| value.len() - n)
-            });
+        let end = ["time zone", "timezone", "time"].iter().find_map(|t| {
+            let n = t.split(' ').count();
+            (value.len() > n && starts_with(&value[value.len() - n..], t)).then(|| value.len() - n)
+        });
         match end {
             Some(end) => {
                 let inner = &value[..end];
@@ -103,9 +114,30 @@ pub(in crate::extract) fn timezone(found: &Found) -> Vec<Fact> {
 }
 
 const MONTHS: &[&str] = &[
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
-    "sept", "oct", "nov", "dec",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
 ];
 
 /// "My birthday is May 3rd", "I was born on 3 May 1990" → `birthday`.
@@ -114,9 +146,9 @@ pub(in crate::extract) fn birthday(found: &Found) -> Vec<Fact> {
     if value.first().is_some_and(|w| w.norm == "on") {
         value = &value[1..];
     }
-    let date_like = value.iter().any(|w| {
-        MONTHS.contains(&w.norm.as_str()) || w.norm.chars().any(|c| c.is_ascii_digit())
-    });
+    let date_like = value
+        .iter()
+        .any(|w| MONTHS.contains(&w.norm.as_str()) || w.norm.chars().any(|c| c.is_ascii_digit()));
     if value.is_empty() || value.len() > 6 || !date_like {
         return Vec::new();
     }
@@ -146,9 +178,18 @@ pub(in crate::extract) fn age(found: &Found) -> Vec<Fact> {
     };
     let after = &found.rest[1..];
     let said = after.is_empty()
-        || ["years old", "year old", "yrs old", "yo", "y/o", "years of age", "now", "this year"]
-            .iter()
-            .any(|p| starts_with(after, p));
+        || [
+            "years old",
+            "year old",
+            "yrs old",
+            "yo",
+            "y/o",
+            "years of age",
+            "now",
+            "this year",
+        ]
+        .iter()
+        .any(|p| starts_with(after, p));
     if !said {
         return Vec::new();
     }
@@ -160,13 +201,57 @@ pub(in crate::extract) fn age(found: &Found) -> Vec<Fact> {
 }
 
 const LANGUAGES: &[&str] = &[
-    "english", "french", "german", "spanish", "italian", "portuguese", "dutch", "swedish",
-    "norwegian", "danish", "finnish", "polish", "czech", "slovak", "hungarian", "romanian",
-    "greek", "turkish", "russian", "ukrainian", "arabic", "hebrew", "persian", "farsi", "hindi",
-    "urdu", "bengali", "punjabi", "tamil", "telugu", "chinese", "mandarin", "cantonese",
-    "japanese", "korean", "vietnamese", "thai", "indonesian", "malay", "tagalog", "swahili",
-    "catalan", "basque", "welsh", "irish", "icelandic", "croatian", "serbian", "bulgarian",
-    "esperanto", "latin",
+    "english",
+    "french",
+    "german",
+    "spanish",
+    "italian",
+    "portuguese",
+    "dutch",
+    "swedish",
+    "norwegian",
+    "danish",
+    "finnish",
+    "polish",
+    "czech",
+    "slovak",
+    "hungarian",
+    "romanian",
+    "greek",
+    "turkish",
+    "russian",
+    "ukrainian",
+    "arabic",
+    "hebrew",
+    "persian",
+    "farsi",
+    "hindi",
+    "urdu",
+    "bengali",
+    "punjabi",
+    "tamil",
+    "telugu",
+    "chinese",
+    "mandarin",
+    "cantonese",
+    "japanese",
+    "korean",
+    "vietnamese",
+    "thai",
+    "indonesian",
+    "malay",
+    "tagalog",
+    "swahili",
+    "catalan",
+    "basque",
+    "welsh",
+    "irish",
+    "icelandic",
+    "croatian",
+    "serbian",
+    "bulgarian",
+    "esperanto",
+    "latin",
 ];
 
 /// The languages named in `words`, capitalised.

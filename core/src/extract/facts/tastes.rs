@@ -1,10 +1,12 @@
 //! Likes, dislikes, preferences and favourites: one `opinion:<thing>` slot per thing.
 
+use super::personal::language_names;
+use super::{fact, Fact};
 use crate::extract::clause::Word;
 use crate::extract::rules::Found;
-use crate::extract::value::{contains, cut, cut_keeping, key, render, starts_with, third_person_within};
-use super::{fact, Fact};
-use super::personal::language_names;
+use crate::extract::value::{
+    contains, cut, cut_keeping, key, render, starts_with, third_person_within,
+};
 
 /// "My favorite color is green" → `favorite:color`.
 pub(in crate::extract) fn favourite(found: &Found) -> Vec<Fact> {
@@ -15,7 +17,11 @@ pub(in crate::extract) fn favourite(found: &Found) -> Vec<Fact> {
     if value.is_empty() || value.len() > 6 || k.is_empty() {
         return Vec::new();
     }
-    let typed = if found.trigger.contains("favourite") { "favourite" } else { "favorite" };
+    let typed = if found.trigger.contains("favourite") {
+        "favourite"
+    } else {
+        "favorite"
+    };
     let text = third_person_within(value);
     fact(
         format!("The user's {typed} {} is {text}.", render(&what_words)),
@@ -38,10 +44,46 @@ pub(in crate::extract) fn reply_language(found: &Found) -> Vec<Fact> {
 
 /// Words no liked thing starts with: "I like *it*", "I love *how* you ...", "I love *you*".
 const NOT_A_THING: &[&str] = &[
-    "it", "that", "this", "these", "those", "them", "you", "your", "yours", "what", "how",
-    "when", "where", "which", "who", "why", "here", "there", "him", "her", "his", "about",
-    "being", "the way", "to think", "to say", "to know", "that idea", "the idea", "the sound",
-    "the answer", "the suggestion", "when", "if", "so", "more", "less", "most", "both", "one",
+    "it",
+    "that",
+    "this",
+    "these",
+    "those",
+    "them",
+    "you",
+    "your",
+    "yours",
+    "what",
+    "how",
+    "when",
+    "where",
+    "which",
+    "who",
+    "why",
+    "here",
+    "there",
+    "him",
+    "her",
+    "his",
+    "about",
+    "being",
+    "the way",
+    "to think",
+    "to say",
+    "to know",
+    "that idea",
+    "the idea",
+    "the sound",
+    "the answer",
+    "the suggestion",
+    "when",
+    "if",
+    "so",
+    "more",
+    "less",
+    "most",
+    "both",
+    "one",
 ];
 
 const THING_STOPS: &[&str] = &["and i", "but", "because", "with you", "from you", "for me"];
@@ -49,12 +91,7 @@ const THING_STOPS: &[&str] = &["and i", "but", "because", "with you", "from you"
 /// The thing liked or disliked and its key, or `None` when it is not a thing ("I like it").
 fn thing(rest: &[Word]) -> Option<(String, String)> {
     let value = cut(rest, THING_STOPS);
-    if value.is_empty()
-        || value.len() > 8
-        || NOT_A_THING
-            .iter()
-            .any(|t| starts_with(value, t))
-    {
+    if value.is_empty() || value.len() > 8 || NOT_A_THING.iter().any(|t| starts_with(value, t)) {
         return None;
     }
     let key = key(value);
@@ -85,7 +122,14 @@ pub(in crate::extract) fn like(found: &Found) -> Vec<Fact> {
 }
 
 /// Comparisons a preference keeps in its text: "tea over coffee".
-const PREFER_KEEPS: &[&str] = &["over", "rather than", "instead of", "more than", "than", "to"];
+const PREFER_KEEPS: &[&str] = &[
+    "over",
+    "rather than",
+    "instead of",
+    "more than",
+    "than",
+    "to",
+];
 
 /// "I prefer brief responses" → "The user prefers ..." (the thing before "over"/"to" keys it).
 pub(in crate::extract) fn prefer(found: &Found) -> Vec<Fact> {
@@ -97,7 +141,11 @@ pub(in crate::extract) fn prefer(found: &Found) -> Vec<Fact> {
         return Vec::new();
     };
     let text = third_person_within(cut_keeping(rest, THING_STOPS, PREFER_KEEPS));
-    fact(format!("The user prefers {text}."), opinion_slot(&key), text)
+    fact(
+        format!("The user prefers {text}."),
+        opinion_slot(&key),
+        text,
+    )
 }
 
 /// "I don't like mushrooms" → dislikes; with "anymore" → "no longer likes".
