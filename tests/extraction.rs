@@ -12,7 +12,7 @@
 //!   "about": "...",
 //!   "conversations": [{
 //!     "id": "moved-paris-berlin",          // unique, kebab-case
-//!     "batch": "tuned" | "held_out" | "blind",   // when it was written (below)
+//!     "batch": "tuned" | "held_out" | "blind" | "blind2",   // when it was written (below)
 //!     "note": "what the case tests",
 //!     "turns": [{"role": "user" | "assistant", "content": "..."}],   // oldest first
 //!     "facts": [{                          // every fact/preference the extractor should
@@ -35,12 +35,18 @@
 //! a supersede test through the manager can read `final_active`/`superseded` directly.)
 //!
 //! Batches: `tuned` conversations were written with the rules; `held_out` (ids `h-…`) after
-//! the first rules, and `blind` (ids `b-…`) after the second round, each measured before any
-//! rule was changed for it. First runs: held_out 57 conversations, precision 0.972, recall
-//! 0.686, final state right in 42/57; blind 52 conversations, precision 1.000, recall 0.814,
-//! final state right in 44/52. The rules were then grown for what generalised, so today's
-//! figures on those batches are no longer blind; the first runs are the honest estimate for
-//! phrasings the rules have not seen.
+//! the first rules, `blind` (ids `b-…`) after the second round and `blind2` (ids `c-…`) after
+//! the third, each measured before any rule was changed for it. First runs:
+//!
+//! | batch | conversations | precision | recall | final state right |
+//! |---|---|---|---|---|
+//! | held_out | 57 | 0.972 | 0.686 | 42/57 |
+//! | blind | 52 | 1.000 | 0.814 | 44/52 |
+//! | blind2 | 39 | 0.926 | 0.641 | 26/39 |
+//!
+//! The rules were then grown for what generalised, so today's figures on those batches are
+//! no longer blind; the first runs are the honest estimate for phrasings the rules have not
+//! seen (high precision, recall around 0.65–0.8).
 //!
 //! Matching is on normalised content (lower case, white space collapsed, final full stop
 //! dropped) and slot; precision and recall count facts as a multiset per conversation.
@@ -335,10 +341,10 @@ fn the_rule_extractor_finds_the_labelled_facts() {
         all.typed_right, all.right,
         "every matched fact has the labelled memory type"
     );
-    // Measured 2026-12-02 (precision 1.000, recall 0.980, final state 0.985): set just under,
+    // Measured 2026-12-02 (precision 1.000, recall 0.971, final state 0.979): set just under,
     // so a regression fails and an honest new hard case does not.
     assert!(all.precision() >= 0.99, "precision {:.3}", all.precision());
-    assert!(all.recall() >= 0.97, "recall {:.3}", all.recall());
+    assert!(all.recall() >= 0.96, "recall {:.3}", all.recall());
     assert!(
         all.finals() >= 0.97,
         "final-state accuracy {:.3}",

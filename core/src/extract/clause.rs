@@ -115,7 +115,15 @@ pub(super) fn clauses(text: &str) -> Vec<Clause> {
                 }
             }
             current.words.extend(words);
-            if token.ends_with([',', ':', ')', '"']) || *token == "-" || *token == "—" {
+            // "I got a puppy, her name is Bella": the name still belongs to the pet.
+            let names_it = ["her", "his", "its"].contains(&next.as_str())
+                && raw
+                    .get(i + 2)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("name"));
+            if (token.ends_with([',', ':', ')', '"']) && !names_it)
+                || *token == "-"
+                || *token == "—"
+            {
                 push(&mut out, std::mem::take(&mut current));
             }
         }

@@ -10,7 +10,9 @@
 //! "but", "so", "because", and "and"/"also" before a new subject: "... and I live in Rome").
 //! Words are lower-cased and contractions expanded ("I'm" → "i am", "don't" → "do not"), so
 //! one trigger covers every spelling; adverbs such as "just", "really", "now" may stand inside a
-//! trigger ("I *just* moved to", "I *really* like"). A clause states nothing when it is a
+//! trigger ("I *just* moved to", "I *really* like"), and a clause may drop its "I" ("Just moved
+//! to Calgary!", "Not a fan of spicy food"; a place must then be capitalised, so "moved to
+//! tears" is no move). A clause states nothing when it is a
 //! question ("do I like coffee?", "what's my name?"), or when, before the trigger, it negates,
 //! supposes or reports ("I never said I live in ...", "if I lived in Paris", "my friend thinks
 //! I like ..."). Other people's facts never match: every trigger is about "I"/"my" ("my friend
@@ -192,6 +194,7 @@ fn matches(
             prefix,
             wild,
             rest: &clause.words[end..],
+            subject_dropped: false,
             clause,
         };
         let facts = (rule.build)(&found);
@@ -199,7 +202,24 @@ fn matches(
             return Some(facts);
         }
     }
-    None
+    // "Just moved to Calgary!", "Not a fan of spicy food": people drop the "I" at the start.
+    ["i am ", "i have ", "i "].iter().find_map(|subject| {
+        let subjectless = trigger.strip_prefix(subject)?;
+        let (start, end, wild) = find_trigger(&clause.words, subjectless, 0)?;
+        let prefix = &clause.words[..start];
+        if !prefix.iter().all(|w| trigger::opens_a_clause(&w.norm)) {
+            return None;
+        }
+        let found = Found {
+            trigger,
+            prefix,
+            wild,
+            rest: &clause.words[end..],
+            subject_dropped: true,
+            clause,
+        };
+        Some((rule.build)(&found)).filter(|facts| !facts.is_empty())
+    })
 }
 
 /// The `n` most frequent content words of `text`, first occurrence breaking ties.

@@ -34,6 +34,8 @@ pub(super) struct Found<'a> {
     pub wild: Vec<&'a Word>,
     /// The clause's words after the trigger.
     pub rest: &'a [Word],
+    /// The trigger matched without its "I" ("Just moved to Calgary").
+    pub subject_dropped: bool,
     pub clause: &'a Clause,
 }
 
@@ -73,7 +75,7 @@ pub(super) const RULES: &[Rule] = &[
         "i live in",
         "i live in|i am living in|i moved to|i have moved to|i moved back to|\
             i relocated to|i have relocated to|i am based in|i reside in|we live in|\
-            we moved to|we have moved to|we are based in|i settled in|we relocated to|\
+            we moved to|we have moved to|we moved here to|i moved here to|we are based in|i settled in|we relocated to|\
             we have relocated to|i have been living in|i have lived in|i am based out of|\
             we have been living in|we have lived in|i love living in|i like living in|\
             i enjoy living in|i have settled in|my home is in|i am now based in",
@@ -117,7 +119,8 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "my wife's name is",
-        "my * name is|my * is called|my * is named|my * * name is|my * * is called",
+        "my * name is|my * is called|my * is named|my * * name is|my * * is called|my * called|\
+            my * named",
         f::relation,
         "fact",
         0.8,
@@ -144,7 +147,8 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "my dog's name is",
-        "my * name is|my * is called|my * is named|my * * name is|my * * is called",
+        "my * name is|my * is called|my * is named|my * * name is|my * * is called|my * called|\
+            my * named",
         f::named_pet,
         "fact",
         0.7,
@@ -207,7 +211,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "my native language is",
-        "my native language is|my first language is|my mother tongue is",
+        "my native language is|my first language is|my mother tongue is|my native tongue is",
         f::native_language,
         "fact",
         0.7,

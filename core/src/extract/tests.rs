@@ -424,3 +424,68 @@ fn triggers_are_normalised_phrases() {
         }
     }
 }
+
+#[test]
+fn a_dropped_i_still_states_but_only_at_the_start() {
+    assert_eq!(slot("Just moved to Calgary!").as_deref(), Some("home_city"));
+    assert_eq!(
+        slot("Not a fan of spicy food").as_deref(),
+        Some("opinion:spicy")
+    );
+    assert_eq!(
+        slot("Oh, finally settled in Barcelona").as_deref(),
+        Some("home_city")
+    );
+    for text in [
+        "Like I said, it works",
+        "Love this!",
+        "Have a great day",
+        "Got it, thanks",
+        "Live long and prosper",
+        "Call me maybe",
+        "Work at it",
+        "Speak to you soon",
+        "Moved to tears by that",
+        "the dog moved to the sofa",
+    ] {
+        assert!(facts(text).is_empty(), "{text:?} gave {:?}", facts(text));
+    }
+}
+
+#[test]
+fn pets_named_later_and_lists_with_other_things() {
+    assert_eq!(
+        facts("I just got a new puppy, her name is Bella!")[0].0,
+        "The user has a puppy called Bella."
+    );
+    assert_eq!(
+        facts("We have three kids and a golden retriever"),
+        [(
+            "The user has a golden retriever.".to_owned(),
+            Some("pet:dog".to_owned())
+        )]
+    );
+    assert_eq!(slot("My husband's called Dave").as_deref(), Some("husband"));
+    assert!(facts("My friend called me yesterday").is_empty());
+}
+
+#[test]
+fn ages_and_places_end_where_the_time_phrase_starts() {
+    assert_eq!(
+        facts("I turned 50 last week")[0].0,
+        "The user is 50 years old."
+    );
+    assert_eq!(
+        facts("I'm 19 and studying biology")[0].0,
+        "The user is 19 years old."
+    );
+    assert!(facts("I'm 5 and a half feet tall").is_empty());
+    assert_eq!(
+        facts("We moved here to Denver two years ago")[0].0,
+        "The user lives in Denver."
+    );
+    assert_eq!(
+        facts("I moved to Denver 2 years ago")[0].0,
+        "The user lives in Denver."
+    );
+}

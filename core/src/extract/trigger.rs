@@ -41,6 +41,17 @@ const FILLERS: &[&str] = &[
     "happily",
 ];
 
+/// Words that may open a clause before a statement whose "I" was dropped ("*Finally*
+/// settled in Barcelona", "*Oh*, just moved to ...").
+pub(super) fn opens_a_clause(word: &str) -> bool {
+    is_filler(word)
+        || [
+            "oh", "btw", "so", "and", "well", "lol", "haha", "ok", "okay", "yeah", "yes", "hey",
+            "update", "fyi", "also",
+        ]
+        .contains(&word)
+}
+
 /// Whether `word` may stand inside a trigger without changing it.
 pub(super) fn is_filler(word: &str) -> bool {
     FILLERS.contains(&word)

@@ -238,23 +238,15 @@ pub(super) fn article(word: &str) -> &'static str {
     }
 }
 
-/// Words a thing's key leaves out: articles, possessives, and the verb of "I like *drinking*
-/// tea" or "I like *to* swim", so every phrasing of one thing gives one key.
+/// Words a thing's key leaves out: articles, possessives, quantities.
 const KEY_NOISE: &[&str] = &[
-    "a",
-    "an",
-    "the",
-    "my",
-    "some",
-    "any",
-    "our",
-    "all",
-    "kinds",
-    "kind",
-    "of",
-    "sorts",
-    "sort",
-    "to",
+    "a", "an", "the", "my", "some", "any", "our", "all", "kinds", "kind", "of", "sorts", "sort",
+    "good", "really", "music", "food", "to",
+];
+
+/// The verb of "I like *drinking* tea" or "I like *to* swim", left out so every phrasing of a
+/// thing gives one key, but kept when only a preposition follows ("to *read* before bed").
+const KEY_VERBS: &[&str] = &[
     "drinking",
     "eating",
     "having",
@@ -269,32 +261,38 @@ const KEY_NOISE: &[&str] = &[
     "play",
     "listen",
     "read",
-    "good",
-    "really",
-    "music",
-    "food",
+];
+
+const PREPOSITIONS: &[&str] = &[
+    "before", "after", "at", "in", "on", "with", "during", "when", "while", "every", "by",
 ];
 
 /// The normalised key of a thing ("I love *the green teas*" → `green_tea`): lower case,
 /// accents folded, noise words dropped, plurals stemmed, `_` between words; empty when
 /// nothing is left.
 pub(super) fn key(words: &[Word]) -> String {
-    let stems = |noise: &[&str]| -> Vec<String> {
-        words
+    let norms: Vec<&str> = words.iter().map(|w| w.norm.as_str()).collect();
+    let mut kept: Vec<String> = Vec::new();
+    for (i, word) in norms.iter().enumerate() {
+        let verb = KEY_VERBS.contains(word)
+            && norms[i + 1..]
+                .iter()
+                .find(|w| !KEY_VERBS.contains(*w))
+                .is_some_and(|next| !PREPOSITIONS.contains(next));
+        if !KEY_NOISE.contains(word) && !verb {
+            kept.push(stem(&fold(word)));
+        }
+    }
+    kept.retain(|w| !w.is_empty());
+    // "I like music": the noise word is the thing itself.
+    if kept.is_empty() {
+        kept = norms
             .iter()
-            .map(|w| w.norm.as_str())
-            .filter(|w| !noise.contains(w))
+            .filter(|w| !["a", "an", "the", "my"].contains(*w))
             .map(|w| stem(&fold(w)))
             .filter(|w| !w.is_empty())
-            .collect()
-    };
-    let kept = stems(KEY_NOISE);
-    // "I like music": the noise word is the thing itself.
-    let kept = if kept.is_empty() {
-        stems(&["a", "an", "the", "my"])
-    } else {
-        kept
-    };
+            .collect();
+    }
     kept.join("_")
 }
 

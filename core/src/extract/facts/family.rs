@@ -3,7 +3,7 @@
 use super::{fact, key_of, name_words, wild_phrase, Fact, NOT_A_NAME};
 use crate::extract::clause::Word;
 use crate::extract::rules::Found;
-use crate::extract::value::{article, proper};
+use crate::extract::value::{article, proper, starts_with};
 
 /// Relations that are one person at a time: a new name supersedes the old one.
 const ONE_PERSON: &[(&str, &str)] = &[
@@ -269,7 +269,18 @@ const COUNTS: &[&str] = &[
 pub(in crate::extract) fn pets(found: &Found) -> Vec<Fact> {
     let mut out = Vec::new();
     let mut words = found.rest;
-    while let Some(count) = words.first().filter(|w| COUNTS.contains(&w.norm.as_str())) {
+    // "three kids and a dog": items that are not pets are passed over.
+    while let Some(first) = words.first() {
+        if !COUNTS.contains(&first.norm.as_str()) {
+            match words.iter().position(|w| w.norm == "and") {
+                Some(and) if out.is_empty() || and == 0 => {
+                    words = &words[and + 1..];
+                    continue;
+                }
+                _ => break,
+            }
+        }
+        let count = first;
         // The species within three words ("a fluffy little cat", "a golden retriever").
         let Some((at, typed, slot_species)) = (1..words.len().min(4)).find_map(|i| {
             let one = pet_species(&words[i].norm);
@@ -278,16 +289,32 @@ pub(in crate::extract) fn pets(found: &Found) -> Vec<Fact> {
                 .flatten();
             two.or(one).map(|(typed, slot)| (i, typed, slot))
         }) else {
-            break;
+            // "three kids and a dog": not a pet; the next item may be.
+            match words.iter().position(|w| w.norm == "and") {
+                Some(and) => {
+                    words = &words[and + 1..];
+                    continue;
+                }
+                None => break,
+            }
         };
         let mut next = at + 1;
         let mut name = None;
-        if words
-            .get(next)
-            .is_some_and(|w| ["called", "named", "name"].contains(&w.norm.as_str()))
-        {
-            if let Some(value) = name_words(&words[next + 1..]) {
-                next += 1 + value.len();
+        // "a dog called Rex", "a puppy, her name is Bella".
+        let naming = [
+            "called",
+            "named",
+            "name",
+            "her name is",
+            "his name is",
+            "its name is",
+        ]
+        .iter()
+        .find(|p| starts_with(&words[next.min(words.len())..], p));
+        if let Some(naming) = naming {
+            let after = next + naming.split(' ').count();
+            if let Some(value) = name_words(&words[after..]) {
+                next = after + value.len();
                 name = Some(proper(value));
             }
         }

@@ -36,6 +36,24 @@ pub(in crate::extract) const PLACE_STOPS: &[&str] = &[
     "permanently",
     "temporarily",
     "full-time",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "few",
+    "several",
+    "couple",
+    "yesterday",
+    "today",
+    "tomorrow",
+    "recently",
+    "ages",
 ];
 
 /// Words no place starts with: "I live in *a* flat", "I moved to *my* parents' house".
@@ -57,6 +75,14 @@ fn place(rest: &[Word]) -> Option<String> {
         _ => rest,
     };
     let value = cut(rest, PLACE_STOPS);
+    // "... to Denver 2 years ago": a number ends the place.
+    let value = match value
+        .iter()
+        .position(|w| w.norm.starts_with(|c: char| c.is_ascii_digit()))
+    {
+        Some(at) => &value[..at],
+        None => value,
+    };
     let ok = !value.is_empty()
         && value.len() <= 4
         && !NOT_A_PLACE.contains(&value[0].norm.as_str())
@@ -68,8 +94,20 @@ fn place(rest: &[Word]) -> Option<String> {
     ok.then(|| proper(value))
 }
 
+/// Without its "I", "moved to tears" is no move: the place must be typed as a name.
+fn capitalised_if_subject_dropped(found: &Found) -> bool {
+    !found.subject_dropped
+        || found
+            .rest
+            .first()
+            .is_some_and(|w| w.orig.starts_with(char::is_uppercase))
+}
+
 /// "I live in Paris", "I moved to Berlin" → `home_city`: where the user lives now.
 pub(in crate::extract) fn home(found: &Found) -> Vec<Fact> {
+    if !capitalised_if_subject_dropped(found) {
+        return Vec::new();
+    }
     match place(found.rest) {
         Some(city) => fact(format!("The user lives in {city}."), "home_city", city),
         None => Vec::new(),
@@ -78,6 +116,9 @@ pub(in crate::extract) fn home(found: &Found) -> Vec<Fact> {
 
 /// "I'm from Lyon" → `origin`: where the user comes from, which is not where they live.
 pub(in crate::extract) fn origin(found: &Found) -> Vec<Fact> {
+    if !capitalised_if_subject_dropped(found) {
+        return Vec::new();
+    }
     match place(found.rest) {
         Some(city) => fact(format!("The user is from {city}."), "origin", city),
         None => Vec::new(),

@@ -177,6 +177,12 @@ pub(super) fn name_words(rest: &[Word]) -> Option<&[Word]> {
 
 /// The typed relation of `my * name is` / `my * is called`, its possessive dropped.
 pub(super) fn wild_phrase(found: &Found) -> String {
+    // "my husband's called Dave" is "my husband is called"; "my friend called me" is not.
+    let elided_is = !found.trigger.contains(" is ")
+        && (found.trigger.ends_with(" called") || found.trigger.ends_with(" named"));
+    if elided_is && !found.wild.last().is_some_and(|w| w.norm.ends_with("'s")) {
+        return String::new();
+    }
     found
         .wild
         .iter()

@@ -177,7 +177,30 @@ pub(in crate::extract) fn age(found: &Found) -> Vec<Fact> {
         return Vec::new();
     };
     let after = &found.rest[1..];
-    let said = after.is_empty()
+    // "I turned 50 last week"; "I'm 19 and studying biology".
+    let turned = found.trigger == "i turned"
+        && after.first().is_none_or(|w| {
+            [
+                "last",
+                "yesterday",
+                "today",
+                "this",
+                "on",
+                "in",
+                "recently",
+                "and",
+            ]
+            .contains(&w.norm.as_str())
+        });
+    let and_more = after.first().is_some_and(|w| w.norm == "and")
+        && after.get(1).is_some_and(|w| {
+            w.norm.ends_with("ing")
+                || ["have", "live", "work", "single", "married", "retired"]
+                    .contains(&w.norm.as_str())
+        });
+    let said = turned
+        || and_more
+        || after.is_empty()
         || [
             "years old",
             "year old",

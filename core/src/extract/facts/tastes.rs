@@ -44,6 +44,11 @@ pub(in crate::extract) fn reply_language(found: &Found) -> Vec<Fact> {
 
 /// Words no liked thing starts with: "I like *it*", "I love *how* you ...", "I love *you*".
 const NOT_A_THING: &[&str] = &[
+    "i",
+    "we",
+    "he",
+    "she",
+    "they",
     "it",
     "that",
     "this",
