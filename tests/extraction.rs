@@ -213,7 +213,7 @@ fn the_labelled_set_covers_the_hard_cases() {
     for c in &set.conversations {
         assert!(!c.note.is_empty(), "{} has a note", c.id);
         assert!(
-            ["tuned", "held_out", "blind", "blind2"].contains(&c.batch.as_str()),
+            ["tuned", "held_out", "blind", "blind2", "noise"].contains(&c.batch.as_str()),
             "{}: batch {}",
             c.id,
             c.batch
