@@ -12,7 +12,7 @@
 //!   "about": "...",
 //!   "conversations": [{
 //!     "id": "moved-paris-berlin",          // unique, kebab-case
-//!     "batch": "tuned" | "held_out" | "blind" | "blind2",   // when it was written (below)
+//!     "batch": "tuned" | "held_out" | "blind" | "blind2" | "noise",   // when written (below)
 //!     "note": "what the case tests",
 //!     "turns": [{"role": "user" | "assistant", "content": "..."}],   // oldest first
 //!     "facts": [{                          // every fact/preference the extractor should
@@ -43,6 +43,10 @@
 //! | held_out | 57 | 0.972 | 0.686 | 42/57 |
 //! | blind | 52 | 1.000 | 0.814 | 44/52 |
 //! | blind2 | 39 | 0.926 | 0.641 | 26/39 |
+//! | noise | 60 | 4 false facts in 60 messages | – | 56/60 |
+//!
+//! `noise` (ids `n-…`) are ordinary requests ("How do I reverse a linked list?") with no
+//! fact in them: every fact extracted there is a false one.
 //!
 //! The rules were then grown for what generalised, so today's figures on those batches are
 //! no longer blind; the first runs are the honest estimate for phrasings the rules have not
@@ -264,12 +268,20 @@ struct Tally {
 }
 
 impl Tally {
+    /// 1 when nothing was extracted (as in the `noise` batch, where any fact is wrong).
     fn precision(&self) -> f64 {
-        self.right as f64 / self.extracted.max(1) as f64
+        if self.extracted == 0 {
+            return 1.0;
+        }
+        self.right as f64 / self.extracted as f64
     }
 
+    /// 1 when nothing was labelled.
     fn recall(&self) -> f64 {
-        self.right as f64 / self.labelled.max(1) as f64
+        if self.labelled == 0 {
+            return 1.0;
+        }
+        self.right as f64 / self.labelled as f64
     }
 
     fn finals(&self) -> f64 {
@@ -341,7 +353,7 @@ fn the_rule_extractor_finds_the_labelled_facts() {
         all.typed_right, all.right,
         "every matched fact has the labelled memory type"
     );
-    // Measured 2026-12-02 (precision 1.000, recall 0.971, final state 0.979): set just under,
+    // Measured 2026-12-02 (precision 1.000, recall 0.971, final state 0.983): set just under,
     // so a regression fails and an honest new hard case does not.
     assert!(all.precision() >= 0.99, "precision {:.3}", all.precision());
     assert!(all.recall() >= 0.96, "recall {:.3}", all.recall());

@@ -95,7 +95,7 @@ pub(super) fn clauses(text: &str) -> Vec<Clause> {
     for (sentence, asks) in sentences(text) {
         let start = out.len();
         let mut current = Clause::default();
-        let raw: Vec<&str> = sentence.split_whitespace().collect();
+        let raw = unquoted(sentence.split_whitespace().collect());
         for (i, token) in raw.iter().enumerate() {
             let words = normalise(token);
             let first = words.first().map(|w| w.norm.as_str()).unwrap_or("");
@@ -144,6 +144,43 @@ pub(super) fn clauses(text: &str) -> Vec<Clause> {
             clause.greeting = greeting;
             clause.question = !is_request(&clause.words)
                 && (opens_question(&clause.words, asks) || (asks && i == last));
+        }
+    }
+    out
+}
+
+/// The tokens outside quotation marks: "Translate 'I live in Paris' into French" quotes a
+/// statement, it does not make one. A quote opens at a word's start and closes at a word's
+/// end; an opening mark with no closing one is left alone.
+fn unquoted(tokens: Vec<&str>) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = tokens[i];
+        let close = match token.chars().next() {
+            Some('"') => Some('"'),
+            Some('“') => Some('”'),
+            Some('‘') => Some('’'),
+            Some('\'') => Some('\''),
+            _ => None,
+        };
+        let end = close.and_then(|close| {
+            (i..tokens.len()).find(|&j| {
+                let word = tokens[j].trim_end_matches(['.', ',', '!', '?', ';', ':']);
+                let inner = if j == i {
+                    &word[close.len_utf8().min(word.len())..]
+                } else {
+                    word
+                };
+                inner.ends_with(close) && (j > i || inner.len() > close.len_utf8())
+            })
+        });
+        match end {
+            Some(end) => i = end + 1,
+            None => {
+                out.push(token);
+                i += 1;
+            }
         }
     }
     out

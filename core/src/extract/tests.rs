@@ -489,3 +489,27 @@ fn ages_and_places_end_where_the_time_phrase_starts() {
         "The user lives in Denver."
     );
 }
+
+#[test]
+fn quoted_requests_and_to_dos_state_nothing() {
+    for text in [
+        "Translate 'I live in Paris' into French.",
+        "Translate \"my name is Bob\" please",
+        "He wrote “I love jazz” on the wall",
+        "Can you remember things between chats?",
+        "Remember to add error handling.",
+        "Don't forget to call mom",
+        "I hate to bother you, but one more thing",
+        "I'm from the support team",
+        "I'm from work",
+    ] {
+        assert!(facts(text).is_empty(), "{text:?} gave {:?}", facts(text));
+    }
+    // A quote that never closes is an apostrophe, and the rest still counts.
+    assert_eq!(slot("'cause I live in Oslo").as_deref(), Some("home_city"));
+    assert_eq!(facts("I'm from the US")[0].0, "The user is from the US.");
+    assert_eq!(
+        facts("remember that the meeting is at 5")[0].0,
+        "The meeting is at 5."
+    );
+}

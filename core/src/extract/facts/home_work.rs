@@ -58,8 +58,59 @@ pub(in crate::extract) const PLACE_STOPS: &[&str] = &[
 
 /// Words no place starts with: "I live in *a* flat", "I moved to *my* parents' house".
 const NOT_A_PLACE: &[&str] = &[
-    "a", "an", "my", "our", "his", "her", "their", "this", "that", "it", "here", "there", "fear",
-    "hope", "denial", "peace", "town", "the", "city", "downtown", "suburbs",
+    "a",
+    "an",
+    "my",
+    "our",
+    "his",
+    "her",
+    "their",
+    "this",
+    "that",
+    "it",
+    "here",
+    "there",
+    "fear",
+    "hope",
+    "denial",
+    "peace",
+    "town",
+    "the",
+    "city",
+    "downtown",
+    "suburbs",
+    "work",
+    "school",
+    "college",
+    "university",
+    "church",
+    "abroad",
+    "overseas",
+    "out",
+    "home",
+    "nowhere",
+    "somewhere",
+    "everywhere",
+    "experience",
+    "memory",
+    "scratch",
+];
+
+/// Places whose "the" users type in lower case ("the us", "the netherlands").
+const THE_PLACES: &[&str] = &[
+    "us",
+    "usa",
+    "uk",
+    "uae",
+    "netherlands",
+    "philippines",
+    "bahamas",
+    "states",
+    "bay",
+    "gambia",
+    "czech",
+    "dominican",
+    "maldives",
 ];
 
 /// A place of one to four words after a trigger ("the UK" keeps its article).
@@ -67,7 +118,11 @@ fn place(rest: &[Word]) -> Option<String> {
     let rest = match rest.first() {
         Some(w) if w.norm == "the" && rest.len() > 1 => {
             let inner = cut(&rest[1..], PLACE_STOPS);
-            if inner.is_empty() || NOT_A_PLACE.contains(&inner[0].norm.as_str()) {
+            // "the UK", "the Netherlands"; "the support team" is no place.
+            let named = inner.first().is_some_and(|w| {
+                w.orig.starts_with(char::is_uppercase) || THE_PLACES.contains(&w.norm.as_str())
+            });
+            if !named || inner.len() > 3 {
                 return None;
             }
             return Some(format!("the {}", proper(inner)));

@@ -213,9 +213,10 @@ pub(super) fn remember(found: &Found) -> Vec<Fact> {
     }
     let rest = match found.rest.first() {
         Some(w) if w.norm == "that" => &found.rest[1..],
-        // "Don't forget to call mom" is a to-do, not something about the user.
-        Some(w) if w.norm == "to" => return Vec::new(),
-        _ => found.rest,
+        // About the user: "remember my code ...", "don't forget I have ..."; "remember to add
+        // error handling" is a to-do and "can you remember things?" a question.
+        Some(w) if ["i", "my", "we", "our", "me"].contains(&w.norm.as_str()) => found.rest,
+        _ => return Vec::new(),
     };
     let text = third_person(rest);
     if text.trim().is_empty() {

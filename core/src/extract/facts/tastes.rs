@@ -44,6 +44,16 @@ pub(in crate::extract) fn reply_language(found: &Found) -> Vec<Fact> {
 
 /// Words no liked thing starts with: "I like *it*", "I love *how* you ...", "I love *you*".
 const NOT_A_THING: &[&str] = &[
+    "to bother",
+    "to ask",
+    "to interrupt",
+    "to admit",
+    "to break",
+    "to tell",
+    "to disappoint",
+    "to be",
+    "to see",
+    "to hear",
     "i",
     "we",
     "he",
