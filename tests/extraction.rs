@@ -12,7 +12,7 @@
 //!   "about": "...",
 //!   "conversations": [{
 //!     "id": "moved-paris-berlin",          // unique, kebab-case
-//!     "batch": "tuned" | "held_out" | "blind" | "blind2" | "noise",   // when written (below)
+//!     "batch": "tuned" | "held_out" | "blind" | "blind2" | "noise" | "noise2",   // (below)
 //!     "note": "what the case tests",
 //!     "turns": [{"role": "user" | "assistant", "content": "..."}],   // oldest first
 //!     "facts": [{                          // every fact/preference the extractor should
@@ -44,9 +44,13 @@
 //! | blind | 52 | 1.000 | 0.814 | 44/52 |
 //! | blind2 | 39 | 0.926 | 0.641 | 26/39 |
 //! | noise | 60 | 4 false facts in 60 messages | – | 56/60 |
+//! | noise2 | 40 | 1 false fact in 40 messages | – | 39/40 |
 //!
-//! `noise` (ids `n-…`) are ordinary requests ("How do I reverse a linked list?") with no
-//! fact in them: every fact extracted there is a false one.
+//! `noise` (ids `n-…`) are ordinary requests ("How do I reverse a linked list?") and
+//! `noise2` (ids `m-…`, written after the noise fixes) ordinary first-person messages ("I'm
+//! running late for a call") with no lasting fact in them: every fact extracted there is a
+//! false one. The one left, "I don't like the tone, make it friendlier", is a known false
+//! positive: a liking of "the <thing>" cannot tell the chat's tone from the beach.
 //!
 //! The rules were then grown for what generalised, so today's figures on those batches are
 //! no longer blind; the first runs are the honest estimate for phrasings the rules have not
@@ -217,7 +221,7 @@ fn the_labelled_set_covers_the_hard_cases() {
     for c in &set.conversations {
         assert!(!c.note.is_empty(), "{} has a note", c.id);
         assert!(
-            ["tuned", "held_out", "blind", "blind2", "noise"].contains(&c.batch.as_str()),
+            ["tuned", "held_out", "blind", "blind2", "noise", "noise2"].contains(&c.batch.as_str()),
             "{}: batch {}",
             c.id,
             c.batch
@@ -353,7 +357,7 @@ fn the_rule_extractor_finds_the_labelled_facts() {
         all.typed_right, all.right,
         "every matched fact has the labelled memory type"
     );
-    // Measured 2026-12-02 (precision 1.000, recall 0.971, final state 0.983): set just under,
+    // Measured 2026-12-02 (precision 0.996, recall 0.971, final state 0.982): set just under,
     // so a regression fails and an honest new hard case does not.
     assert!(all.precision() >= 0.99, "precision {:.3}", all.precision());
     assert!(all.recall() >= 0.96, "recall {:.3}", all.recall());
