@@ -2,18 +2,20 @@
 //! means, then the memory text (about "the user") and its slot.
 
 mod family;
-mod home_work;
+mod home;
 mod personal;
 mod tastes;
+mod work;
 
 pub(super) use family::{
     named_pet, pet_named_inline, pets, relation, relation_named_inline, spouse,
 };
-pub(super) use home_work::{employer, home, job, origin};
+pub(super) use home::{home, origin};
 pub(super) use personal::{
     age, allergy, birthday, diet, greeting_name, languages, name, native_language, timezone,
 };
 pub(super) use tastes::{dislike, favourite, like, no_longer_like, prefer, reply_language};
+pub(super) use work::{employer, job};
 
 use super::clause::Word;
 use super::rules::Found;

@@ -1,6 +1,6 @@
 //! Facts about the user themselves: name, age, birthday, timezone, languages, diet, allergies.
 
-use super::home_work::PLACE_STOPS;
+use super::home::PLACE_STOPS;
 use super::{fact, name_words, Fact, GREETING_WORDS};
 use crate::extract::clause::Word;
 use crate::extract::rules::Found;
