@@ -120,7 +120,14 @@ pub(super) fn clauses(text: &str) -> Vec<Clause> {
                 && raw
                     .get(i + 2)
                     .is_some_and(|t| t.eq_ignore_ascii_case("name"));
-            if (token.ends_with([',', ':', ')', '"']) && !names_it)
+            // "I speak Dutch, English and German": a list of languages is one clause.
+            let lists_languages = token.ends_with(',')
+                && (super::facts::is_language(&next) || next == "and")
+                && current
+                    .words
+                    .iter()
+                    .any(|w| super::facts::is_language(&w.norm));
+            if (token.ends_with([',', ':', ')', '"']) && !names_it && !lists_languages)
                 || *token == "-"
                 || *token == "—"
             {

@@ -12,7 +12,8 @@ pub(super) use family::{
 };
 pub(super) use home::{home, origin};
 pub(super) use personal::{
-    age, allergy, birthday, diet, greeting_name, languages, name, native_language, timezone,
+    age, allergy, birthday, diet, greeting_name, is_language, languages, name, native_language,
+    timezone,
 };
 pub(super) use tastes::{dislike, favourite, like, no_longer_like, prefer, reply_language};
 pub(super) use work::{employer, job};

@@ -277,6 +277,11 @@ const LANGUAGES: &[&str] = &[
     "latin",
 ];
 
+/// Whether `word` (normalised) names a language.
+pub(in crate::extract) fn is_language(word: &str) -> bool {
+    LANGUAGES.contains(&word)
+}
+
 /// The languages named in `words`, capitalised.
 pub(in crate::extract) fn language_names(words: &[Word]) -> Vec<String> {
     words

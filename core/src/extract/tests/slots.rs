@@ -168,3 +168,23 @@ fn pets_named_later_and_lists_with_other_things() {
     assert_eq!(slot("My husband's called Dave").as_deref(), Some("husband"));
     assert!(facts("My friend called me yesterday").is_empty());
 }
+
+#[test]
+fn a_list_of_languages_is_one_fact_each() {
+    let slots: Vec<String> = facts("I speak Dutch, English, and a bit of German.")
+        .into_iter()
+        .filter_map(|(_, s)| s)
+        .collect();
+    assert_eq!(
+        slots,
+        ["language:dutch", "language:english", "language:german"]
+    );
+    // Only a list that started with a language runs on past the comma.
+    assert_eq!(
+        facts("I live in Rome, English is spoken there"),
+        [(
+            "The user lives in Rome.".to_owned(),
+            Some("home_city".to_owned())
+        )]
+    );
+}
