@@ -360,9 +360,9 @@ fn the_rule_extractor_finds_the_labelled_facts() {
     // Measured 2026-12-02 (precision 0.996, recall 0.979, final state 0.985): set just under,
     // so a regression fails and an honest new hard case does not.
     assert!(all.precision() >= 0.99, "precision {:.3}", all.precision());
-    assert!(all.recall() >= 0.96, "recall {:.3}", all.recall());
+    assert!(all.recall() >= 0.97, "recall {:.3}", all.recall());
     assert!(
-        all.finals() >= 0.97,
+        all.finals() >= 0.98,
         "final-state accuracy {:.3}",
         all.finals()
     );
