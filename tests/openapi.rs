@@ -332,3 +332,61 @@ async fn real_responses_match_the_documented_schemas() {
     }
     refs(&doc, &doc);
 }
+
+/// Every request body refuses unknown fields, and every operation documents the errors any
+/// request can meet; the served document follows the configuration (tokens, content limit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_states_the_servers_rules() {
+    let guarded = Server::start("", "[server]\ntokens = [\"doc-token\"]").await;
+    let doc = http(&guarded.addr(), "GET", "/api/v1/openapi.json", &[], None)
+        .await
+        .json;
+    let open = Server::start("", "").await;
+    let open_doc = http(&open.addr(), "GET", "/api/v1/openapi.json", &[], None)
+        .await
+        .json;
+    assert!(doc["security"].is_array());
+    assert!(
+        open_doc.get("security").is_none(),
+        "an open server asks for no token"
+    );
+
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if !METHODS.contains(&method.to_uppercase().as_str()) {
+                continue;
+            }
+            if let Some(body) = op.pointer("/requestBody/content/application~1json/schema") {
+                let body = resolve(&doc, body);
+                assert_eq!(
+                    body["additionalProperties"],
+                    json!(false),
+                    "{method} {path}: unknown body fields are 422"
+                );
+            }
+            if path == "/openapi.json" {
+                continue;
+            }
+            let responses = op["responses"].as_object().unwrap();
+            for code in ["400", "401", "404", "414", "422", "429", "503"] {
+                assert!(responses.contains_key(code), "{method} {path} lacks {code}");
+            }
+            if method != "get" {
+                assert!(responses.contains_key("413"), "{method} {path} lacks 413");
+            }
+            let open_op = &open_doc["paths"][path][method]["responses"];
+            assert!(
+                open_op.get("401").is_none(),
+                "{method} {path}: 401 without tokens"
+            );
+        }
+    }
+    let id = &doc["components"]["schemas"]["ScopeId"];
+    assert_eq!(id["pattern"], "^[A-Za-z0-9._:@-]{1,128}$");
+    let query = &doc["components"]["schemas"]["SearchRequest"]["properties"];
+    assert_eq!(
+        query["query"]["maxLength"], 65536,
+        "memory.max_content_bytes"
+    );
+    assert_eq!(query["limit"]["maximum"], 1000);
+}

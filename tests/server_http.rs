@@ -442,7 +442,7 @@ async fn snapshots_round_trip() {
         r.text
     );
 
-    // Loading is confined to what the store holds.
+    // Loading is confined to what the store holds: anything else names nothing there.
     let r = http(
         &addr,
         "POST",
@@ -453,7 +453,7 @@ async fn snapshots_round_trip() {
     .await;
     assert_eq!(
         (r.status, r.json["error"]["field"].clone()),
-        (422, json!("location")),
+        (404, json!("location")),
         "{}",
         r.text
     );

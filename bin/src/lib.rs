@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod dashboard;
+pub mod http_semantics;
 pub mod metrics;
 pub mod rate;
 mod server;

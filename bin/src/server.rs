@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use coda::sink_websocket::{self, Access, WebSocketHub, WebSocketSink};
 use coda::{Config, MemoryManager};
 use http::{HeaderMap, StatusCode};
+use hyper::service::Service as _;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -22,6 +23,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::api::{self, json_response, ApiError};
+use crate::http_semantics::HttpRules;
 use crate::metrics::Metrics;
 use crate::state::State;
 
@@ -172,6 +174,7 @@ async fn accept_loop(
     mut stopped: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
+    let rules = Arc::new(HttpRules::new(state.config.server.allowed_origins.clone()));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that never finishes its request headers is dropped instead of held forever.
     builder
@@ -195,7 +198,22 @@ async fn accept_loop(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY failed");
         }
-        let service = TowerToHyperService::new(warp::service(routes.clone()));
+        let route = TowerToHyperService::new(warp::service(routes.clone()));
+        let rules = Arc::clone(&rules);
+        let service = hyper::service::service_fn(move |request| {
+            let (rules, route) = (Arc::clone(&rules), route.clone());
+            async move {
+                let response = rules
+                    .serve(request, |request| async move {
+                        match route.call(request).await {
+                            Ok(response) => response,
+                            Err(never) => match never {},
+                        }
+                    })
+                    .await;
+                Ok::<_, Infallible>(response)
+            }
+        });
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {

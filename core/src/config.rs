@@ -48,7 +48,8 @@ pub struct ServerConfig {
     /// Admin bearer tokens (any tenant, `/metrics`, `GET /tenants`): plain or
     /// `sha256:<64 hex>`. With no tokens and no tenants there is no authentication.
     pub tokens: Vec<String>,
-    /// `Origin` values accepted on `/ws`; empty means any.
+    /// `Origin` values accepted on `/ws` (empty means any) and the only origins HTTP answers
+    /// CORS for (empty means none), so the dashboard can be hosted elsewhere.
     pub allowed_origins: Vec<String>,
     /// Largest accepted HTTP request body.
     pub max_body_bytes: usize,

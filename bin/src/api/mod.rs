@@ -5,6 +5,7 @@ mod body;
 mod conversation;
 mod error;
 mod memories;
+mod openapi;
 mod sessions;
 mod snapshots;
 mod tenants;
@@ -232,11 +233,12 @@ where
     B: Buf,
 {
     let reply = async {
-        let path: Vec<&str> = tail.trim_end_matches('/').split('/').collect();
+        let segments: Vec<String> = tail.trim_end_matches('/').split('/').map(decode).collect();
+        let path: Vec<&str> = segments.iter().map(String::as_str).collect();
         if path == ["openapi.json"] {
             // The API's description is public: no token, no tenant, no principal.
             return match method {
-                Method::GET => Ok(openapi()),
+                Method::GET => Ok(openapi::response(&state)),
                 _ => Err(method_not_allowed(&method, &path)),
             };
         }
@@ -267,6 +269,32 @@ where
     }
     .await;
     reply.unwrap_or_else(ApiError::into_response)
+}
+
+/// A path segment with its `%XX` escapes decoded (`s%40x` is `s@x`); one that does not decode
+/// to UTF-8 is kept as sent, for validation to refuse by name.
+fn decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| segment.to_owned())
 }
 
 /// Every route `dispatch` serves, as (method, path template under `/api/v1`), in its order.
@@ -311,6 +339,9 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 async fn dispatch(method: &Method, path: &[&str], r: Request<'_>) -> Reply {
     use Method as M;
+    if !takes_body(method, path) {
+        r.json_or_empty::<NoBody>()?;
+    }
     match (method, path) {
         (&M::POST, ["turns"]) => conversation::add_turn(r).await,
         (&M::GET, ["turns"]) => conversation::turns(r).await,
@@ -346,8 +377,8 @@ async fn dispatch(method: &Method, path: &[&str], r: Request<'_>) -> Reply {
         (&M::GET, ["users", uid, "stats"]) => users::stats(r, uid).await,
         (&M::DELETE, ["users", uid]) => users::erase(r, uid).await,
         (&M::GET, ["tenants"]) => tenants::list(r).await,
-        (&M::GET, ["openapi.json"]) => Ok(openapi()),
-        (_, path) if known_path(path) => Err(method_not_allowed(method, path)),
+        (&M::GET, ["openapi.json"]) => Ok(openapi::response(r.state)),
+        (_, path) if !methods_for(path).is_empty() => Err(method_not_allowed(method, path)),
         (_, path) => Err(ApiError::not_found(format!(
             "route /api/v1/{}",
             path.join("/")
@@ -363,39 +394,60 @@ fn method_not_allowed(method: &Method, path: &[&str]) -> ApiError {
     )
 }
 
-fn known_path(path: &[&str]) -> bool {
+/// The methods [`ROUTES`] serves on `path` (segments under `/api/v1`), in [`ROUTES`]' order:
+/// the one table both dispatch's 405s and the server's `Allow` headers come from.
+pub fn methods_for(path: &[&str]) -> Vec<&'static str> {
+    // As in OpenAPI, a concrete path beats a template: `/memories/search` is not the memory
+    // `search`, so only the templates with the fewest `{...}` segments that match count.
+    let mut best: Option<usize> = None;
+    let mut methods = Vec::new();
+    for (method, template) in ROUTES {
+        let template: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+        let matches = template.len() == path.len()
+            && template
+                .iter()
+                .zip(path)
+                .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()));
+        if !matches {
+            continue;
+        }
+        let holes = template.iter().filter(|t| t.starts_with('{')).count();
+        if best.is_some_and(|b| holes > b) {
+            continue;
+        }
+        if best.is_some_and(|b| holes < b) {
+            methods.clear();
+        }
+        best = Some(holes);
+        if !methods.contains(method) {
+            methods.push(*method);
+        }
+    }
+    methods
+}
+
+/// Whether `method` on `path` reads a request body. Any other route refuses a body with
+/// fields (422 naming the first), so that a field sent there is never silently ignored; a
+/// new body route missing here fails loudly (its fields are 422), never silently.
+fn takes_body(method: &Method, path: &[&str]) -> bool {
+    use Method as M;
     matches!(
-        path,
-        ["turns"]
-            | ["persist"]
-            | ["stats"]
-            | ["memories"]
-            | ["memories", _]
-            | ["memories", _, "history"]
-            | ["snapshots"]
-            | ["snapshots", _]
-            | ["snapshots", _, "save" | "apply"]
-            | ["snapshots", _, "diff", _]
-            | ["auto-snapshot"]
-            | ["sessions"]
-            | ["sessions", _]
-            | ["sessions", _, "turns" | "persist"]
-            | ["users"]
-            | ["users", _]
-            | ["users", _, "stats"]
-            | ["tenants"]
-            | ["openapi.json"]
+        (method, path),
+        (&M::POST, ["turns"])
+            | (&M::POST, ["memories"])
+            | (&M::POST, ["memories", "search"])
+            | (&M::PATCH, ["memories", _])
+            | (&M::POST, ["snapshots"])
+            | (&M::POST, ["snapshots", "load" | "prune"])
+            | (&M::PUT, ["auto-snapshot"])
+            | (&M::POST, ["sessions", _, "turns"])
     )
 }
 
-fn openapi() -> Response {
-    let mut response = Response::new(include_str!("openapi.json").into());
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
-}
+/// The body of a route that takes none: nothing, or `{}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoBody {}
 
 #[cfg(test)]
 mod tests {
@@ -414,7 +466,44 @@ mod tests {
                 .replace("{uid}", "u")
                 .replace("{b}", "y");
             let path: Vec<&str> = concrete.trim_start_matches('/').split('/').collect();
-            assert!(known_path(&path), "{method} {template}");
+            assert!(methods_for(&path).contains(method), "{method} {template}");
         }
+    }
+
+    #[test]
+    fn every_body_route_is_a_listed_route() {
+        for (method, path) in [
+            ("POST", "turns"),
+            ("POST", "memories/search"),
+            ("PATCH", "memories/x"),
+            ("POST", "snapshots/load"),
+            ("POST", "snapshots/prune"),
+            ("PUT", "auto-snapshot"),
+            ("POST", "sessions/s/turns"),
+        ] {
+            let path: Vec<&str> = path.split('/').collect();
+            let parsed: Method = method.parse().unwrap_or_default();
+            assert!(takes_body(&parsed, &path), "{method} {path:?}");
+            assert!(methods_for(&path).contains(&method), "{method} {path:?}");
+        }
+        assert!(!takes_body(&Method::POST, &["persist"]));
+        assert!(!takes_body(&Method::DELETE, &["memories", "x"]));
+    }
+
+    #[test]
+    fn concrete_paths_beat_templates() {
+        assert_eq!(methods_for(&["memories", "search"]), ["POST", "GET"]);
+        assert_eq!(methods_for(&["memories", "x"]), ["GET", "PATCH", "DELETE"]);
+        assert!(methods_for(&["memories", "x", "y"]).is_empty());
+    }
+
+    #[test]
+    fn percent_escapes_in_segments_are_decoded() {
+        assert_eq!(decode("s%40home"), "s@home");
+        assert_eq!(decode("a%3Ab"), "a:b");
+        // Not an escape, or not UTF-8 once decoded: kept as sent, for validation to name.
+        assert_eq!(decode("100%"), "100%");
+        assert_eq!(decode("%zz"), "%zz");
+        assert_eq!(decode("%ff"), "%ff");
     }
 }

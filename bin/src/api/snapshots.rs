@@ -103,6 +103,9 @@ pub async fn save(r: Request<'_>, id: &str) -> Reply {
     ok(&json!({"location": location}))
 }
 
+/// What a load names that the store does not list: a 404, like an unknown id.
+const UNLISTED: &str = "snapshot location";
+
 /// `POST /snapshots/load`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,19 +135,26 @@ pub async fn load(r: Request<'_>) -> Reply {
                 if coda::snapshot::is_snapshot_id(&body.location) {
                     return coda::Error::snapshot_not_found(&body.location);
                 }
-                coda::Error::invalid(
-                    "location",
-                    format!(
-                        "`{}` is not a snapshot in store `{}`; give a location or id that \
-                         GET /snapshots lists",
+                // A location the store does not list names nothing there: unknown, like an id.
+                coda::Error::NotFound {
+                    what: UNLISTED,
+                    id: format!(
+                        "{} (give a location or id that GET /snapshots lists in store `{}`)",
                         body.location,
                         store.name()
                     ),
-                )
+                }
             })?;
         s.load_snapshot(&location)
     })
-    .await?;
+    .await
+    .map_err(|mut e| {
+        // Still say which field named nothing, as the 422 this was before did.
+        if e.message.starts_with(UNLISTED) {
+            e.field = Some("location".into());
+        }
+        e
+    })?;
     ok(&json!({"snapshot_id": id}))
 }
 
@@ -181,6 +191,27 @@ pub async fn diff(r: Request<'_>, a: &str, b: &str) -> Reply {
     ok(&diff)
 }
 
+/// The oldest age a prune needs to tell apart (about 31,700 years).
+const MAX_AGE_S: u64 = 1_000_000_000_000;
+
+/// An `older_than` string as openapi.json states it: 1 to 12 digits and an optional unit
+/// `s`, `m`, `h`, `d` (the default) or `w`.
+fn duration(text: &str) -> Result<std::time::Duration, ApiError> {
+    let digits = text.trim_end_matches(['s', 'm', 'h', 'd', 'w']);
+    let unit_len = text.len() - digits.len();
+    if digits.is_empty()
+        || digits.len() > 12
+        || unit_len > 1
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(ApiError::invalid(
+            "older_than",
+            format!("`{text}` is not like 30d, 12h, 90m, 45s, 2w or a number of days"),
+        ));
+    }
+    Ok(parse_duration(text)?)
+}
+
 /// `POST /snapshots/prune`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -201,7 +232,7 @@ pub async fn prune(r: Request<'_>) -> Reply {
                 || ApiError::invalid("older_than", "must be a whole number of seconds"),
             )?))
         }
-        Some(serde_json::Value::String(text)) => Some(parse_duration(&text)?),
+        Some(serde_json::Value::String(text)) => Some(duration(&text)?),
         Some(_) => {
             return Err(ApiError::invalid(
                 "older_than",
@@ -209,6 +240,8 @@ pub async fn prune(r: Request<'_>) -> Reply {
             ))
         }
     };
+    // No snapshot is older than this; a larger age means the same and must not overflow.
+    let older_than = older_than.map(|age| age.min(std::time::Duration::from_secs(MAX_AGE_S)));
     let policy = PrunePolicy {
         keep: body.keep,
         older_than,

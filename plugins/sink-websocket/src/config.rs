@@ -26,7 +26,8 @@ pub struct WebSocketOptions {
     /// Open connections at most; further upgrades get HTTP 503.
     #[serde(deserialize_with = "at_least_one")]
     pub max_connections: usize,
-    /// Largest client frame; a larger one closes the connection with 1009.
+    /// Largest client message, all its fragments together; a larger one closes the connection
+    /// with 1009.
     #[serde(deserialize_with = "at_least_one")]
     pub max_message_bytes: usize,
     /// Seconds between pings; a connection silent for three intervals is closed.

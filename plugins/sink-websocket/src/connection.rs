@@ -1,30 +1,27 @@
-//! One WebSocket connection: a writer task that alone writes to the socket, and a reader that
-//! answers client operations by queueing frames for that writer.
+//! One WebSocket connection: a writer that alone writes to the socket, a reader (`reader.rs`)
+//! that answers client operations by queueing frames for it, and the closing handshake between.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use uuid::Uuid;
 
+use crate::closing::{self, close_message, CLOSE_GRACE};
 use crate::filter::EventFilter;
-use crate::ops::{answer, initial_replay, Subscription};
+use crate::ops::{initial_replay, Subscription};
 use crate::protocol;
-use crate::queue::{Close, Control, Outbox, Wire};
+use crate::queue::{Control, Outbox, Wire};
+use crate::reader::{read_loop, reader_outcome, ReadEnd};
 use crate::sink::{Admission, WebSocketHub, COALESCE};
 
 /// Events in one `batch` frame at most.
 const MAX_BATCH: usize = 512;
-/// How long a closing connection waits for the client's close reply.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// What the client asked for in the upgrade request's query.
 #[derive(Debug, Clone, Default)]
@@ -80,14 +77,44 @@ pub(crate) async fn run<S>(
         clock,
         last_heard,
     };
-    let closed_cleanly = writer.run(sink).await;
-    if closed_cleanly {
-        // Let the client's close reply arrive so the socket shuts down without a reset.
-        let _ = tokio::time::timeout(CLOSE_GRACE, &mut reader).await;
-    }
+    // Whichever side starts the closing handshake, the reader finishes it: it reads the
+    // client's close (tungstenite queues the echo, which the next read sends) or the answer to
+    // ours, and ends when tungstenite says TCP may close. So after the writer stops, the
+    // reader gets a bounded time to finish, unless the client was judged unresponsive.
+    let writer = writer.run(sink);
+    tokio::pin!(writer);
+    let mut read_end = None;
+    let write_end = loop {
+        tokio::select! {
+            end = &mut writer => break end,
+            joined = &mut reader, if read_end.is_none() => {
+                read_end = Some(reader_outcome(joined, &outbox));
+            }
+        }
+    };
+    let read_end = match read_end {
+        Some(end) => end,
+        None if !write_end.responsive => ReadEnd::Closed,
+        None => match tokio::time::timeout(CLOSE_GRACE, &mut reader).await {
+            Ok(joined) => reader_outcome(joined, &outbox),
+            Err(_) => ReadEnd::Closed,
+        },
+    };
     reader.abort();
+    if let ReadEnd::Failed(stream, close) = read_end {
+        if let Ok(socket) = stream.reunite(write_end.sink) {
+            closing::fail(socket, close).await;
+        }
+    }
     hub.unregister(id);
     drop(admission);
+}
+
+/// What the writer hands back when it stops.
+struct WriteEnd<S> {
+    sink: SplitSink<WebSocketStream<S>, Message>,
+    /// `false` when the client stopped answering pings or reading: waiting on it is pointless.
+    responsive: bool,
 }
 
 struct Writer {
@@ -101,11 +128,11 @@ struct Writer {
 }
 
 impl Writer {
-    /// Writes until the connection closes; returns whether a close frame was sent.
+    /// Writes until the connection closes or the outbox says to stop, and hands the sink back.
     ///
     /// One long-lived timer paces pings and bounds writes: registering a timer per write
     /// would put every event of every connection through the runtime's timer wheel.
-    async fn run<S>(mut self, mut sink: SplitSink<WebSocketStream<S>, Message>) -> bool
+    async fn run<S>(mut self, mut sink: SplitSink<WebSocketStream<S>, Message>) -> WriteEnd<S>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -128,17 +155,27 @@ impl Writer {
                         .fetch_add(1, Ordering::Relaxed);
                     let close = close_message(1008, "no answer to pings");
                     let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(close)).await;
-                    return false;
+                    return WriteEnd {
+                        sink,
+                        responsive: false,
+                    };
                 }
-                if sink.feed(Message::Ping(bytes::Bytes::new())).await.is_err() {
-                    return false;
+                if let Err(e) = sink.feed(Message::Ping(bytes::Bytes::new())).await {
+                    tracing::debug!(error = %e, "websocket ping failed; closing");
+                    return WriteEnd {
+                        sink,
+                        responsive: true,
+                    };
                 }
             }
             let work = self.outbox.take();
             if work.is_empty() {
                 if let Err(e) = sink.flush().await {
                     tracing::debug!(error = %e, "websocket flush failed; closing");
-                    return false;
+                    return WriteEnd {
+                        sink,
+                        responsive: true,
+                    };
                 }
                 tokio::select! {
                     _ = self.outbox.woken() => {}
@@ -165,44 +202,55 @@ impl Writer {
             }
             let close = work.close;
             let messages = self.frames(work);
-            // Queue everything, then flush once: one write for a burst of events.
-            let write = async {
-                for message in messages {
-                    sink.feed(message).await?;
-                }
-                if let Some(close) = close {
-                    sink.feed(close_message(close.code, close.reason)).await?;
-                }
-                sink.flush().await
-            };
-            tokio::pin!(write);
             let started = Instant::now();
-            let written = loop {
-                tokio::select! {
-                    result = &mut write => break Some(result),
-                    _ = &mut tick => {
-                        ping_due = true;
-                        tick.as_mut().reset((Instant::now() + interval).into());
-                        // A client that stops reading cannot hold its writer for long.
-                        if started.elapsed() > stale_after {
-                            break None;
+            let written = {
+                // Queue everything, then flush once: one write for a burst of events.
+                let write = async {
+                    for message in messages {
+                        sink.feed(message).await?;
+                    }
+                    if let Some(close) = close.filter(|c| c.send) {
+                        sink.feed(close_message(close.code, close.reason)).await?;
+                    }
+                    sink.flush().await
+                };
+                tokio::pin!(write);
+                loop {
+                    tokio::select! {
+                        result = &mut write => break Some(result),
+                        _ = &mut tick => {
+                            ping_due = true;
+                            tick.as_mut().reset((Instant::now() + interval).into());
+                            // A client that stops reading cannot hold its writer for long.
+                            if started.elapsed() > stale_after {
+                                break None;
+                            }
                         }
                     }
                 }
             };
             match written {
-                Some(Ok(())) if close.is_some() => return true,
-                Some(Ok(())) => last_write = Instant::now(),
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "websocket write failed; closing");
-                    return false;
+                Some(Ok(())) if close.is_none() => last_write = Instant::now(),
+                Some(result) => {
+                    if let Err(e) = result {
+                        // After the client's close tungstenite refuses further frames; the
+                        // reader sends the echo it queued.
+                        tracing::debug!(error = %e, "websocket write failed; closing");
+                    }
+                    return WriteEnd {
+                        sink,
+                        responsive: true,
+                    };
                 }
                 None => {
                     self.hub
                         .counters
                         .disconnected_timeout
                         .fetch_add(1, Ordering::Relaxed);
-                    return false;
+                    return WriteEnd {
+                        sink,
+                        responsive: false,
+                    };
                 }
             }
         }
@@ -265,62 +313,4 @@ impl Writer {
             out.extend(events.into_iter().map(|w| Message::Text(w.text)));
         }
     }
-}
-
-fn close_message(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code: CloseCode::from(code),
-        reason: Utf8Bytes::from_static(reason),
-    }))
-}
-
-async fn read_loop<S>(
-    mut stream: SplitStream<WebSocketStream<S>>,
-    outbox: Arc<Outbox>,
-    hub: Arc<WebSocketHub>,
-    mut subscription: Subscription,
-    last_heard: Arc<AtomicU64>,
-    clock: Instant,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let max = hub.options.max_message_bytes;
-    let too_big = Close {
-        code: 1009,
-        reason: "message too big",
-        drain: false,
-    };
-    while let Some(message) = stream.next().await {
-        last_heard.store(clock.elapsed().as_millis() as u64, Ordering::Relaxed);
-        match message {
-            Ok(Message::Text(text)) if text.len() > max => {
-                outbox.close(too_big);
-                return;
-            }
-            Ok(Message::Text(text)) => answer(&hub, &outbox, &mut subscription, &text),
-            Ok(Message::Binary(data)) if data.len() > max => {
-                outbox.close(too_big);
-                return;
-            }
-            Ok(Message::Binary(_)) => outbox.control(Control::Frame(protocol::error(
-                "binary frames are not understood; send JSON text",
-            ))),
-            Ok(Message::Close(_)) => break,
-            Ok(_) => {}
-            Err(WsError::Capacity(CapacityError::MessageTooLong { .. })) => {
-                outbox.close(too_big);
-                return;
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "websocket read failed");
-                break;
-            }
-        }
-    }
-    // The client has gone (or closed): nothing more is worth writing.
-    outbox.close(Close {
-        code: 1000,
-        reason: "",
-        drain: false,
-    });
 }

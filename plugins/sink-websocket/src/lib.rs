@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+mod closing;
 mod config;
 mod connection;
 mod filter;
 mod ops;
 mod protocol;
 mod queue;
+mod reader;
 mod route;
 mod sink;
 #[cfg(test)]

@@ -101,6 +101,10 @@ pub(crate) struct Close {
     pub reason: &'static str,
     /// Write what is queued before closing (graceful shutdown) or not (overflow, limits).
     pub drain: bool,
+    /// Whether the writer sends this close frame. `false` when the closing handshake is
+    /// already under way (the client closed first) or the connection is being failed by its
+    /// reader, which sends the close itself.
+    pub send: bool,
 }
 
 #[derive(Default)]
@@ -191,6 +195,7 @@ impl Outbox {
                         code: 1008,
                         reason: "queue overflow",
                         drain: false,
+                        send: true,
                     });
                     drop(pending);
                     self.wake.notify_one();

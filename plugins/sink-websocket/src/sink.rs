@@ -264,6 +264,7 @@ fn shutdown_close() -> Close {
         code: 1001,
         reason: "server shutting down",
         drain: true,
+        send: true,
     }
 }
 
