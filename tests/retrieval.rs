@@ -233,3 +233,40 @@ fn hybrid_never_ranks_worse_with_minilm() {
         "minilm hybrid keyword recall@1 {keyword:.3}"
     );
 }
+
+#[test]
+fn search_fusion_picks_how_hybrid_scores() {
+    let set = LabelledSet {
+        memories: vec![
+            LabelledMemory {
+                id: "jazz".into(),
+                content: "The user likes jazz.".into(),
+                source_type: "preference".into(),
+            },
+            LabelledMemory {
+                id: "other".into(),
+                content: "Completely unrelated words here.".into(),
+                source_type: "fact".into(),
+            },
+        ],
+        queries: Vec::new(),
+    };
+    let top = |search: &str| {
+        let (coda, labels) = manager(&set, "hashing", search);
+        let hits = coda
+            .search_memories("jazz", 5, -1.0, None, Some(SearchMode::Hybrid))
+            .expect("search");
+        assert_eq!(labels[&hits[0].id.to_string()], "jazz");
+        (hits[0].similarity, hits[0].score)
+    };
+    let (similarity, score) =
+        top("fusion = \"weighted\"\nvector_weight = 0.9\nlexical_weight = 0.1");
+    assert!((score - (0.9 * similarity + 0.1)).abs() < 1e-6, "{score}");
+    let (_, score) = top("fusion = \"rrf\"\nvector_weight = 1.0\nlexical_weight = 0.5");
+    assert!((score - (1.0 / 61.0 + 0.5 / 61.0)).abs() < 1e-7, "{score}");
+    let (similarity, score) = top("");
+    assert!(
+        (score - (0.5 * similarity + 1.0) / 1.5).abs() < 1e-6,
+        "{score}"
+    );
+}
