@@ -126,7 +126,7 @@ pub struct ScoredMemory {
     /// Cosine similarity to the query, in `[-1, 1]`.
     pub similarity: f32,
     /// The ranking score: the similarity for vector search, normalised BM25 for lexical search,
-    /// their weighted sum for hybrid search.
+    /// the fused score of `search.fusion` for hybrid search.
     pub score: f32,
 }
 
