@@ -150,15 +150,31 @@ impl Default for SnapshotsConfig {
 }
 
 /// How a search ranks memories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
     /// Cosine similarity of embeddings.
     Vector,
     /// BM25 over the words of the memories.
     Lexical,
-    /// A weighted sum of both.
+    /// Both, combined by `search.fusion`.
     Hybrid,
+}
+
+/// How hybrid search combines cosine similarity and the lexical score (see
+/// `manager/fusion.rs` for the measurements behind the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchFusion {
+    /// A weighted mean of cosine and lexical score in which the lexical weight counts in full
+    /// when the best lexical match holds nearly all of the query's words, and otherwise shrinks
+    /// with how much of the query is matched and how well the two signals agree.
+    Adaptive,
+    /// `vector_weight · cosine + lexical_weight · lexical`, the same weights for every query.
+    Weighted,
+    /// Reciprocal-rank fusion: `vector_weight / (60 + cosine rank) + lexical_weight / (60 +
+    /// lexical rank)`.
+    Rrf,
 }
 
 impl std::str::FromStr for SearchMode {
@@ -183,9 +199,12 @@ impl std::str::FromStr for SearchMode {
 pub struct SearchConfig {
     /// The ranking used when a query does not name one.
     pub mode: SearchMode,
+    /// How hybrid ranking combines the two signals.
+    pub fusion: SearchFusion,
     /// Weight of the cosine similarity in hybrid ranking.
     pub vector_weight: f64,
-    /// Weight of the normalised BM25 score in hybrid ranking.
+    /// Weight of the normalised BM25 score in hybrid ranking; with `adaptive` fusion, the most
+    /// it gets, for a query whose words a memory holds in full.
     pub lexical_weight: f64,
     /// Weight of a memory's importance added to its score (SPEC §10).
     pub importance_weight: f64,
@@ -199,10 +218,11 @@ impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
             mode: SearchMode::Hybrid,
-            // Chosen on tests/data/retrieval_set.json: with minilm, 0.9/0.1 lifts keyword
-            // recall@1 to 1.000 and keeps paraphrase recall@5 at vector search's 0.939.
-            vector_weight: 0.9,
-            lexical_weight: 0.1,
+            fusion: SearchFusion::Adaptive,
+            // Chosen on tests/data/retrieval_set.json (tests/retrieval.rs): a full lexical match
+            // must outweigh a closer embedding, so lexical counts twice the cosine at most.
+            vector_weight: 0.5,
+            lexical_weight: 1.0,
             importance_weight: 0.0,
             recency_weight: 0.0,
             recency_half_life_h: 168.0,
@@ -636,6 +656,14 @@ mod tests {
         );
         let err = Config::from_toml_str("[server]\nbind = \"nowhere\"").expect_err("bind");
         assert!(err.to_string().contains("`server.bind`"), "{err}");
+        let err = Config::from_toml_str("[search]\nfusion = \"sum\"").expect_err("fusion");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("`search.fusion`") && msg.contains("adaptive"),
+            "{msg}"
+        );
+        let err = Config::from_toml_str("[search]\nlexical_weight = 2").expect_err("weight");
+        assert!(err.to_string().contains("`search.lexical_weight`"), "{err}");
     }
 
     #[test]

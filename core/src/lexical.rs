@@ -11,12 +11,23 @@ const K1: f32 = 1.2;
 /// BM25 length normalisation.
 const B: f32 = 0.75;
 
-/// The terms BM25 scores: lower-cased words without stop words, lightly stemmed.
+/// Words that carry no evidence in a question put to a memory ("where does she get her
+/// haircut"), on top of the shared stop words; the hashing embedder keeps them.
+const QUESTION_FILLER: [&str; 2] = ["get", "got"];
+
+/// The terms BM25 scores: lower-cased words without stop words, lightly stemmed, with a final
+/// "e" dropped so that "take", "takes" and "taking" (or "donate" and "donated") meet.
 pub fn terms(text: &str) -> Vec<String> {
     words(text)
         .into_iter()
-        .filter(|w| !is_stopword(w))
-        .map(|w| stem(&w).to_owned())
+        .filter(|w| !is_stopword(w) && !QUESTION_FILLER.contains(&w.as_str()))
+        .map(|w| {
+            let stemmed = stem(&w);
+            match stemmed.strip_suffix('e') {
+                Some(base) if stemmed.chars().count() > 3 => base.to_owned(),
+                _ => stemmed.to_owned(),
+            }
+        })
         .collect()
 }
 
@@ -187,6 +198,22 @@ mod tests {
         assert!(
             index.search("coffee", 3).is_empty(),
             "insert replaces the old version"
+        );
+    }
+
+    #[test]
+    fn verb_forms_meet_and_question_filler_is_dropped() {
+        assert_eq!(terms("take"), terms("takes"));
+        assert_eq!(terms("taking"), terms("takes"));
+        assert_eq!(terms("donate"), terms("donated"));
+        assert_eq!(terms("lives"), terms("live"));
+        assert_eq!(terms("where does she get her haircut"), vec!["haircut"]);
+        assert_eq!(terms("the"), Vec::<String>::new());
+        assert_eq!(terms("trees"), terms("tree"));
+        assert_eq!(
+            terms("one"),
+            vec!["one"],
+            "three letters are too short to trim"
         );
     }
 

@@ -27,7 +27,7 @@ pub mod vector;
 
 pub use backend::{BackendContext, Change, Erased, MemoryBackend};
 pub use bus::{Dedup, EventBus, ReplayRing, Sequencer};
-pub use config::{Config, SearchMode};
+pub use config::{Config, SearchFusion, SearchMode};
 pub use diff::SnapshotDiff;
 pub use embed::{Embedder, EmbedderContext, HashingEmbedder};
 pub use error::{Error, Result};

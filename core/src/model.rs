@@ -214,7 +214,8 @@ pub struct ScoredMemory {
     /// Cosine similarity to the query, in `[-1, 1]`.
     pub similarity: f32,
     /// The ranking score: the similarity for vector search, normalised BM25 for lexical search,
-    /// their fusion for hybrid search, plus the importance and recency parts when weighted.
+    /// the fused score of `search.fusion` for hybrid search, plus the importance and recency
+    /// parts when `[search]` weights them.
     pub score: f32,
     /// Its slot, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,9 +7,10 @@ use uuid::Uuid;
 
 use std::collections::HashMap;
 
+use super::fusion::{fuse, Signals};
 use super::Scoped;
 use crate::bus::Dedup;
-use crate::config::SearchMode;
+use crate::config::{SearchFusion, SearchMode};
 use crate::event::{EventBody, EventScope};
 use crate::filter::Filter;
 use crate::model::{Memory, MemoryId, MemoryRecord, Metadata, NewMemory, ScoredMemory};
@@ -329,7 +330,7 @@ impl Scoped<'_> {
                     .search(&self.scope, &embedding, limit, min_similarity, filter)?
             }
             SearchMode::Lexical => {
-                self.ranked(query, &embedding, limit, min_similarity, filter, 0.0, 1.0)?
+                self.ranked(query, &embedding, limit, min_similarity, filter, None)?
             }
             SearchMode::Hybrid => self.ranked(
                 query,
@@ -337,8 +338,7 @@ impl Scoped<'_> {
                 limit,
                 min_similarity,
                 filter,
-                search.vector_weight as f32,
-                search.lexical_weight as f32,
+                Some(search.fusion),
             )?,
         };
         let results = super::ranking::weigh(results, search, q.explain, wanted);
@@ -353,9 +353,9 @@ impl Scoped<'_> {
         Ok(results)
     }
 
-    /// Lexical or hybrid ranking: candidates from BM25 (and, with a vector weight, from vector
-    /// search), scored `vector_weight * cosine + lexical_weight * bm25 / best bm25`.
-    #[allow(clippy::too_many_arguments)]
+    /// Lexical ranking (`fusion` is `None`: candidates from BM25, scored by BM25 over the BM25 of
+    /// a typical full match) or hybrid ranking (candidates from vector search and BM25, scored
+    /// by [`fuse`]).
     fn ranked(
         &self,
         query: &str,
@@ -363,8 +363,7 @@ impl Scoped<'_> {
         limit: usize,
         min_similarity: f32,
         filter: Option<&Filter>,
-        vector_weight: f32,
-        lexical_weight: f32,
+        fusion: Option<SearchFusion>,
     ) -> Result<Vec<ScoredMemory>> {
         // Enough candidates that a memory strong on one signal but not the other can still win.
         let m = self.manager;
@@ -378,7 +377,7 @@ impl Scoped<'_> {
             }
         };
         let mut candidates: HashMap<MemoryId, ScoredMemory> = HashMap::new();
-        if vector_weight > 0.0 {
+        if fusion.is_some() {
             for hit in m
                 .backend
                 .search(&self.scope, embedding, pool, min_similarity, filter)?
@@ -400,15 +399,34 @@ impl Scoped<'_> {
             }
             candidates.insert(*id, ScoredMemory::new(record.memory, similarity));
         }
-        let mut ranked: Vec<ScoredMemory> = candidates
-            .into_values()
-            .map(|mut hit| {
-                let lexical = normalised(bm25.get(&hit.id).copied().unwrap_or(0.0));
-                hit.score = vector_weight * hit.similarity + lexical_weight * lexical;
-                hit
+        let mut ranked: Vec<ScoredMemory> = candidates.into_values().collect();
+        let signals: Vec<Signals> = ranked
+            .iter()
+            .map(|hit| Signals {
+                cosine: hit.similarity,
+                lexical: normalised(bm25.get(&hit.id).copied().unwrap_or(0.0)),
             })
-            .filter(|hit| vector_weight > 0.0 || hit.score > 0.0)
             .collect();
+        match fusion {
+            Some(fusion) => {
+                let search = &m.config.search;
+                let scores = fuse(
+                    fusion,
+                    search.vector_weight as f32,
+                    search.lexical_weight as f32,
+                    &signals,
+                );
+                for (hit, score) in ranked.iter_mut().zip(scores) {
+                    hit.score = score;
+                }
+            }
+            None => {
+                for (hit, s) in ranked.iter_mut().zip(&signals) {
+                    hit.score = s.lexical;
+                }
+                ranked.retain(|hit| hit.score > 0.0);
+            }
+        }
         ranked.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)

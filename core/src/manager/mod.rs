@@ -5,6 +5,7 @@
 //! `snapshots`, `users` (listing and erasure), `scoped` (the [`Scoped`] handle every operation
 //! is called through); this file wires them.
 
+mod fusion;
 mod indexes;
 mod lifecycle;
 mod memories;
