@@ -60,6 +60,9 @@ fn case(method: &str, template: &str, a: &Victim) -> Case {
             a.secret
         )),
         ("GET", "/memories/{id}") => plain(format!("/api/v1/memories/{m}?user_id=bob")),
+        ("GET", "/memories/{id}/history") => {
+            plain(format!("/api/v1/memories/{m}/history?user_id=bob"))
+        }
         ("PATCH", "/memories/{id}") => with(
             format!("/api/v1/memories/{m}?user_id=bob"),
             json!({"content": "stolen"}),

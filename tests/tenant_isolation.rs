@@ -73,8 +73,11 @@ fn case(method: &str, template: &str, a: &Victim) -> (String, Option<Value>) {
             "/api/v1/memories/search?q={}&{u}&limit=50&mode=lexical",
             a.secret
         )),
-        ("GET", "/memories/{id}") | ("DELETE", "/memories/{id}") => {
-            plain(format!("/api/v1/memories/{m}?{u}"))
+        ("GET", "/memories/{id}")
+        | ("GET", "/memories/{id}/history")
+        | ("DELETE", "/memories/{id}") => {
+            let tail = if template.ends_with("history") { "/history" } else { "" };
+            plain(format!("/api/v1/memories/{m}{tail}?{u}"))
         }
         ("PATCH", "/memories/{id}") => with(
             format!("/api/v1/memories/{m}?{u}"),

@@ -174,14 +174,14 @@ async fn a_write_over_max_memories_is_refused_whole() {
     assert_eq!(count("acme-token").await, 2);
 
     // Another tenant's quota is its own.
-    for _ in 0..3 {
-        let r = send(
-            "beta-token",
-            "POST",
-            "/api/v1/memories",
-            r#"{"content":"beta"}"#,
-        )
-        .await;
+    for i in 0..3 {
+        // Distinct facts: a restatement would store nothing (SPEC §10).
+        let body = [
+            r#"{"content":"beta fact one"}"#,
+            r#"{"content":"beta fact two"}"#,
+            r#"{"content":"beta fact three"}"#,
+        ][i];
+        let r = send("beta-token", "POST", "/api/v1/memories", body).await;
         assert_eq!(r.status, 201, "{}", r.text);
     }
     assert_eq!(count("beta-token").await, 3);

@@ -96,8 +96,8 @@ pub struct MemoryConfig {
     /// A fact or preference filling a slot another one holds supersedes it, and a restatement
     /// adds nothing (SPEC §10).
     pub supersede: bool,
-    /// Cosine at or above which a new memory of the same user, type and slot is a restatement of
-    /// an existing one (only near-verbatim text reaches it; measured in tests/dedup.rs).
+    /// Cosine at or above which a new slot-less memory with the same words (in order, articles
+    /// and inflections aside) as one of the same user and type restates it (tests/dedup.rs).
     pub dedup_similarity: f64,
     /// Seconds between sweeps deleting expired memories.
     pub expiry_sweep_s: u64,
@@ -115,7 +115,7 @@ impl Default for MemoryConfig {
             auto_snapshot: None,
             snapshot_interval: None,
             supersede: true,
-            dedup_similarity: 0.97,
+            dedup_similarity: 0.9,
             expiry_sweep_s: 60,
         }
     }

@@ -17,7 +17,10 @@ fn is_default_id(s: &str) -> bool {
 }
 
 /// A long-term memory: a fact, preference or conversation summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Two memories are equal when everything but `changed_by` (who made the version, which
+/// history records) is equal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Memory {
     /// Unique id, assigned when the memory is added.
     pub id: MemoryId,
@@ -66,6 +69,23 @@ pub struct Memory {
     /// Who made the current version, for its history; not on the wire (the history says it).
     #[serde(skip)]
     pub changed_by: By,
+}
+
+impl PartialEq for Memory {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.content == other.content
+            && self.user_id == other.user_id
+            && self.agent_id == other.agent_id
+            && self.session_id == other.session_id
+            && self.tenant == other.tenant
+            && self.metadata == other.metadata
+            && self.slot == other.slot
+            && self.superseded_by == other.superseded_by
+            && self.expires_at == other.expires_at
+            && self.updated_at == other.updated_at
+            && self.source_turns == other.source_turns
+    }
 }
 
 /// Who changed a memory, as its history reports it (SPEC §10).

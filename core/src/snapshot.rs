@@ -143,6 +143,37 @@ pub struct SnapshotMemory {
     pub importance: f64,
     /// `source_type`, `topics` and the caller's keys.
     pub metadata: Map<String, Value>,
+    /// Slot, superseding, expiry and provenance (SPEC §10); absent in seed snapshots.
+    #[serde(flatten, default)]
+    pub lifecycle: Lifecycle,
+}
+
+/// The lifecycle of a memory in a snapshot: keys beside the seed's, each absent when unset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lifecycle {
+    /// Its slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
+    /// The memory that replaced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<uuid::Uuid>,
+    /// When it expires.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "timestamp::option"
+    )]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it last changed.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "timestamp::option"
+    )]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The turns it was distilled from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_turns: Vec<u64>,
 }
 
 /// The seed's snapshot metadata, as listings and `memory_snapshot` events carry it.

@@ -22,7 +22,7 @@ pub(super) enum Plan {
     /// Store it.
     Add,
     /// Store nothing: this memory already says it.
-    Duplicate(Memory),
+    Duplicate(Box<Memory>),
     /// Store it, then mark these superseded by it.
     Supersede(Vec<MemoryRecord>),
 }
@@ -58,6 +58,17 @@ pub(super) fn normalised(text: &str) -> String {
     out
 }
 
+/// The words that carry a memory's meaning, in order: lower case, light stems, articles
+/// dropped — and nothing else dropped, so "does not eat" never equals "does eat" and "9 am"
+/// never equals "9 pm". Two texts with the same key say the same thing in another form.
+pub(super) fn restatement_key(text: &str) -> Vec<String> {
+    crate::embed::words(text)
+        .iter()
+        .filter(|w| !matches!(w.as_str(), "a" | "an" | "the"))
+        .map(|w| crate::embed::stem(w).to_owned())
+        .collect()
+}
+
 impl Scoped<'_> {
     /// Adds a memory as [`add_memory`](Self::add_memory) does, and says whether it was a
     /// restatement (nothing stored) or superseded older memories.
@@ -68,7 +79,7 @@ impl Scoped<'_> {
         let superseded = match self.plan(&record)? {
             Plan::Duplicate(memory) => {
                 return Ok(Remembered {
-                    memory,
+                    memory: *memory,
                     deduplicated: true,
                     superseded: Vec::new(),
                 })
@@ -114,7 +125,7 @@ impl Scoped<'_> {
                     continue;
                 }
                 if normalised(&held.memory.content) == text {
-                    return Ok(Plan::Duplicate(held.memory));
+                    return Ok(Plan::Duplicate(Box::new(held.memory)));
                 }
                 holders.push(held);
             }
@@ -124,7 +135,10 @@ impl Scoped<'_> {
                 Plan::Supersede(holders)
             });
         }
-        // No slot: only a near-verbatim restatement of a slot-less memory of the same type.
+        // No slot: only a near-verbatim restatement of a slot-less memory of the same type —
+        // the same words (tests/dedup.rs: minilm puts "9 am" and "9 pm" at 0.986, above real
+        // restatements, so similarity only confirms what the words say).
+        let key = restatement_key(&memory.content);
         let visible = Filter::And(vec![
             Filter::source_type(memory.metadata.source_type.clone()),
             Filter::Visible {
@@ -141,12 +155,11 @@ impl Scoped<'_> {
             threshold.min(0.9),
             Some(&visible),
         )? {
-            if hit.slot.is_none()
-                && (hit.similarity >= threshold || normalised(&hit.content) == text)
-            {
+            let same_words = hit.similarity >= threshold && restatement_key(&hit.content) == key;
+            if hit.slot.is_none() && (same_words || normalised(&hit.content) == text) {
                 let existing = m.backend.get(&user, hit.id)?.map(|r| r.memory);
                 if let Some(existing) = existing {
-                    return Ok(Plan::Duplicate(existing));
+                    return Ok(Plan::Duplicate(Box::new(existing)));
                 }
             }
         }

@@ -128,7 +128,8 @@ impl<'a> Query<'a> {
     }
 }
 
-/// The expiry `expires_at` or `ttl_s` ask for, if any; in the past is refused.
+/// The expiry `expires_at` or `ttl_s` ask for, if any. A time already past stores the memory
+/// expired (hidden, deleted by the next sweep), as an import of old memories needs.
 fn expiry(
     expires_at: Option<DateTime<Utc>>,
     ttl_s: Option<u64>,
@@ -139,7 +140,6 @@ fn expiry(
             "ttl_s",
             "give either `expires_at` or `ttl_s`, not both",
         )),
-        (Some(at), None) if at <= now => Err(Error::invalid("expires_at", "is not in the future")),
         (Some(at), None) => Ok(Some(at)),
         (None, Some(0)) => Err(Error::invalid("ttl_s", "must be at least 1")),
         (None, Some(ttl)) => {

@@ -114,5 +114,14 @@ pub(super) fn memory_from_snapshot(
         Memory::new(id, stored.content.clone(), metadata).in_scope(&target.whole_user());
     memory.agent_id = agent_id;
     memory.session_id = session_id;
+    let lifecycle = stored.lifecycle.clone();
+    if let Some(slot) = &lifecycle.slot {
+        crate::scope::check_id(&field("slot"), slot)?;
+    }
+    memory.slot = lifecycle.slot;
+    memory.superseded_by = lifecycle.superseded_by;
+    memory.expires_at = lifecycle.expires_at;
+    memory.updated_at = lifecycle.updated_at;
+    memory.source_turns = lifecycle.source_turns;
     Ok(memory)
 }

@@ -26,6 +26,7 @@ pub fn sample_snapshot(at: DateTime<Utc>) -> Snapshot {
             timestamp: at,
             importance: 0.8,
             metadata,
+            lifecycle: Default::default(),
         },
     );
     Snapshot {
