@@ -73,6 +73,31 @@ async fn the_dashboard_shows_each_memorys_versions_live() {
     )
     .await;
 
+    // A memory that expires in an hour.
+    let reminder = post(
+        &addr,
+        "/api/v1/memories",
+        json!({"content": "Call the dentist today.", "memory_type": "note", "ttl_s": 3600}),
+    )
+    .await;
+    let reminder = reminder["id"].as_str().unwrap().to_owned();
+
+    // A memory persisted from the conversation names the turn it came from.
+    post(
+        &addr,
+        "/api/v1/sessions/default/turns",
+        json!({"role": "user", "content": "Hi, my name is Alice."}),
+    )
+    .await;
+    let persisted = post(&addr, "/api/v1/sessions/default/persist", json!({})).await;
+    let name = persisted["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["slot"] == "name")
+        .unwrap_or_else(|| panic!("a name memory: {persisted}"));
+    let name = name["id"].as_str().unwrap().to_owned();
+
     let driver = Driver::spawn(chromium, &driver);
     let client = driver.session().await;
     client.goto(&format!("http://{addr}/")).await.unwrap();
@@ -85,6 +110,12 @@ async fn the_dashboard_shows_each_memorys_versions_live() {
         &client,
         &format!("{} .chip.slot", card(&berlin)),
         "slot home_city",
+    )
+    .await;
+    wait_text(
+        &client,
+        &format!("{} .chip.expires", card(&reminder)),
+        "expires",
     )
     .await;
     assert!(!text(&client, "#memory-list").await.contains("Paris"));
@@ -132,6 +163,16 @@ async fn the_dashboard_shows_each_memorys_versions_live() {
     assert!(text(&client, "#memory-list")
         .await
         .contains("Berlin, Germany"));
+
+    // The persisted memory: added by persist, from turn 0.
+    click(&client, &format!("{} button.history", card(&name))).await;
+    wait_versions(&client, &["add"]).await;
+    let versions = text(&client, "#history-versions").await;
+    assert!(
+        versions.contains("by persist") && versions.contains("from turns #0"),
+        "{versions}"
+    );
+    click(&client, "#history-close").await;
 
     // A memory the server never saw: a clear message, no versions. (No card can name one, so
     // the test adds a history button for it.)
