@@ -4,10 +4,11 @@
 import * as actions from "./actions.js";
 import { ApiError, authHeaders as apiAuth, health, readToken, request, saveToken } from "./api.js";
 import { $ } from "./dom.js";
+import { attach as attachHistory, openHistory, openHistoryId, refreshHistory } from "./history-view.js";
 import { METRICS_EVERY_MS, renderMetrics, scrapeMetrics } from "./metrics-view.js";
 import * as picker from "./picker.js";
 import { eventInScope, makeScope, paths, scopeFromSearch, searchWithScope, sessionsAfter, streamParams, withSession } from "./scope.js";
-import { Backoff, StreamTracker, ViewState, wsUrl } from "./state.js";
+import { Backoff, StreamTracker, ViewState, badgesStale, historyChanged, wsUrl } from "./state.js";
 import { renderMemories, renderRetrievals, renderScope, renderSnapshots, renderSystem, renderTurns } from "./views.js";
 
 const PAGE = 20;
@@ -20,6 +21,8 @@ const app = {
   users: [],
   /** The chosen user's sessions, most recent activity first. */
   sessions: [],
+  /** Whether the memory list shows superseded memories too (`include_superseded`). */
+  showSuperseded: false,
   /** Events received since the scope last changed, by `user_id`: what the server let through. */
   received: {},
   /** Scope switches sent as `subscribe` whose `pong` has not come back yet. */
@@ -267,6 +270,8 @@ function onEvent(event) {
   }
   app.view.apply(event);
   if (ViewState.needsReload(event)) reload();
+  if (badgesStale(event)) debounce("memories", reload, 250);
+  if (historyChanged(event, openHistoryId())) debounce("history", refreshHistory, 100);
   if (app.view.snapshotsStale) {
     app.view.snapshotsStale = false;
     debounce("snapshots", loadSnapshots, 150);
@@ -310,7 +315,7 @@ function reload() {
         const seq = String(at.epoch) === app.tracker.epoch ? Number(at.seq) : 0;
         const offset = view.offset;
         const [page, conversation] = await Promise.all([
-          api("GET", paths.memories(scope, { limit: PAGE, offset })),
+          api("GET", paths.memories(scope, { limit: PAGE, offset, includeSuperseded: app.showSuperseded })),
           loadTurns(scope),
         ]);
         if (scope !== app.scope || view !== app.view) {
@@ -352,7 +357,7 @@ async function loadStats() {
 
 async function loadPage(offset) {
   const { scope, view } = app;
-  const listed = await api("GET", paths.memories(scope, { limit: PAGE, offset }));
+  const listed = await api("GET", paths.memories(scope, { limit: PAGE, offset, includeSuperseded: app.showSuperseded }));
   if (view !== app.view) return;
   view.setMemoryPage(listed.memories ?? [], offset);
   queueRender();
@@ -428,6 +433,15 @@ function bindUi() {
     actions.compare($("diff-a").value, $("diff-b").value);
   });
   $("persist").addEventListener("click", actions.persist);
+  $("show-superseded").addEventListener("change", (e) => {
+    app.showSuperseded = e.target.checked;
+    reload();
+  });
+  // Every "history" button (memory cards, search results, a version's superseded_by link).
+  document.addEventListener("click", (e) => {
+    const button = e.target.closest?.("[data-history]");
+    if (button) openHistory(button.dataset.history).catch(report);
+  });
   $("scope-user").addEventListener("change", (e) => picker.pickUser(e.target.value).catch(report));
   $("scope-session").addEventListener("change", (e) => picker.pickSession(e.target.value));
   $("scope-session-only").addEventListener("change", (e) =>
@@ -466,6 +480,7 @@ const page = {
 async function boot() {
   picker.attach(page);
   actions.attach(page);
+  attachHistory(page);
   bindUi();
   // The address keeps the scope, so a reload or a shared link shows the same user and session.
   history.replaceState(null, "", `${searchWithScope(location.search, app.scope)}${location.hash}`);

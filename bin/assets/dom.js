@@ -69,12 +69,34 @@ export function metaChips(metadata = {}) {
   return chips;
 }
 
+/** Badges for what a memory is about (`slot`), when it expires, and whether it was replaced. */
+export function lifeChips(m) {
+  const chips = [];
+  if (m.superseded_by) {
+    chips.push(h("span", { class: "chip superseded", title: `superseded by ${m.superseded_by}`, text: "superseded" }));
+  }
+  if (m.slot) chips.push(h("span", { class: "chip slot", title: "slot", text: `slot ${m.slot}` }));
+  if (m.expires_at) {
+    chips.push(h("span", { class: "chip expires", title: `expires ${m.expires_at}`, text: `expires ${fmtTime(m.expires_at)}` }));
+  }
+  return chips;
+}
+
+/** A memory's card; its "history" button carries `data-history` (app.js opens the history). */
 export function memoryCard(m, extra = []) {
   return h(
     "li",
-    { class: "card memory", dataset: { id: m.id } },
+    { class: `card memory${m.superseded_by ? " superseded" : ""}`, dataset: { id: m.id } },
     h("p", { class: "content", text: m.content }),
-    h("div", { class: "meta" }, ...extra, ...metaChips(m.metadata), h("span", { class: "time", text: fmtTime(m.metadata?.timestamp) })),
+    h(
+      "div",
+      { class: "meta" },
+      ...extra,
+      ...lifeChips(m),
+      ...metaChips(m.metadata),
+      h("span", { class: "time", text: fmtTime(m.metadata?.timestamp) }),
+      m.id ? h("button", { class: "ghost small history", type: "button", dataset: { history: m.id }, title: "Every version of this memory", text: "history" }) : null,
+    ),
   );
 }
 

@@ -71,7 +71,10 @@ export function sessionScope(scope) {
 export const paths = {
   users: () => withQuery("/users", { limit: 200 }),
   sessions: (scope) => withQuery("/sessions", { user_id: scope.user, limit: 200 }),
-  memories: (scope, { limit, offset }) => withQuery("/memories", { ...memoryScope(scope), limit, offset }),
+  memories: (scope, { limit, offset, includeSuperseded = false }) =>
+    withQuery("/memories", { ...memoryScope(scope), limit, offset, include_superseded: includeSuperseded ? "true" : undefined }),
+  /** One memory's versions, asked in the memory views' scope (SPEC §10). */
+  history: (scope, id) => withQuery(`/memories/${encodeURIComponent(id)}/history`, memoryScope(scope)),
   turns: (scope) => withQuery(`/sessions/${encodeURIComponent(scope.session)}/turns`, { user_id: scope.user }),
   persist: (scope) => withQuery(`/sessions/${encodeURIComponent(scope.session)}/persist`, { user_id: scope.user }),
   stats: (scope) => withQuery("/stats", sessionScope(scope)),

@@ -199,8 +199,9 @@ export class ViewState {
         return;
       }
       case "memory_update":
+        // The event carries content and metadata only: keep the slot, expiry and superseding.
         if (this.memories.has(event.memory_id)) {
-          this.memories.set(event.memory_id, memoryOf(event));
+          this.memories.set(event.memory_id, { ...this.memories.get(event.memory_id), ...memoryOf(event) });
         }
         return;
       case "memory_delete":
@@ -232,6 +233,20 @@ export class ViewState {
   static needsReload(event) {
     return event.type === "memory_snapshot" && (event.action === "apply" || event.action === "load");
   }
+}
+
+/** Whether `event` changed the memory whose history is open (`openId`, or null). */
+export function historyChanged(event, openId) {
+  return Boolean(openId) && ["memory_update", "memory_delete"].includes(event.type) && event.memory_id === openId;
+}
+
+/**
+ * Whether `event` may change what the memory cards show beyond what it carries: memory events
+ * bring content and metadata, not the slot, expiry or superseding (a new memory in a slot
+ * supersedes another with a `memory_update`), so the page is read again.
+ */
+export function badgesStale(event) {
+  return ["memory_store", "memory_update", "memory_delete"].includes(event.type);
 }
 
 /** A memory (API shape) from a memory_store/memory_update event. */

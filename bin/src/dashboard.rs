@@ -69,6 +69,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/diff-view.js"),
     },
     Asset {
+        name: "history-view.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/history-view.js"),
+    },
+    Asset {
         name: "metrics-view.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../assets/metrics-view.js"),

@@ -51,6 +51,12 @@ test("every view asks the API for the scope; memory views add the session only w
     paths.memories(aliceOnly, { limit: 20, offset: 0 }),
     "/memories?user_id=alice&session_id=chat-1&limit=20&offset=0",
   );
+  assert.equal(
+    paths.memories(alice, { limit: 20, offset: 0, includeSuperseded: true }),
+    "/memories?user_id=alice&limit=20&offset=0&include_superseded=true",
+  );
+  assert.equal(paths.history(alice, "a b/c"), "/memories/a%20b%2Fc/history?user_id=alice");
+  assert.equal(paths.history(aliceOnly, "m"), "/memories/m/history?user_id=alice&session_id=chat-1");
   assert.equal(paths.turns(alice), "/sessions/chat-1/turns?user_id=alice");
   assert.equal(paths.persist(alice), "/sessions/chat-1/persist?user_id=alice");
   assert.equal(paths.stats(alice), "/stats?user_id=alice&session_id=chat-1");

@@ -8,7 +8,9 @@ import {
   Backoff,
   StreamTracker,
   ViewState,
+  badgesStale,
   bucketDelta,
+  historyChanged,
   diffSnapshots,
   currentAsSnapshot,
   histograms,
@@ -225,4 +227,30 @@ test("the client-side diff matches the server's shape and ignores timestamp spel
   const changed = structuredClone(current);
   changed.long_term.memories.m1.content = "uno";
   assert.deepEqual(diffSnapshots(a, changed, "a", "b").memories.changed.map((c) => c.id), ["m1"]);
+});
+
+test("a live update keeps the slot, expiry and superseding the event does not carry", () => {
+  const v = new ViewState();
+  v.finishReload({
+    memories: [{ id: "p", content: "Paris", metadata: {}, slot: "home_city", expires_at: "2027-01-01T00:00:00Z" }],
+    turns: [],
+  });
+  v.apply({ type: "memory_update", seq: 1, memory_id: "p", content: "Paris, France", metadata: { importance: 0.9 } });
+  assert.deepEqual(v.memories.get("p"), {
+    id: "p",
+    content: "Paris, France",
+    metadata: { importance: 0.9 },
+    slot: "home_city",
+    expires_at: "2027-01-01T00:00:00Z",
+  });
+});
+
+test("the open history is read again when its memory changes, and only then", () => {
+  assert.ok(historyChanged({ type: "memory_update", memory_id: "p" }, "p"));
+  assert.ok(historyChanged({ type: "memory_delete", memory_id: "p" }, "p"));
+  assert.ok(!historyChanged({ type: "memory_update", memory_id: "b" }, "p"), "another memory");
+  assert.ok(!historyChanged({ type: "memory_retrieve", memory_id: "p" }, "p"), "not a change");
+  assert.ok(!historyChanged({ type: "memory_update", memory_id: "p" }, null), "no history open");
+  assert.ok(badgesStale({ type: "memory_store" }) && badgesStale({ type: "memory_update" }));
+  assert.ok(!badgesStale({ type: "conversation_turn" }) && !badgesStale({ type: "memory_retrieve" }));
 });
