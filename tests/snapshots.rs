@@ -134,10 +134,18 @@ fn the_saved_file_has_the_seed_structure() {
         .iter()
         .next()
         .expect("one");
-    assert_eq!(
-        keys(memory),
-        ["content", "importance", "metadata", "timestamp"]
-    );
+    // The seed's four keys, and only the lifecycle keys SPEC §10 adds (each absent when unset;
+    // a persisted memory names its source turns).
+    let lifecycle = [
+        "expires_at",
+        "slot",
+        "source_turns",
+        "superseded_by",
+        "updated_at",
+    ];
+    let mut seed = keys(memory);
+    seed.retain(|k| !lifecycle.contains(&k.as_str()));
+    assert_eq!(seed, ["content", "importance", "metadata", "timestamp"]);
     assert!(
         memory["metadata"]["source_type"].is_string() && memory["metadata"]["topics"].is_array()
     );

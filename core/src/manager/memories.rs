@@ -142,6 +142,10 @@ fn expiry(
         )),
         (Some(at), None) => Ok(Some(at)),
         (None, Some(0)) => Err(Error::invalid("ttl_s", "must be at least 1")),
+        (None, Some(ttl)) if ttl > MAX_TTL_S => Err(Error::invalid(
+            "ttl_s",
+            format!("must be at most {MAX_TTL_S} (about 292 years)"),
+        )),
         (None, Some(ttl)) => {
             let ttl = i64::try_from(ttl)
                 .ok()
@@ -153,6 +157,9 @@ fn expiry(
         (None, None) => Ok(None),
     }
 }
+
+/// Longest `ttl_s`: about 292 years, as the OpenAPI document states.
+const MAX_TTL_S: u64 = 9_223_372_036;
 
 /// Checks a caller's slot: like a scope id, 1 to 128 bytes of `[A-Za-z0-9._:@-]`.
 fn check_slot(slot: &str) -> Result<()> {
