@@ -44,7 +44,8 @@ fn embedder_toml(embedder: &str) -> String {
             "embedder = \"minilm\"\n[embedders.minilm]\nmodel_dir = \"{}\"\n",
             std::env::var("CODA_MINILM_DIR").unwrap_or_default()
         ),
-        _ => String::new(),
+        // Named, not left to the default: `auto` would pick minilm wherever it is installed.
+        _ => "embedder = \"hashing\"\n".to_owned(),
     }
 }
 

