@@ -122,7 +122,7 @@ fn main() {
 
     let dir = std::env::temp_dir().join(format!("coda-bench-{}", std::process::id()));
     let config = Config::from_toml_str(&format!(
-        "[memory]\nbackend = \"memory\"\n[stores.fs]\ndir = \"{}\"",
+        "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\n[stores.fs]\ndir = \"{}\"",
         dir.display()
     ))
     .expect("config");

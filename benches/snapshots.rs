@@ -38,7 +38,7 @@ fn secs(d: Duration) -> String {
 
 fn run(store: &str, n: usize, dir: &std::path::Path) -> u64 {
     let config = Config::from_toml_str(&format!(
-        "[memory]\nbackend = \"memory\"\n[snapshots]\nstore = \"{store}\"\n[stores.{store}]\ndir = \"{}\"",
+        "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\n[snapshots]\nstore = \"{store}\"\n[stores.{store}]\ndir = \"{}\"",
         dir.join(store).display()
     ))
     .expect("config");

@@ -288,7 +288,7 @@ fn main() -> coda::Result<()> {
 
     let dir = tempfile::tempdir().map_err(|e| Error::io("create", "temp dir", e))?;
     let config = Config::from_toml_str(&format!(
-        "[memory]\nbackend = \"btree\"\n[stores.fs]\ndir = \"{}\"",
+        "[memory]\nbackend = \"btree\"\nembedder = \"hashing\"\n[stores.fs]\ndir = \"{}\"",
         dir.path().display()
     ))?;
     let coda = MemoryManager::builder(config)

@@ -85,6 +85,7 @@ fn main() -> coda::Result<()> {
         r#"
         [memory]
         backend = "memory"
+        embedder = "hashing"
         [stores.fs]
         dir = "{}"
         [[sinks]]

@@ -100,7 +100,7 @@ fn main() -> coda::Result<()> {
     println!("map store passes the conformance kit");
 
     let config = Config::from_toml_str(
-        "[memory]\nbackend = \"memory\"\n[snapshots]\nstore = \"map\"\n[stores.map]\nprefix = \"mem://\"",
+        "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\n[snapshots]\nstore = \"map\"\n[stores.map]\nprefix = \"mem://\"",
     )?;
     let coda = MemoryManager::builder(config)
         .configured_sinks(false)

@@ -8,7 +8,7 @@ use coda::{Config, Error, Filter, MemoryManager, NewMemory, Role};
 fn main() -> coda::Result<()> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("create", "temp dir", e))?;
     let config = Config::from_toml_str(&format!(
-        "[memory]\nbackend = \"memory\"\nshort_term_max_turns = 20\n[stores.fs]\ndir = \"{}\"",
+        "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\nshort_term_max_turns = 20\n[stores.fs]\ndir = \"{}\"",
         dir.path().join("snapshots").display()
     ))?;
     let coda = MemoryManager::builder(config)

@@ -40,7 +40,7 @@
 //! # fn main() -> coda::Result<()> {
 //! # let dir = tempfile::tempdir().expect("tempdir");
 //! # let config = Config::from_toml_str(&format!(
-//! #     "[memory]\nbackend = \"memory\"\n[stores.fs]\ndir = \"{}\"",
+//! #     "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\n[stores.fs]\ndir = \"{}\"",
 //! #     dir.path().join("snapshots").display()
 //! # ))?;
 //! let coda = MemoryManager::open(config)?;
@@ -80,7 +80,11 @@ pub const BUNDLED: &[(&str, &[&str])] = &[
     ),
     (
         "embedder",
-        &[coda_core::embed::HASHING_NAME, coda_embedder_minilm::NAME],
+        &[
+            coda_core::embed::auto::AUTO_NAME,
+            coda_core::embed::HASHING_NAME,
+            coda_embedder_minilm::NAME,
+        ],
     ),
     ("sink", &[coda_sink_log::NAME, coda_sink_websocket::NAME]),
     (

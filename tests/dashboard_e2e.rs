@@ -303,7 +303,7 @@ async fn dashboard_reloads_when_the_server_restarts_with_a_new_epoch() {
     first.handle.shutdown().await.unwrap();
     let snaps = tempfile::tempdir().unwrap();
     let mut config = coda::Config::from_toml_str(&format!(
-        "[memory]\nbackend = \"memory\"\n[stores.fs]\ndir = \"{}\"\n[[sinks]]\ntype = \"websocket\"",
+        "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\n[stores.fs]\ndir = \"{}\"\n[[sinks]]\ntype = \"websocket\"",
         snaps.path().display()
     ))
     .unwrap();

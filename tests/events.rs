@@ -278,7 +278,7 @@ fn persist_distils_facts_about_the_user() {
 fn persist_interval_and_window_bound_short_term_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = coda::Config::from_toml_str(&format!(
-        "[memory]\nbackend = \"memory\"\nshort_term_max_turns = 3\npersist_interval = 2\n[stores.fs]\ndir = \"{}\"",
+        "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\nshort_term_max_turns = 3\npersist_interval = 2\n[stores.fs]\ndir = \"{}\"",
         dir.path().display()
     ))
     .expect("config");

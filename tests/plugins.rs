@@ -10,7 +10,7 @@ fn registry_lists_exactly_the_bundled_plugins() {
     let got: Vec<(&str, Vec<&str>)> = names.into_iter().collect();
     let want: Vec<(&str, Vec<&str>)> = vec![
         ("backend", vec!["file", "memory"]),
-        ("embedder", vec!["hashing", "minilm"]),
+        ("embedder", vec!["auto", "hashing", "minilm"]),
         ("sink", vec!["log", "websocket"]),
         ("snapshot store", vec!["fs", "zstd"]),
     ];
@@ -59,7 +59,7 @@ fn unknown_names_list_what_is_registered() {
         .expect("unknown embedder");
     assert!(
         err.to_string()
-            .contains("registered embedders: hashing, minilm"),
+            .contains("registered embedders: auto, hashing, minilm"),
         "{err}"
     );
 }

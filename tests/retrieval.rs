@@ -55,6 +55,7 @@ fn embedder_toml(embedder: &str) -> String {
             "embedder = \"minilm\"\n[embedders.minilm]\nmodel_dir = \"{}\"\n",
             std::env::var("CODA_MINILM_DIR").unwrap_or_default()
         ),
+        // Named, not left to the default: `auto` would pick minilm wherever it is installed.
         _ => "embedder = \"hashing\"\n".to_owned(),
     }
 }

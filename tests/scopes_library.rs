@@ -176,7 +176,7 @@ fn snapshots_capture_and_restore_one_user_and_one_session() {
 
 fn file_config(dir: &Path) -> Config {
     let toml = format!(
-        "[memory]\nbackend = \"file\"\n[backends.file]\ndir = \"{}\"\n[stores.fs]\ndir = \"{}\"\n",
+        "[memory]\nbackend = \"file\"\nembedder = \"hashing\"\n[backends.file]\ndir = \"{}\"\n[stores.fs]\ndir = \"{}\"\n",
         dir.join("memory").display(),
         dir.join("snapshots").display()
     );

@@ -20,7 +20,7 @@ const DIMS: usize = 64;
 
 fn config(dir: &Path) -> Config {
     let toml = format!(
-        "[memory]\nbackend = \"file\"\nshort_term_max_turns = {WINDOW}\n\
+        "[memory]\nbackend = \"file\"\nembedder = \"hashing\"\nshort_term_max_turns = {WINDOW}\n\
          [backends.file]\ndir = \"{}\"\nsync = \"always\"\n\
          [embedders.hashing]\ndims = {DIMS}\n\
          [stores.fs]\ndir = \"{}\"\n",

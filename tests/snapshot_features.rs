@@ -31,7 +31,7 @@ fn snapshot_actions(sink: &CollectingSink) -> Vec<String> {
 fn retention_applies_after_automatic_snapshots() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (coda, sink) = open(&format!(
-        "[memory]\nbackend = \"memory\"\n[snapshots]\nauto = true\ninterval = 1\nretain = 2\n[stores.fs]\ndir = \"{}\"",
+        "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\n[snapshots]\nauto = true\ninterval = 1\nretain = 2\n[stores.fs]\ndir = \"{}\"",
         dir.path().display()
     ));
     for i in 0..5 {
@@ -66,7 +66,7 @@ fn retention_applies_after_automatic_snapshots() {
 fn prune_by_keep_and_age_publishes_what_it_removed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (coda, sink) = open(&format!(
-        "[memory]\nbackend = \"memory\"\n[stores.fs]\ndir = \"{}\"",
+        "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\n[stores.fs]\ndir = \"{}\"",
         dir.path().display()
     ));
     // Three old snapshots written straight to the store, two fresh ones through the manager.
@@ -115,7 +115,7 @@ fn prune_by_keep_and_age_publishes_what_it_removed() {
 fn listing_filters_by_time_and_content() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (coda, _sink) = open(&format!(
-        "[memory]\nbackend = \"memory\"\n[stores.fs]\ndir = \"{}\"",
+        "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\n[stores.fs]\ndir = \"{}\"",
         dir.path().display()
     ));
     let old = coda::testkit::sample_snapshot(chrono::Utc::now() - chrono::Duration::days(3));
@@ -246,7 +246,7 @@ fn the_zstd_store_encrypts_when_configured_and_apply_round_trips() {
     let var = "CODA_TEST_SNAPSHOT_KEY_FEATURES";
     std::env::set_var(var, "0f".repeat(32));
     let (coda, _sink) = open(&format!(
-        "[memory]\nbackend = \"memory\"\n[snapshots]\nstore = \"zstd\"\n[stores.zstd]\ndir = \"{}\"\nlevel = 5\nkey_env = \"{var}\"",
+        "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\n[snapshots]\nstore = \"zstd\"\n[stores.zstd]\ndir = \"{}\"\nlevel = 5\nkey_env = \"{var}\"",
         dir.path().display()
     ));
     coda.add_memory(NewMemory::new("The user's name is Alice.", "fact"))
@@ -264,7 +264,7 @@ fn the_zstd_store_encrypts_when_configured_and_apply_round_trips() {
 
     // A missing key variable is a startup error naming the key.
     let config = Config::from_toml_str(&format!(
-        "[memory]\nbackend = \"memory\"\n[snapshots]\nstore = \"zstd\"\n[stores.zstd]\ndir = \"{}\"\nkey_env = \"CODA_TEST_UNSET_KEY_VAR\"",
+        "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\n[snapshots]\nstore = \"zstd\"\n[stores.zstd]\ndir = \"{}\"\nkey_env = \"CODA_TEST_UNSET_KEY_VAR\"",
         dir.path().display()
     ))
     .expect("config");

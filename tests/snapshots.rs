@@ -283,7 +283,7 @@ fn automatic_snapshots_are_created_and_saved_every_interval() {
 fn auto_snapshot_config_and_seed_aliases_take_effect() {
     let dir = tempfile::tempdir().expect("tempdir");
     let toml = format!(
-        "[memory]\nbackend = \"memory\"\nauto_snapshot = true\nsnapshot_interval = 1\nsnapshot_dir = \"{}\"",
+        "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\nauto_snapshot = true\nsnapshot_interval = 1\nsnapshot_dir = \"{}\"",
         dir.path().join("seed-dir").display()
     );
     let config = coda::Config::from_toml_str(&toml).expect("aliases");

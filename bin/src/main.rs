@@ -1,10 +1,12 @@
-//! The `coda` command: run the server, list plugins, check configuration.
+//! The `coda` command: run the server, list plugins, check configuration, manage snapshots
+//! and embedding models.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod models;
 mod snapshot_cmd;
 
 /// Coda: a memory service for AI assistants.
@@ -33,6 +35,11 @@ enum Command {
     Snapshot {
         #[command(subcommand)]
         command: snapshot_cmd::SnapshotCommand,
+    },
+    /// Embedding models: what is installed, and fetching them (`coda models pull minilm`).
+    Models {
+        #[command(subcommand)]
+        command: models::ModelsCommand,
     },
 }
 
@@ -69,6 +76,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             for (kind, names) in coda::registry::all_names()? {
                 println!("{kind}: {}", names.join(", "));
             }
+            // A broken configuration should not hide the plugin list; `auto` then resolves
+            // as it would with no `[embedders.minilm]` table.
+            let config = coda::Config::load(cli.config.as_deref()).unwrap_or_default();
+            println!("{}", models::auto_line(&config));
             Ok(())
         }
         Command::Config {
@@ -76,6 +87,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         } => {
             let config = coda::Config::load(cli.config.as_deref())?;
             let effective = config.effective()?;
+            if config.memory.embedder == coda::embed::auto::AUTO_NAME {
+                // A TOML comment, so the printed configuration still loads as it is.
+                println!("# {}", models::auto_line(&config));
+            }
             print!("{}", toml::to_string_pretty(&effective)?);
             eprintln!("configuration is valid");
             Ok(())
@@ -83,6 +98,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Snapshot { command } => {
             let config = coda::Config::load(cli.config.as_deref())?;
             snapshot_cmd::run(&config, command)
+        }
+        Command::Models { command } => {
+            let config = coda::Config::load(cli.config.as_deref())?;
+            Ok(models::run(&config, command)?)
         }
     }
 }

@@ -33,7 +33,7 @@ fn config_check_prints_the_effective_config_and_env_overrides_win() {
     let path = dir.path().join("Coda.toml");
     std::fs::write(
         &path,
-        "[memory]\nbackend = \"memory\"\nshort_term_max_turns = 9\n",
+        "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\nshort_term_max_turns = 9\n",
     )
     .expect("write");
     let (ok, stdout, stderr) = run(coda()
@@ -97,7 +97,7 @@ mod snapshot_commands {
         std::fs::write(
             &config,
             format!(
-                "[memory]\nbackend = \"memory\"\n[stores.fs]\ndir = \"{}\"\n",
+                "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\n[stores.fs]\ndir = \"{}\"\n",
                 snaps.display()
             ),
         )

@@ -44,7 +44,7 @@ fn serve_prints_its_address_and_sigterm_loses_no_acknowledged_write() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nbind = \"127.0.0.1:0\"\n[memory]\nbackend = \"memory\"\n\
+            "[server]\nbind = \"127.0.0.1:0\"\n[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\n\
              [stores.fs]\ndir = \"{}\"\n[[sinks]]\ntype = \"websocket\"\n\
              [[sinks]]\ntype = \"log\"\npath = \"{}\"\n",
             dir.path().join("snapshots").display(),

@@ -76,7 +76,8 @@ impl Default for ServerConfig {
 pub struct MemoryConfig {
     /// A registered backend.
     pub backend: String,
-    /// A registered embedder.
+    /// A registered embedder; the default `auto` is `minilm` when its model is found, else
+    /// `hashing` (SPEC §10).
     pub embedder: String,
     /// Turns kept in the short-term window; older turns leave it.
     pub short_term_max_turns: usize,
@@ -107,7 +108,7 @@ impl Default for MemoryConfig {
     fn default() -> Self {
         MemoryConfig {
             backend: "file".into(),
-            embedder: "hashing".into(),
+            embedder: "auto".into(),
             short_term_max_turns: 50,
             persist_interval: 0,
             max_content_bytes: 65536,

@@ -1,16 +1,32 @@
-//! The `Embedder` trait and the offline `hashing` embedder.
+//! The `Embedder` trait, the offline `hashing` embedder and `auto`, which picks `minilm` when
+//! its model is installed and `hashing` otherwise.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use twox_hash::XxHash3_64;
 
 use crate::vector::normalize;
 use crate::{Error, Result};
 
-/// What an embedder factory is given besides its options (nothing yet; kept for growth).
+pub mod auto;
+
+/// What an embedder factory is given besides its options.
 #[non_exhaustive]
 #[derive(Default)]
-pub struct EmbedderContext {}
+pub struct EmbedderContext {
+    /// Every `[embedders.<name>]` table of the configuration, so an embedder that delegates
+    /// (`auto`) can build the one it picks with the user's options for it.
+    pub embedders: BTreeMap<String, Value>,
+}
+
+impl EmbedderContext {
+    /// A context carrying the configuration's `[embedders.*]` tables.
+    pub fn new(embedders: BTreeMap<String, Value>) -> Self {
+        EmbedderContext { embedders }
+    }
+}
 
 /// Turns text into a vector whose cosine similarity reflects similarity of meaning.
 pub trait Embedder: Send + Sync + 'static {

@@ -279,7 +279,7 @@ mod tests {
             .expect_err("unknown");
         assert_eq!(
             err.to_string(),
-            "unknown embedder `nope`; registered embedders: hashing"
+            "unknown embedder `nope`; registered embedders: auto, hashing"
         );
     }
 

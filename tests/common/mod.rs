@@ -42,6 +42,7 @@ impl Server {
             {extra}
             [memory]
             backend = "memory"
+            embedder = "hashing"
             [stores.fs]
             dir = "{snaps}"
             [[sinks]]
@@ -230,7 +231,7 @@ pub fn manager_in(
     std::sync::Arc<coda::testkit::CollectingSink>,
 ) {
     let toml = format!(
-        "[memory]\nbackend = \"memory\"\n{memory_keys}\n[stores.fs]\ndir = \"{}\"\n",
+        "[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\n{memory_keys}\n[stores.fs]\ndir = \"{}\"\n",
         dir.join("snapshots").display()
     );
     let config = coda::Config::from_toml_str(&toml).expect("test config");

