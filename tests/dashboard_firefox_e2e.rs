@@ -3,7 +3,7 @@
 //! port and runs `tests/firefox/dashboard.cjs` against it, which performs the steps and
 //! assertions and exits non-zero on a failure. Skips with a notice when `firefox-esr`, `node` or
 //! the puppeteer-core module (`.ci/firefox.sh` installs it in `~/.cache/coda/node-firefox`, or
-//! `CODA_NODE_FIREFOX_DIR`) is missing, unless `CI=true`.
+//! `CODA_NODE_FIREFOX_DIR`) is missing, unless `CI=true`. A second run covers the token dialog.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use browser::in_path;
+use browser::{in_path, BROWSER};
 use common::Server;
 
 /// How long the whole Firefox run may take: the launch plus the scenario's waits.
@@ -50,25 +50,21 @@ fn tools() -> Option<(PathBuf, PathBuf, PathBuf)> {
     None
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboard_in_firefox_shows_live_memory_conversation_search_and_snapshots() {
-    let Some((firefox, node, modules)) = tools() else {
-        return;
-    };
-    let server = Server::start("", "").await;
+/// Runs the script's `scenario` in a headless Firefox against `server`; panics with its output
+/// when it fails or overruns [`RUN_DEADLINE`]. Returns its report line.
+async fn run_in_firefox(server: &Server, scenario: &str, screenshot: &Path) -> String {
+    let (firefox, node, modules) = tools().unwrap();
     let profile = tempfile::tempdir().unwrap();
-    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-firefox.png");
-    let _ = std::fs::remove_file(&screenshot);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/firefox/dashboard.cjs");
-
     let started = Instant::now();
     let child = tokio::process::Command::new(node)
         .arg(script)
+        .arg(scenario)
         .env("NODE_PATH", &modules)
         .env("CODA_URL", format!("http://{}", server.addr()))
         .env("CODA_FIREFOX", &firefox)
         .env("CODA_PROFILE", profile.path())
-        .env("CODA_SCREENSHOT", &screenshot)
+        .env("CODA_SCREENSHOT", screenshot)
         .env("MOZ_CRASHREPORTER_DISABLE", "1")
         .env("PUPPETEER_SKIP_DOWNLOAD", "1")
         .stdin(Stdio::null())
@@ -79,22 +75,43 @@ async fn dashboard_in_firefox_shows_live_memory_conversation_search_and_snapshot
         .unwrap();
     let out = tokio::time::timeout(RUN_DEADLINE, child.wait_with_output())
         .await
-        .unwrap_or_else(|_| panic!("the Firefox run took over {RUN_DEADLINE:?}"))
+        .unwrap_or_else(|_| panic!("the Firefox run `{scenario}` took over {RUN_DEADLINE:?}"))
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "the Firefox dashboard run failed ({}):\n{stdout}\n{stderr}",
+        "the Firefox dashboard run `{scenario}` failed ({}):\n{stdout}\n{stderr}",
         out.status
     );
-    assert!(stdout.contains("ok: "), "{stdout}\n{stderr}");
+    let report = format!("ok {scenario}: ");
+    assert!(stdout.contains(&report), "{stdout}\n{stderr}");
+    eprintln!("firefox: {} in {:?}", stdout.trim(), started.elapsed());
+    stdout.trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_firefox_shows_live_memory_conversation_search_and_snapshots() {
+    if tools().is_none() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let server = Server::start("", "").await;
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-firefox.png");
+    let _ = std::fs::remove_file(&screenshot);
+    run_in_firefox(&server, "main", &screenshot).await;
     let png = std::fs::read(&screenshot).unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-    eprintln!(
-        "firefox: {} in {:?}; screenshot {}",
-        stdout.trim(),
-        started.elapsed(),
-        screenshot.display()
-    );
+    eprintln!("firefox screenshot: {}", screenshot.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_firefox_asks_for_a_token_and_shows_a_refused_one() {
+    if tools().is_none() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let server = Server::start("", "[server]\ntokens = [\"s3cret\"]").await;
+    let unused = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-firefox-token.png");
+    run_in_firefox(&server, "token", &unused).await;
 }

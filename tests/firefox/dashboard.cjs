@@ -2,6 +2,8 @@
 // Started by tests/dashboard_firefox_e2e.rs against a real server it started; exits non-zero
 // (with the reason on stderr) when a step fails. Every wait is on a condition with a deadline.
 //
+// Usage: node dashboard.cjs <scenario>, the scenario being `main` (live events, search, resume,
+// snapshots and their diff, metrics) or `token` (the token dialog; the server wants `s3cret`).
 // Environment: CODA_URL (the server, e.g. http://127.0.0.1:1234), CODA_FIREFOX (the firefox-esr
 // binary), CODA_PROFILE (an empty temp dir for the profile), CODA_SCREENSHOT (where the PNG goes);
 // NODE_PATH finds puppeteer-core.
@@ -24,10 +26,10 @@ function assert(ok, message) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function post(path, body) {
+async function post(path, body, headers = {}) {
   const r = await fetch(`${BASE}/api/v1${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
   });
   const text = await r.text();
@@ -182,11 +184,33 @@ async function scenario(page) {
 
   await click(page, '#tab-btn-memory');
   await waitText(page, '#memory-list', "The user's name is Alice.");
+  await page.setViewport({ width: 1440, height: 960 });
   const png = await page.screenshot({ path: must('CODA_SCREENSHOT') });
   assert(png.subarray(0, 4).toString('latin1') === '\x89PNG', 'a PNG screenshot');
 }
 
+async function tokenScenario(page) {
+  await page.goto(`${BASE}/`);
+  await waitFor(page, 'the token dialog', () => document.getElementById('token-dialog').open);
+  await page.type('#token-input', 'wrong');
+  await click(page, '#token-submit');
+  await waitText(page, '#token-error', 'refused');
+  assert((await text(page, '#conn')).includes('Token needed'), 'the status asks for a token');
+
+  await page.evaluate(() => { document.getElementById('token-input').value = ''; return true; });
+  await page.type('#token-input', 's3cret');
+  await click(page, '#token-submit');
+  await live(page);
+  await post('/memories', { content: 'Only for token holders.' }, { authorization: 'Bearer s3cret' });
+  await waitText(page, '#memory-list', 'Only for token holders.');
+}
+
+const SCENARIOS = { main: scenario, token: tokenScenario };
+
 async function main() {
+  const name = process.argv[2] || 'main';
+  const run = SCENARIOS[name];
+  if (!run) throw new Error(`unknown scenario \`${name}\` (known: ${Object.keys(SCENARIOS).join(', ')})`);
   const started = Date.now();
   const browser = await puppeteer.launch({
     browser: 'firefox',
@@ -206,8 +230,8 @@ async function main() {
     const launched = Date.now();
     const [page] = await browser.pages();
     page.on('pageerror', (e) => console.error(`page error: ${e}`));
-    await scenario(page);
-    console.log(`ok: ${version}, puppeteer-core ${require('puppeteer-core/package.json').version}; ` +
+    await run(page);
+    console.log(`ok ${name}: ${version}, puppeteer-core ${require('puppeteer-core/package.json').version}; ` +
       `launch ${launched - started} ms, scenario ${Date.now() - launched} ms`);
   } finally {
     await browser.close();
