@@ -21,8 +21,25 @@ fn config(default: u32) -> ProptestConfig {
 
 /// Keys a filter gives meaning to, so generated objects often look like filters.
 const KEYS: &[&str] = &[
-    "and", "or", "not", "eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains",
-    "source_type", "importance", "timestamp", "topics", "user_id", "x", "",
+    "and",
+    "or",
+    "not",
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "in",
+    "nin",
+    "contains",
+    "source_type",
+    "importance",
+    "timestamp",
+    "topics",
+    "user_id",
+    "x",
+    "",
 ];
 
 fn key() -> impl Strategy<Value = String> {
@@ -38,7 +55,8 @@ fn leaf() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f).map(Value::Number)),
+        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
+            .map(Value::Number)),
         Just(json!(1e308)),
         Just(json!("2025-04-26T12:00:00Z")),
         Just(json!("fact")),
@@ -78,7 +96,10 @@ fn exercise(value: &Value, memories: &[Memory]) -> Result<(), TestCaseError> {
         }
         Err(e) => {
             let message = e.to_string();
-            prop_assert!(message.contains("`filter"), "error names no path: {message}");
+            prop_assert!(
+                message.contains("`filter"),
+                "error names no path: {message}"
+            );
         }
     }
     Ok(())
@@ -109,7 +130,10 @@ proptest! {
 /// Interesting cases the generator found or that sit on edges, pinned as regressions.
 #[test]
 fn edge_cases_parse_or_refuse_cleanly() {
-    let m = [memory(Map::from_iter([("n".to_owned(), json!([1, [2], {"a": null}]))]))];
+    let m = [memory(Map::from_iter([(
+        "n".to_owned(),
+        json!([1, [2], {"a": null}]),
+    )]))];
     for value in [
         json!({}),
         json!({"and": []}),

@@ -35,11 +35,7 @@ fn payload_of(change: &Change) -> Vec<u8> {
 }
 
 fn text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just(String::new()),
-        "[a-z0-9._:@-]{1,12}",
-        any::<String>()
-    ]
+    prop_oneof![Just(String::new()), "[a-z0-9._:@-]{1,12}", any::<String>()]
 }
 
 fn json_leaf() -> impl Strategy<Value = Value> {
@@ -52,7 +48,12 @@ fn json_leaf() -> impl Strategy<Value = Value> {
 }
 
 fn record() -> impl Strategy<Value = MemoryRecord> {
-    let scope = (text(), text(), prop::option::of(text()), prop::option::of(text()));
+    let scope = (
+        text(),
+        text(),
+        prop::option::of(text()),
+        prop::option::of(text()),
+    );
     let body = (
         any::<u128>(),
         text(),

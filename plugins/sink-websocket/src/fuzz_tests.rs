@@ -31,15 +31,37 @@ fn config(default: u32) -> ProptestConfig {
 
 /// Every refusal is one of the protocol's sentences.
 fn is_clear(message: &str) -> bool {
-    ["malformed frame: ", "a client frame needs an `op`", "invalid `", "unknown op `"]
-        .iter()
-        .any(|start| message.starts_with(start))
+    [
+        "malformed frame: ",
+        "a client frame needs an `op`",
+        "invalid `",
+        "unknown op `",
+    ]
+    .iter()
+    .any(|start| message.starts_with(start))
 }
 
 const FIELDS: &[&str] = &[
-    "op", "types", "user_id", "agent_id", "session_id", "since", "from", "to", "limit", "epoch",
+    "op",
+    "types",
+    "user_id",
+    "agent_id",
+    "session_id",
+    "since",
+    "from",
+    "to",
+    "limit",
+    "epoch",
 ];
-const OPS: &[&str] = &["subscribe", "replay", "ping", "Ping", "", "pong", "subscribe "];
+const OPS: &[&str] = &[
+    "subscribe",
+    "replay",
+    "ping",
+    "Ping",
+    "",
+    "pong",
+    "subscribe ",
+];
 
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -47,7 +69,8 @@ fn leaf() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f).map(Value::Number)),
+        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
+            .map(Value::Number)),
         Just(json!(u64::MAX)),
         Just(json!(-1)),
         Just(json!("2025-01-01T00:00:00Z")),
@@ -76,7 +99,9 @@ fn frame() -> impl Strategy<Value = Value> {
         1 => any::<String>(),
     ];
     (
-        prop::option::of(prop_oneof![4 => prop::sample::select(OPS).prop_map(Value::from), 1 => leaf()]),
+        prop::option::of(
+            prop_oneof![4 => prop::sample::select(OPS).prop_map(Value::from), 1 => leaf()],
+        ),
         prop::collection::vec((field, json_value()), 0..5),
     )
         .prop_map(|(op, fields)| {
@@ -98,7 +123,11 @@ fn hub() -> WebSocketHub {
         };
         let _ = bus.emit_in(&EventScope::default_user(), &body, Dedup::Skip);
     }
-    WebSocketHub::new(WebSocketOptions::default(), bus.epoch(), Arc::clone(bus.replay()))
+    WebSocketHub::new(
+        WebSocketOptions::default(),
+        bus.epoch(),
+        Arc::clone(bus.replay()),
+    )
 }
 
 fn check_text(hub: &WebSocketHub, text: &str) -> Result<(), TestCaseError> {

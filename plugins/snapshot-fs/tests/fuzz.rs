@@ -62,7 +62,10 @@ fn load_file(store: &FsStore, bytes: &[u8]) -> Result<Snapshot, String> {
     let location = path.to_string_lossy().into_owned();
     store.load(&location).map_err(|e| {
         let message = e.to_string();
-        assert!(message.contains(&location), "error names no file: {message}");
+        assert!(
+            message.contains(&location),
+            "error names no file: {message}"
+        );
         message
     })
 }
@@ -132,7 +135,11 @@ fn every_truncation_of_a_plain_or_zstd_snapshot_is_an_error() {
     for full in [plain(), packed()] {
         assert_eq!(decode(&full).unwrap(), snapshot, "the untouched file loads");
         for len in 0..full.len() {
-            assert!(decode(&full[..len]).is_err(), "a cut at {len} of {} loaded", full.len());
+            assert!(
+                decode(&full[..len]).is_err(),
+                "a cut at {len} of {} loaded",
+                full.len()
+            );
         }
     }
 }

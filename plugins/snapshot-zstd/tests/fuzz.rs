@@ -144,7 +144,11 @@ proptest! {
 fn every_truncation_of_a_zstd_or_encrypted_snapshot_is_an_error() {
     for key in [None, Some(KEY)] {
         let full = file(key);
-        assert_eq!(decode(key, &full).unwrap(), sample(), "the untouched file loads");
+        assert_eq!(
+            decode(key, &full).unwrap(),
+            sample(),
+            "the untouched file loads"
+        );
         for len in 0..full.len() {
             assert!(decode(key, &full[..len]).is_err(), "a cut at {len} loaded");
         }
