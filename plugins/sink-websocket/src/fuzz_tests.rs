@@ -15,6 +15,7 @@ use crate::filter::EventFilter;
 use crate::ops::{answer, initial_replay, Subscription};
 use crate::protocol::ClientOp;
 use crate::queue::Outbox;
+use crate::route::connect_params;
 use crate::sink::WebSocketHub;
 
 fn config(default: u32) -> ProptestConfig {
@@ -172,6 +173,59 @@ proptest! {
         };
         let outbox = Outbox::new(64, Overflow::DropOldest);
         initial_replay(&hub, &outbox, &params, latest);
+    }
+}
+
+const QUERY_KEYS: &[&str] = &[
+    "types",
+    "user_id",
+    "agent_id",
+    "session_id",
+    "since",
+    "epoch",
+    "replay",
+    "batch",
+    "tenant",
+];
+
+fn query_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(u64::MAX.to_string()),
+        Just("18446744073709551616".to_owned()),
+        Just("-1".to_owned()),
+        Just("memory_store,,bogus".to_owned()),
+        Just(uuid::Uuid::nil().to_string()),
+        any::<u64>().prop_map(|n| n.to_string()),
+        any::<String>(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(1000))]
+
+    /// The upgrade query end to end: parsed as the route does, then the first replay.
+    #[test]
+    fn arbitrary_connect_queries_are_refused_by_field_or_replayed(
+        pairs in prop::collection::vec(
+            (prop_oneof![4 => prop::sample::select(QUERY_KEYS).prop_map(str::to_owned), 1 => any::<String>()], query_value()),
+            0..6,
+        ),
+    ) {
+        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&query).unwrap_or_default();
+        let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        match connect_params(&param) {
+            Ok(params) => {
+                let hub = hub();
+                let outbox = Outbox::new(64, Overflow::DropOldest);
+                let latest = hub.ring.after(0).events.last().map_or(0, |e| e.seq);
+                initial_replay(&hub, &outbox, &params, latest);
+            }
+            Err((field, message)) => {
+                prop_assert!(QUERY_KEYS.contains(&field), "unknown field {}", field);
+                prop_assert!(message.contains(field), "{} does not name {}", message, field);
+            }
+        }
     }
 }
 
