@@ -549,3 +549,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 #[path = "format_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "format_fuzz.rs"]
+mod fuzz;

@@ -4,6 +4,8 @@ mod closing;
 mod config;
 mod connection;
 mod filter;
+#[cfg(test)]
+mod fuzz_tests;
 mod ops;
 mod protocol;
 mod queue;

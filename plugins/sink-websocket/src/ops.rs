@@ -47,8 +47,10 @@ pub(crate) fn initial_replay(
             let first = replay
                 .events
                 .first()
-                .map_or(latest.max(since) + 1, |e| e.seq);
-            if first > since + 1 {
+                .map_or(latest.max(since).saturating_add(1), |e| e.seq);
+            // `since` is the client's number (`?since=18446744073709551615` is valid): no
+            // arithmetic on it may overflow.
+            if first > since.saturating_add(1) {
                 outbox.control(Control::Frame(protocol::replay_gap(since + 1, first - 1)));
             }
             send_held(&replay.events);
@@ -58,7 +60,10 @@ pub(crate) fn initial_replay(
             // Another epoch's sequence numbers mean nothing here: everything before what is
             // held is gone. `to < from` says nothing of this epoch was lost.
             let replay = hub.ring.after(0);
-            let first = replay.events.first().map_or(latest + 1, |e| e.seq);
+            let first = replay
+                .events
+                .first()
+                .map_or(latest.saturating_add(1), |e| e.seq);
             outbox.control(Control::Frame(protocol::replay_gap(1, first - 1)));
             send_held(&replay.events);
             0

@@ -241,7 +241,9 @@ fn websocket_key(headers: &HeaderMap) -> Option<String> {
 /// A bad query value: the parameter, and a message naming it (`invalid `field`: ...`).
 type Invalid = (&'static str, String);
 
-fn connect_params<'a>(param: &impl Fn(&str) -> Option<&'a str>) -> Result<ConnectParams, Invalid> {
+pub(crate) fn connect_params<'a>(
+    param: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<ConnectParams, Invalid> {
     let invalid =
         |field: &'static str, reason: String| (field, format!("invalid `{field}`: {reason}"));
     let number = |name: &'static str| -> Result<Option<u64>, Invalid> {
