@@ -40,7 +40,13 @@ fn python_ready() -> bool {
 }
 
 /// Runs `program args` in `dir` with `env`, killed at the deadline; panics unless it succeeds.
-async fn run(what: &str, program: &Path, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> String {
+async fn run(
+    what: &str,
+    program: &Path,
+    args: &[&str],
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> String {
     let started = Instant::now();
     let child = tokio::process::Command::new(program)
         .args(args)
@@ -77,7 +83,12 @@ async fn python_package_installs_offline_and_passes_its_tests_against_a_server()
     run(
         "python3 -m venv",
         Path::new("python3"),
-        &["-m", "venv", "--system-site-packages", venv.path().to_str().unwrap()],
+        &[
+            "-m",
+            "venv",
+            "--system-site-packages",
+            venv.path().to_str().unwrap(),
+        ],
         venv.path(),
         &[],
     )
@@ -87,23 +98,52 @@ async fn python_package_installs_offline_and_passes_its_tests_against_a_server()
     let log = run(
         "pip install --no-index",
         &python,
-        &["-m", "pip", "install", "--no-index", "--no-cache-dir", package],
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--no-index",
+            "--no-cache-dir",
+            package,
+        ],
         venv.path(),
         &[],
     )
     .await;
-    assert!(log.contains("Successfully installed coda-memory-0.1.0"), "{log}");
+    assert!(
+        log.contains("Successfully installed coda-memory-0.1.0"),
+        "{log}"
+    );
 
-    let server = Server::start("", "[server]\ntokens = [\"py-token\"]").await;
+    // An admin token, and tenant `acme` for the X-Coda-Tenant tests.
+    let server = Server::start(
+        "",
+        "[server]\ntokens = [\"py-token\"]\n\
+         [[server.tenants]]\nid = \"acme\"\ntokens = [\"acme-token\"]\n",
+    )
+    .await;
     let url = format!("http://{}", server.addr());
     // Run from the temp dir, not the source tree, so the installed package is what is tested.
     let tests = package_dir().join("tests");
     let log = run(
         "the package's unittest suite",
         &python,
-        &["-m", "unittest", "discover", "-v", "-s", tests.to_str().unwrap(), "-t", tests.to_str().unwrap()],
+        &[
+            "-m",
+            "unittest",
+            "discover",
+            "-v",
+            "-s",
+            tests.to_str().unwrap(),
+            "-t",
+            tests.to_str().unwrap(),
+        ],
         venv.path(),
-        &[("CODA_URL", &url), ("CODA_TOKEN", "py-token")],
+        &[
+            ("CODA_URL", &url),
+            ("CODA_TOKEN", "py-token"),
+            ("CODA_TENANT", "acme"),
+        ],
     )
     .await;
     let ran = log.lines().find(|l| l.starts_with("Ran ")).unwrap_or("");

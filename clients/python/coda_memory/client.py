@@ -171,7 +171,10 @@ class Client:
         self.api("DELETE", self._turns_path("/turns"), session=False)
 
     def persist(self) -> Json:
-        """Distils the window's new turns into memories → `{turn_count, memories_added, memories}`."""
+        """Distils the window's new turns into memories.
+
+        → `{turn_count, memories_added, memories}`.
+        """
         result: Json = self.api("POST", self._turns_path("/persist"), session=False)
         return result
 

@@ -94,7 +94,8 @@ class Events:
             ws = await connect(self.url(), additional_headers=headers,
                                open_timeout=self.open_timeout)
         except InvalidStatus as e:
-            raise CodaError.from_body(e.response.status_code, e.response.body or b"") from None
+            body = bytes(e.response.body or b"")
+            raise CodaError.from_body(e.response.status_code, body) from None
         except InvalidURI as e:
             raise CodaConnectionError(str(e)) from None
         try:

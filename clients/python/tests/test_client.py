@@ -18,6 +18,8 @@ from coda_memory import AsyncClient, Client, CodaError, Events
 
 URL = os.environ.get("CODA_URL", "http://127.0.0.1:8765")
 TOKEN = os.environ.get("CODA_TOKEN")
+#: A tenant the server has configured besides `default`; TOKEN must be an admin token.
+TENANT = os.environ.get("CODA_TENANT")
 DEADLINE = 10.0
 
 
@@ -110,8 +112,39 @@ class SyncClientTest(unittest.TestCase):
         self.assertIn(snapshot["snapshot_id"],
                       [s["snapshot_id"] for s in self.coda.snapshots()])
         self.assertGreaterEqual(self.coda.stats()["long_term"]["total_memories"], 1)
+        # Without a session id: the user's own `default` session.
+        self.coda.add_turn("user", "I prefer short answers.")
+        self.assertEqual(self.coda.turns()["turn_count"], 1)
+        self.assertEqual(self.coda.with_scope(user_id=unique("x")).turns()["turn_count"], 0)
+        self.coda.clear_turns()
+        self.assertEqual(self.coda.turns()["turns"], [])
         erased = self.coda.delete_user(self.coda.user_id or "")
-        self.assertEqual(erased["sessions_deleted"], 1)
+        self.assertEqual(erased["sessions_deleted"], 2)  # chat and default
+
+
+class TenantTest(unittest.IsolatedAsyncioTestCase):
+    async def test_admin_token_picks_a_tenant_with_the_header(self) -> None:
+        if not TENANT:
+            self.skipTest("CODA_TENANT is not set")
+        user = unique("frank")
+        tenant = Client(URL, TOKEN, user_id=user, tenant=TENANT)
+        events = Events(URL, TOKEN, user_id=user, tenant=TENANT)
+        await events.connect()
+        memory = tenant.add_memory("Frank works at Acme.")
+        self.assertEqual(memory.get("tenant"), TENANT)
+        self.assertEqual([m["id"] for m in tenant.memories()], [memory["id"]])
+        # Tenant `default` holds nothing of it.
+        self.assertEqual(tenant.with_scope(tenant=None).memories(), [])
+        got: List[Dict[str, Any]] = []
+        await asyncio.wait_for(collect(events, (events.last_seq or 0) + 1, got), DEADLINE)
+        await events.close()
+        self.assertEqual((got[0]["memory_id"], got[0]["tenant"]), (memory["id"], TENANT))
+        with self.assertRaises(CodaError) as caught:
+            tenant.with_scope(tenant="nobody").memories()
+        self.assertEqual(caught.exception.status, 404)
+        with self.assertRaises(CodaError) as caught:
+            tenant.with_scope(tenant="bad tenant").memories()
+        self.assertEqual(caught.exception.field, "X-Coda-Tenant")
 
 
 class AsyncClientTest(unittest.IsolatedAsyncioTestCase):
