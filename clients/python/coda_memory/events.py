@@ -70,6 +70,8 @@ class Events:
         self.open_timeout = open_timeout
         #: How many times the iterator reconnected after a drop.
         self.reconnects = 0
+        #: How many reconnect attempts failed (the server unreachable), over the whole life.
+        self.failed_attempts = 0
         #: The latest welcome frame.
         self.welcome: Optional[Json] = None
         self._ws: Optional[ClientConnection] = None
@@ -149,6 +151,7 @@ class Events:
                 raise
             except (OSError, asyncio.TimeoutError, ConnectionClosed) as e:
                 failures += 1
+                self.failed_attempts += 1
                 if self.max_retries is not None and failures > self.max_retries:
                     raise CodaConnectionError(
                         f"cannot reach {self.ws_base} after {failures} attempts: {e}") from e

@@ -11,8 +11,9 @@ import asyncio
 import os
 import time
 import unittest
+import urllib.parse
 import uuid
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 from coda_memory import AsyncClient, Client, CodaError, Events
 
@@ -171,7 +172,89 @@ async def collect(events: Events, until: int, into: List[Dict[str, Any]]) -> Non
             return
 
 
+class Proxy:
+    """A TCP proxy to the server that can cut every connection and refuse new ones, as a
+    restarting server or a broken network would: the client sees the peer close its socket."""
+
+    def __init__(self, target: str) -> None:
+        parsed = urllib.parse.urlsplit(target)
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.server: Optional[asyncio.base_events.Server] = None
+        self.listen_port = 0
+        self.writers: List[asyncio.StreamWriter] = []
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.listen_port,
+                                                 reuse_address=True)
+        self.listen_port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{self.listen_port}"
+
+    async def stop(self) -> None:
+        """Stops listening and closes every proxied connection."""
+        server, self.server = self.server, None
+        if server is not None:
+            server.close()
+        for writer in self.writers:
+            writer.close()
+        self.writers.clear()
+        if server is not None:
+            # After the connections: from 3.12 on, this waits for them to close too.
+            await server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+        self.writers += [writer, up_writer]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def wait_for(condition: Callable[[], bool], what: str) -> None:
+    """Polls `condition` until it holds, failing after DEADLINE."""
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
 class EventsTest(unittest.IsolatedAsyncioTestCase):
+    async def test_reconnects_with_backoff_when_the_server_side_goes_away(self) -> None:
+        user = unique("gina")
+        coda = AsyncClient(URL, TOKEN, user_id=user)
+        proxy = Proxy(URL)
+        events = Events(await proxy.start(), TOKEN, user_id=user, backoff=0.05,
+                        max_backoff=0.2, max_retries=None)
+        await events.connect()
+        received: List[Dict[str, Any]] = []
+        first = (await coda.add_memory("Gina before the outage."))["id"]
+        await asyncio.wait_for(collect(events, (await coda.health())["seq"], received), DEADLINE)
+
+        # The peer closes the socket and refuses connections for a while.
+        await proxy.stop()
+        during = [(await coda.add_memory(f"Gina during the outage {i}."))["id"] for i in range(3)]
+        last = (await coda.health())["seq"]
+        reader = asyncio.create_task(collect(events, last, received))
+        await wait_for(lambda: events.failed_attempts >= 2, "two refused reconnects")
+        await proxy.start()
+        await asyncio.wait_for(reader, DEADLINE)
+        await events.close()
+        await proxy.stop()
+
+        self.assertEqual([e["memory_id"] for e in received], [first] + during)
+        self.assertEqual(events.reconnects, 1)
+        seqs = [e["seq"] for e in received]
+        self.assertEqual(seqs, sorted(set(seqs)))
+
     async def test_resumes_after_a_dropped_socket_without_duplicates(self) -> None:
         user = unique("dave")
         coda = AsyncClient(URL, TOKEN, user_id=user)
