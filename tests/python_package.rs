@@ -54,6 +54,8 @@ async fn run(
         .envs(env.iter().copied())
         .env("PIP_NO_INDEX", "1")
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        // Leave no __pycache__ in the source tree the tests are read from.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

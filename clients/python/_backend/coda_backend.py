@@ -11,8 +11,9 @@ import base64
 import hashlib
 import io
 import os
+import ast
+import re
 import tarfile
-import tomllib
 import zipfile
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -20,8 +21,30 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _project() -> Dict[str, Any]:
+    """The `[project]` table of pyproject.toml."""
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
-        project: Dict[str, Any] = tomllib.load(f)["project"]
+        text = f.read()
+    try:
+        import tomllib  # Python 3.11+
+    except ImportError:
+        return _simple_project_table(text.decode("utf-8"))
+    project: Dict[str, Any] = tomllib.loads(text.decode("utf-8"))["project"]
+    return project
+
+
+def _simple_project_table(text: str) -> Dict[str, Any]:
+    """Before Python 3.11 (no tomllib): `key = "string"` and `key = ["list", ...]` lines of
+    `[project]`, which is all this pyproject.toml uses there."""
+    project: Dict[str, Any] = {}
+    section = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line.strip("[] ")
+            continue
+        match = re.fullmatch(r'([A-Za-z0-9_-]+)\s*=\s*(".*"|\[.*\])', line)
+        if section == "project" and match:
+            project[match.group(1)] = ast.literal_eval(match.group(2))
     return project
 
 
