@@ -1,0 +1,563 @@
+//! The eleven MCP tools of SPEC §11. Each is one `/api/v1` call made through
+//! [`crate::api::call_as`] with the caller's tenant: the same scopes, validation, events and
+//! JSON. A 2xx answer is the tool's text; any other is a tool error (`isError: true`) whose text
+//! is the API's error JSON, which names the bad field.
+
+use std::sync::Arc;
+
+use http::Method;
+use http_body_util::BodyExt as _;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::Caller;
+use crate::state::State;
+
+/// What a tool answers: a result, error or not; `Err` only when the call never reached Coda.
+type ToolResult = Result<CallToolResult, ErrorData>;
+
+/// Coda's MCP server: the tools, bound to the server's state.
+#[derive(Clone)]
+pub struct CodaTools {
+    state: Arc<State>,
+}
+
+/// The §8 scope ids every tool takes.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeArgs {
+    /// Whose memories and sessions (1–128 bytes of `[A-Za-z0-9._:@-]`; default `default`).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Only this agent's (omitted: any agent).
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Only this session's (omitted: any session; the turn tools default to `default`).
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+/// `add_memory`: what `POST /api/v1/memories` takes.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMemoryArgs {
+    /// The memory's text.
+    pub content: String,
+    /// Its source type (default `fact`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_type: Option<String>,
+    /// Its importance, 0–1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub importance: Option<f64>,
+    /// Free-form metadata (scope keys are reserved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+    /// What it is about, for superseding an older memory of the same slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
+    /// Seconds until it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_s: Option<u64>,
+    /// Whose memory (default `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The agent it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// The session it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}
+
+/// `search_memories`: what `POST /api/v1/memories/search` takes.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchArgs {
+    /// What to look for.
+    pub query: String,
+    /// At most this many results (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Drop results scoring below this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_similarity: Option<f32>,
+    /// A filter as `POST /memories/search` takes it (SPEC §6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Value>,
+    /// `vector`, `lexical` or `hybrid` (default: the server's `search.mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Superseded memories too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_superseded: Option<bool>,
+    /// Expired memories too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_expired: Option<bool>,
+    /// Each result says the parts of its score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain: Option<bool>,
+    /// Whose memories (default `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Only this agent's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// Only this session's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}
+
+/// `list_memories`: what `GET /api/v1/memories` takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {
+    /// At most this many (default 50).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Skip this many.
+    #[serde(default)]
+    pub offset: Option<usize>,
+    /// Only this source type.
+    #[serde(default, rename = "type")]
+    pub memory_type: Option<String>,
+    /// Superseded memories too.
+    #[serde(default)]
+    pub include_superseded: Option<bool>,
+    /// Expired memories too.
+    #[serde(default)]
+    pub include_expired: Option<bool>,
+    /// Whose memories (default `default`).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Only this agent's.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Only this session's.
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+/// `get_memory`, `delete_memory`, `memory_history`: one memory by id.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryArgs {
+    /// The memory's id.
+    pub id: String,
+    /// The user it belongs to (default `default`).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The agent it must belong to.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// The session it must belong to.
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+/// `update_memory`: an id and what `PATCH /api/v1/memories/{id}` takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateArgs {
+    /// The memory's id.
+    pub id: String,
+    /// New text (re-embedded).
+    #[serde(default)]
+    pub content: Option<String>,
+    /// New source type.
+    #[serde(default)]
+    pub memory_type: Option<String>,
+    /// New importance.
+    #[serde(default)]
+    pub importance: Option<f64>,
+    /// Keys to set; a null value removes the key.
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+    /// Expire this many seconds from now.
+    #[serde(default)]
+    pub ttl_s: Option<u64>,
+    /// The user it belongs to (default `default`).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The agent it must belong to.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// The session it must belong to.
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+/// `add_turn`: a turn for a session (`POST /api/v1/sessions/{sid}/turns`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TurnArgs {
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// What was said.
+    pub content: String,
+    /// For `tool` turns, the tool's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The session's user (fixed by its first turn).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The session's agent (fixed by its first turn).
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// The session (default `default`).
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+/// `create_snapshot`: what `POST /api/v1/snapshots` takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotArgs {
+    /// Also save it to the snapshot store.
+    #[serde(default)]
+    pub save: Option<bool>,
+    /// Whose memories to capture (default `default`).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Snapshots take no agent; given, it is refused by name.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Which of the user's sessions to capture (default `default`).
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+/// Query pairs for the scope ids that are given.
+fn scope_query(user: Option<String>, agent: Option<String>, session: Option<String>) -> Query {
+    let mut query = Query::default();
+    query.opt("user_id", user);
+    query.opt("agent_id", agent);
+    query.opt("session_id", session);
+    query
+}
+
+/// A query string as pairs.
+#[derive(Default)]
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn opt(&mut self, name: &str, value: Option<impl ToString>) {
+        if let Some(value) = value {
+            self.0.push((name.to_owned(), value.to_string()));
+        }
+    }
+}
+
+/// A JSON body, or a tool error when it cannot be written (never for these types).
+fn body<T: Serialize>(value: &T) -> Result<bytes::Bytes, ErrorData> {
+    serde_json::to_vec(value)
+        .map(bytes::Bytes::from)
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))
+}
+
+/// The session a turn tool works on: `session_id`, default `default`.
+fn session(session_id: Option<String>) -> String {
+    session_id.unwrap_or_else(|| "default".to_owned())
+}
+
+impl CodaTools {
+    /// The tools of the server whose state is `state`.
+    pub fn new(state: Arc<State>) -> CodaTools {
+        CodaTools { state }
+    }
+
+    /// Makes the `/api/v1` call and turns its answer into a tool result.
+    async fn call(
+        &self,
+        parts: &http::request::Parts,
+        method: Method,
+        path: &[&str],
+        query: Query,
+        body: bytes::Bytes,
+    ) -> ToolResult {
+        let Some(caller) = parts.extensions.get::<Caller>().cloned() else {
+            return Err(ErrorData::internal_error(
+                "the request reached the tools without passing authentication",
+                None,
+            ));
+        };
+        let response = crate::api::call_as(
+            &self.state,
+            caller.tenant,
+            caller.principal,
+            method,
+            path,
+            query.0,
+            body,
+        )
+        .await;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+            .to_bytes();
+        let text = if bytes.is_empty() {
+            "{}".to_owned()
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        let content = vec![ContentBlock::text(text)];
+        Ok(if status.is_success() {
+            CallToolResult::success(content)
+        } else {
+            CallToolResult::error(content)
+        })
+    }
+}
+
+/// The request's parts, which carry its [`Caller`].
+type Parts = rmcp::handler::server::common::Extension<http::request::Parts>;
+
+#[tool_router]
+impl CodaTools {
+    /// Stores a memory.
+    #[tool(
+        description = "Store a long-term memory for a user (and optionally an agent and session). Returns the memory as JSON."
+    )]
+    async fn add_memory(
+        &self,
+        rmcp::handler::server::common::Extension(parts): Parts,
+        Parameters(args): Parameters<AddMemoryArgs>,
+    ) -> ToolResult {
+        let body = body(&args)?;
+        self.call(&parts, Method::POST, &["memories"], Query::default(), body)
+            .await
+    }
+
+    /// Searches memories.
+    #[tool(
+        description = "Search a user's memories by meaning and words. Returns {\"results\": [...]} best first."
+    )]
+    async fn search_memories(
+        &self,
+        rmcp::handler::server::common::Extension(parts): Parts,
+        Parameters(args): Parameters<SearchArgs>,
+    ) -> ToolResult {
+        let body = body(&args)?;
+        self.call(
+            &parts,
+            Method::POST,
+            &["memories", "search"],
+            Query::default(),
+            body,
+        )
+        .await
+    }
+
+    /// Lists memories.
+    #[tool(description = "List a user's memories, newest first, a page at a time.")]
+    async fn list_memories(
+        &self,
+        rmcp::handler::server::common::Extension(parts): Parts,
+        Parameters(args): Parameters<ListArgs>,
+    ) -> ToolResult {
+        let mut query = scope_query(args.user_id, args.agent_id, args.session_id);
+        query.opt("limit", args.limit);
+        query.opt("offset", args.offset);
+        query.opt("type", args.memory_type);
+        query.opt("include_superseded", args.include_superseded);
+        query.opt("include_expired", args.include_expired);
+        self.call(
+            &parts,
+            Method::GET,
+            &["memories"],
+            query,
+            Default::default(),
+        )
+        .await
+    }
+
+    /// Reads one memory.
+    #[tool(description = "Read one memory by id.")]
+    async fn get_memory(
+        &self,
+        rmcp::handler::server::common::Extension(parts): Parts,
+        Parameters(args): Parameters<MemoryArgs>,
+    ) -> ToolResult {
+        let query = scope_query(args.user_id, args.agent_id, args.session_id);
+        self.call(
+            &parts,
+            Method::GET,
+            &["memories", &args.id],
+            query,
+            Default::default(),
+        )
+        .await
+    }
+
+    /// Changes a memory.
+    #[tool(
+        description = "Change a memory's content, type, importance, metadata or expiry. Returns the updated memory."
+    )]
+    async fn update_memory(
+        &self,
+        rmcp::handler::server::common::Extension(parts): Parts,
+        Parameters(args): Parameters<UpdateArgs>,
+    ) -> ToolResult {
+        let query = scope_query(args.user_id, args.agent_id, args.session_id);
+        let mut patch = Map::new();
+        let mut set = |key: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                patch.insert(key.to_owned(), value);
+            }
+        };
+        set("content", args.content.map(Value::from));
+        set("memory_type", args.memory_type.map(Value::from));
+        set("importance", args.importance.map(Value::from));
+        set("metadata", args.metadata.map(Value::Object));
+        set("ttl_s", args.ttl_s.map(Value::from));
+        let body = body(&patch)?;
+        self.call(&parts, Method::PATCH, &["memories", &args.id], query, body)
+            .await
+    }
+
+    /// Deletes a memory.
+    #[tool(description = "Delete a memory by id.")]
+    async fn delete_memory(
+        &self,
+        rmcp::handler::server::common::Extension(parts): Parts,
+        Parameters(args): Parameters<MemoryArgs>,
+    ) -> ToolResult {
+        let query = scope_query(args.user_id, args.agent_id, args.session_id);
+        self.call(
+            &parts,
+            Method::DELETE,
+            &["memories", &args.id],
+            query,
+            Default::default(),
+        )
+        .await
+    }
+
+    /// A memory's versions.
+    #[tool(description = "Every version of a memory, oldest first: {\"history\": [...]}.")]
+    async fn memory_history(
+        &self,
+        rmcp::handler::server::common::Extension(parts): Parts,
+        Parameters(args): Parameters<MemoryArgs>,
+    ) -> ToolResult {
+        let query = scope_query(args.user_id, args.agent_id, args.session_id);
+        self.call(
+            &parts,
+            Method::GET,
+            &["memories", &args.id, "history"],
+            query,
+            Default::default(),
+        )
+        .await
+    }
+
+    /// Adds a conversation turn.
+    #[tool(
+        description = "Add a conversation turn to a session (default `default`), creating the session."
+    )]
+    async fn add_turn(
+        &self,
+        rmcp::handler::server::common::Extension(parts): Parts,
+        Parameters(args): Parameters<TurnArgs>,
+    ) -> ToolResult {
+        let sid = session(args.session_id);
+        let mut turn = Map::new();
+        turn.insert("role".into(), Value::from(args.role));
+        turn.insert("content".into(), Value::from(args.content));
+        if let Some(name) = args.name {
+            turn.insert("name".into(), Value::from(name));
+        }
+        if let Some(user) = args.user_id {
+            turn.insert("user_id".into(), Value::from(user));
+        }
+        if let Some(agent) = args.agent_id {
+            turn.insert("agent_id".into(), Value::from(agent));
+        }
+        let body = body(&turn)?;
+        self.call(
+            &parts,
+            Method::POST,
+            &["sessions", &sid, "turns"],
+            Query::default(),
+            body,
+        )
+        .await
+    }
+
+    /// A session's short-term window.
+    #[tool(description = "The recent turns of a session (default `default`).")]
+    async fn get_turns(
+        &self,
+        rmcp::handler::server::common::Extension(parts): Parts,
+        Parameters(args): Parameters<ScopeArgs>,
+    ) -> ToolResult {
+        let sid = session(args.session_id);
+        let query = scope_query(args.user_id, args.agent_id, None);
+        self.call(
+            &parts,
+            Method::GET,
+            &["sessions", &sid, "turns"],
+            query,
+            Default::default(),
+        )
+        .await
+    }
+
+    /// Persists a session's new turns.
+    #[tool(
+        description = "Extract memories from a session's turns not yet persisted (default session `default`)."
+    )]
+    async fn persist(
+        &self,
+        rmcp::handler::server::common::Extension(parts): Parts,
+        Parameters(args): Parameters<ScopeArgs>,
+    ) -> ToolResult {
+        let sid = session(args.session_id);
+        let query = scope_query(args.user_id, args.agent_id, None);
+        self.call(
+            &parts,
+            Method::POST,
+            &["sessions", &sid, "persist"],
+            query,
+            Default::default(),
+        )
+        .await
+    }
+
+    /// Takes a snapshot.
+    #[tool(
+        description = "Capture a user's memories and one of its sessions as a snapshot; `save` stores it."
+    )]
+    async fn create_snapshot(
+        &self,
+        rmcp::handler::server::common::Extension(parts): Parts,
+        Parameters(args): Parameters<SnapshotArgs>,
+    ) -> ToolResult {
+        let query = scope_query(args.user_id, args.agent_id, args.session_id);
+        let mut create = Map::new();
+        if let Some(save) = args.save {
+            create.insert("save".into(), Value::from(save));
+        }
+        let body = body(&create)?;
+        self.call(&parts, Method::POST, &["snapshots"], query, body)
+            .await
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for CodaTools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("coda", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Coda: long-term memory and conversation sessions. Every tool takes user_id \
+                 (default `default`), agent_id and session_id scope ids.",
+            )
+    }
+}
