@@ -1,6 +1,7 @@
 //! MCP over Streamable HTTP at `/mcp` (SPEC §11), driven by the official MCP Python SDK
 //! (`tests/mcp/client.py`): initialize, the eleven tools listed with schemas, every tool called,
-//! a bad argument as a tool error naming the field, and a missing token refused with 401.
+//! a bad argument as a tool error naming the field, a missing token refused with 401, and a
+//! tenant token's memory invisible to the default tenant.
 //! Skipped with a notice when the SDK's venv (`.ci/mcp.sh`, `CODA_MCP_PYTHON`) is missing,
 //! unless `CI=true`.
 
@@ -42,11 +43,18 @@ async fn python_sdk_drives_every_tool_over_streamable_http() {
     let Some(python) = mcp_python() else {
         return;
     };
-    let server = Server::start("", "[server]\ntokens = [\"mcp-token\"]").await;
+    let server = Server::start(
+        "",
+        "[server]\ntokens = [\"mcp-token\"]\n\
+         [[server.tenants]]\nid = \"acme\"\ntokens = [\"acme-token\"]\n",
+    )
+    .await;
     let url = format!("http://{}/mcp", server.addr());
+    // Watching alice's events live, as the dashboard does.
+    let (mut ws, _) = common::ws(&server.addr(), "token=mcp-token&user_id=alice").await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/client.py");
     let child = tokio::process::Command::new(python)
-        .args([script, &url, "mcp-token"])
+        .args([script, &url, "mcp-token", "acme-token"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -69,6 +77,22 @@ async fn python_sdk_drives_every_tool_over_streamable_http() {
             .any(|l| l.starts_with("OK: 11 tools") && l.ends_with("-> 401")),
         "{out}"
     );
+    // The tool calls published the same events as the HTTP API, in order.
+    let mut types = Vec::new();
+    while !types.contains(&"memory_delete".to_owned()) {
+        for event in common::next_events(&mut ws).await {
+            assert_eq!(event["user_id"], "alice", "{event}");
+            types.push(event["type"].as_str().unwrap().to_owned());
+        }
+    }
+    for expected in [
+        "memory_store",
+        "memory_update",
+        "conversation_turn",
+        "memory_snapshot",
+    ] {
+        assert!(types.iter().any(|t| t == expected), "{expected}: {types:?}");
+    }
     // The tool calls went through the manager like HTTP calls: alice's memory was stored
     // (then deleted) and her session exists.
     let sessions = common::http(

@@ -56,8 +56,7 @@ async def main_flow(session, init):
     assert added["user_id"] == "alice", added
     found = ok(await session.call_tool(
         "search_memories", {"query": "green tea", "user_id": "alice"}))
-    assert any(r["memory"]["id"] == mid if "memory" in r else r.get("id") == mid
-               for r in found["results"]), found
+    assert [r["id"] for r in found["results"]] == [mid], found
     other = ok(await session.call_tool("search_memories", {"query": "green tea", "user_id": "bob"}))
     assert other["results"] == [], other
     updated = ok(await session.call_tool(
@@ -106,9 +105,25 @@ def status_without_token(url):
         return e.code
 
 
+async def tenant_flow(url, admin, tenant):
+    async def add(session, _init):
+        return ok(await session.call_tool("add_memory", {"content": "acme's launch is in May"}))
+
+    async def search(session, _init):
+        return ok(await session.call_tool("search_memories", {"query": "launch May"}))
+
+    added = await session_for(url, tenant, add)
+    mine = await session_for(url, tenant, search)
+    assert [r["id"] for r in mine["results"]] == [added["id"]], mine
+    theirs = await session_for(url, admin, search)
+    assert all(r["id"] != added["id"] for r in theirs["results"]), theirs
+
+
 async def main():
     url, token = sys.argv[1], sys.argv[2]
     count = await session_for(url, token, main_flow)
+    if len(sys.argv) > 3:
+        await tenant_flow(url, token, sys.argv[3])
     refused = status_without_token(url)
     assert refused == 401, f"no token: HTTP {refused}"
     print(f"OK: {count} tools, every tool called, bad argument named, no token -> {refused}")
