@@ -49,6 +49,9 @@ async def main_flow(session, init):
     for tool in tools.tools:
         assert tool.inputSchema.get("type") == "object", tool
         assert "user_id" in tool.inputSchema.get("properties", {}), tool.name
+    schemas = {t.name: t.inputSchema for t in tools.tools}
+    assert schemas["add_memory"]["required"] == ["content"], schemas["add_memory"]
+    assert "limit" in schemas["search_memories"]["properties"], schemas["search_memories"]
 
     added = ok(await session.call_tool(
         "add_memory", {"content": "Alice likes green tea", "user_id": "alice"}))
@@ -86,6 +89,12 @@ async def main_flow(session, init):
     assert json.loads(text(bad))["error"]["field"] == "user_id", text(bad)
     bad_mode = await session.call_tool("search_memories", {"query": "x", "mode": "psychic"})
     assert bad_mode.isError and "mode" in text(bad_mode), text(bad_mode)
+
+    bad_type = await session.call_tool("list_memories", {"user_id": "alice", "limit": "ten"})
+    assert bad_type.isError, bad_type
+    assert json.loads(text(bad_type))["error"]["field"] == "limit", text(bad_type)
+    unknown = await session.call_tool("get_memory", {"id": mid, "colour": "blue"})
+    assert unknown.isError and "colour" in text(unknown), text(unknown)
 
     deleted = await session.call_tool("delete_memory", {"id": mid, "user_id": "alice"})
     assert not deleted.isError, text(deleted)

@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use http::Method;
 use http_body_util::BodyExt as _;
+use rmcp::handler::server::common::{schema_for_empty_input, schema_for_input};
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, JsonObject, ServerCapabilities, ServerConfig,
+};
 use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -258,6 +261,46 @@ fn body<T: Serialize>(value: &T) -> Result<bytes::Bytes, ErrorData> {
         .map_err(|e| ErrorData::internal_error(e.to_string(), None))
 }
 
+/// A tool's answer from the API's: 2xx is the result, any other a tool error (`isError`)
+/// whose text is the API's error JSON, naming the field.
+async fn answer(response: warp::reply::Response) -> ToolResult {
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+        .to_bytes();
+    let text = if bytes.is_empty() {
+        "{}".to_owned()
+    } else {
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let content = vec![ContentBlock::text(text)];
+    Ok(if status.is_success() {
+        CallToolResult::success(content)
+    } else {
+        CallToolResult::error(content)
+    })
+}
+
+/// A tool's arguments parsed as the API parses a body: a wrong type or unknown field is the
+/// API's 422 naming it, answered as a tool error rather than a protocol error.
+fn parse<T: serde::de::DeserializeOwned>(raw: JsonObject) -> Result<T, warp::reply::Response> {
+    match serde_json::to_vec(&raw) {
+        Ok(bytes) => crate::api::parse_json(&bytes),
+        Err(e) => Err(crate::api::ApiError::invalid("arguments", e).into_response()),
+    }
+}
+
+/// The JSON Schema `tools/list` gives for arguments `T`.
+fn input<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+    schema_for_input::<T>().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a tool's argument schema failed to generate");
+        schema_for_empty_input()
+    })
+}
+
 /// The session a turn tool works on: `session_id`, default `default`.
 fn session(session_id: Option<String>) -> String {
     session_id.unwrap_or_else(|| "default".to_owned())
@@ -294,24 +337,7 @@ impl CodaTools {
             body,
         )
         .await;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
-            .to_bytes();
-        let text = if bytes.is_empty() {
-            "{}".to_owned()
-        } else {
-            String::from_utf8_lossy(&bytes).into_owned()
-        };
-        let content = vec![ContentBlock::text(text)];
-        Ok(if status.is_success() {
-            CallToolResult::success(content)
-        } else {
-            CallToolResult::error(content)
-        })
+        answer(response).await
     }
 }
 
@@ -322,13 +348,18 @@ type Parts = rmcp::handler::server::common::Extension<http::request::Parts>;
 impl CodaTools {
     /// Stores a memory.
     #[tool(
-        description = "Store a long-term memory for a user (and optionally an agent and session). Returns the memory as JSON."
+        description = "Store a long-term memory for a user (and optionally an agent and session). Returns the memory as JSON.",
+        input_schema = input::<AddMemoryArgs>()
     )]
     async fn add_memory(
         &self,
         rmcp::handler::server::common::Extension(parts): Parts,
-        Parameters(args): Parameters<AddMemoryArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
+        let args: AddMemoryArgs = match parse(raw) {
+            Ok(args) => args,
+            Err(refused) => return answer(refused).await,
+        };
         let body = body(&args)?;
         self.call(&parts, Method::POST, &["memories"], Query::default(), body)
             .await
@@ -336,13 +367,18 @@ impl CodaTools {
 
     /// Searches memories.
     #[tool(
-        description = "Search a user's memories by meaning and words. Returns {\"results\": [...]} best first."
+        description = "Search a user's memories by meaning and words. Returns {\"results\": [...]} best first.",
+        input_schema = input::<SearchArgs>()
     )]
     async fn search_memories(
         &self,
         rmcp::handler::server::common::Extension(parts): Parts,
-        Parameters(args): Parameters<SearchArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
+        let args: SearchArgs = match parse(raw) {
+            Ok(args) => args,
+            Err(refused) => return answer(refused).await,
+        };
         let body = body(&args)?;
         self.call(
             &parts,
@@ -355,12 +391,19 @@ impl CodaTools {
     }
 
     /// Lists memories.
-    #[tool(description = "List a user's memories, newest first, a page at a time.")]
+    #[tool(
+        description = "List a user's memories, newest first, a page at a time.",
+        input_schema = input::<ListArgs>()
+    )]
     async fn list_memories(
         &self,
         rmcp::handler::server::common::Extension(parts): Parts,
-        Parameters(args): Parameters<ListArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
+        let args: ListArgs = match parse(raw) {
+            Ok(args) => args,
+            Err(refused) => return answer(refused).await,
+        };
         let mut query = scope_query(args.user_id, args.agent_id, args.session_id);
         query.opt("limit", args.limit);
         query.opt("offset", args.offset);
@@ -378,12 +421,19 @@ impl CodaTools {
     }
 
     /// Reads one memory.
-    #[tool(description = "Read one memory by id.")]
+    #[tool(
+        description = "Read one memory by id.",
+        input_schema = input::<MemoryArgs>()
+    )]
     async fn get_memory(
         &self,
         rmcp::handler::server::common::Extension(parts): Parts,
-        Parameters(args): Parameters<MemoryArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
+        let args: MemoryArgs = match parse(raw) {
+            Ok(args) => args,
+            Err(refused) => return answer(refused).await,
+        };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         self.call(
             &parts,
@@ -397,13 +447,18 @@ impl CodaTools {
 
     /// Changes a memory.
     #[tool(
-        description = "Change a memory's content, type, importance, metadata or expiry. Returns the updated memory."
+        description = "Change a memory's content, type, importance, metadata or expiry. Returns the updated memory.",
+        input_schema = input::<UpdateArgs>()
     )]
     async fn update_memory(
         &self,
         rmcp::handler::server::common::Extension(parts): Parts,
-        Parameters(args): Parameters<UpdateArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
+        let args: UpdateArgs = match parse(raw) {
+            Ok(args) => args,
+            Err(refused) => return answer(refused).await,
+        };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         let mut patch = Map::new();
         let mut set = |key: &str, value: Option<Value>| {
@@ -422,12 +477,19 @@ impl CodaTools {
     }
 
     /// Deletes a memory.
-    #[tool(description = "Delete a memory by id.")]
+    #[tool(
+        description = "Delete a memory by id.",
+        input_schema = input::<MemoryArgs>()
+    )]
     async fn delete_memory(
         &self,
         rmcp::handler::server::common::Extension(parts): Parts,
-        Parameters(args): Parameters<MemoryArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
+        let args: MemoryArgs = match parse(raw) {
+            Ok(args) => args,
+            Err(refused) => return answer(refused).await,
+        };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         self.call(
             &parts,
@@ -440,12 +502,19 @@ impl CodaTools {
     }
 
     /// A memory's versions.
-    #[tool(description = "Every version of a memory, oldest first: {\"history\": [...]}.")]
+    #[tool(
+        description = "Every version of a memory, oldest first: {\"history\": [...]}.",
+        input_schema = input::<MemoryArgs>()
+    )]
     async fn memory_history(
         &self,
         rmcp::handler::server::common::Extension(parts): Parts,
-        Parameters(args): Parameters<MemoryArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
+        let args: MemoryArgs = match parse(raw) {
+            Ok(args) => args,
+            Err(refused) => return answer(refused).await,
+        };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         self.call(
             &parts,
@@ -459,13 +528,18 @@ impl CodaTools {
 
     /// Adds a conversation turn.
     #[tool(
-        description = "Add a conversation turn to a session (default `default`), creating the session."
+        description = "Add a conversation turn to a session (default `default`), creating the session.",
+        input_schema = input::<TurnArgs>()
     )]
     async fn add_turn(
         &self,
         rmcp::handler::server::common::Extension(parts): Parts,
-        Parameters(args): Parameters<TurnArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
+        let args: TurnArgs = match parse(raw) {
+            Ok(args) => args,
+            Err(refused) => return answer(refused).await,
+        };
         let sid = session(args.session_id);
         let mut turn = Map::new();
         turn.insert("role".into(), Value::from(args.role));
@@ -491,12 +565,19 @@ impl CodaTools {
     }
 
     /// A session's short-term window.
-    #[tool(description = "The recent turns of a session (default `default`).")]
+    #[tool(
+        description = "The recent turns of a session (default `default`).",
+        input_schema = input::<ScopeArgs>()
+    )]
     async fn get_turns(
         &self,
         rmcp::handler::server::common::Extension(parts): Parts,
-        Parameters(args): Parameters<ScopeArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
+        let args: ScopeArgs = match parse(raw) {
+            Ok(args) => args,
+            Err(refused) => return answer(refused).await,
+        };
         let sid = session(args.session_id);
         let query = scope_query(args.user_id, args.agent_id, None);
         self.call(
@@ -511,13 +592,18 @@ impl CodaTools {
 
     /// Persists a session's new turns.
     #[tool(
-        description = "Extract memories from a session's turns not yet persisted (default session `default`)."
+        description = "Extract memories from a session's turns not yet persisted (default session `default`).",
+        input_schema = input::<ScopeArgs>()
     )]
     async fn persist(
         &self,
         rmcp::handler::server::common::Extension(parts): Parts,
-        Parameters(args): Parameters<ScopeArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
+        let args: ScopeArgs = match parse(raw) {
+            Ok(args) => args,
+            Err(refused) => return answer(refused).await,
+        };
         let sid = session(args.session_id);
         let query = scope_query(args.user_id, args.agent_id, None);
         self.call(
@@ -532,13 +618,18 @@ impl CodaTools {
 
     /// Takes a snapshot.
     #[tool(
-        description = "Capture a user's memories and one of its sessions as a snapshot; `save` stores it."
+        description = "Capture a user's memories and one of its sessions as a snapshot; `save` stores it.",
+        input_schema = input::<SnapshotArgs>()
     )]
     async fn create_snapshot(
         &self,
         rmcp::handler::server::common::Extension(parts): Parts,
-        Parameters(args): Parameters<SnapshotArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
+        let args: SnapshotArgs = match parse(raw) {
+            Ok(args) => args,
+            Err(refused) => return answer(refused).await,
+        };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         let mut create = Map::new();
         if let Some(save) = args.save {
