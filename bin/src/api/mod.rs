@@ -297,8 +297,8 @@ pub(crate) async fn call_as(
 
 /// Parses a JSON object as a request body is parsed: any error is the API's answer (422 or
 /// 400, naming the field), for callers that take arguments outside HTTP ([`crate::mcp`]).
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
-    body::json(bytes, true).map_err(ApiError::into_response)
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    body::json(bytes, true)
 }
 
 /// A path segment with its `%XX` escapes decoded (`s%40x` is `s@x`); one that does not decode

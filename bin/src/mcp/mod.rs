@@ -3,6 +3,7 @@
 //! `/api/v1`. Each tool is one `/api/v1` call ([`tools`]), so it answers the same JSON and
 //! publishes the same events.
 
+mod args;
 mod tools;
 
 use std::sync::Arc;

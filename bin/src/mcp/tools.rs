@@ -14,10 +14,14 @@ use rmcp::model::{
 };
 use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::args::{
+    AddMemoryArgs, ListArgs, MemoryArgs, ScopeArgs, SearchArgs, SnapshotArgs, TurnArgs, UpdateArgs,
+};
 use super::Caller;
+use crate::api::ApiError;
 use crate::state::State;
 
 /// What a tool answers: a result, error or not; `Err` only when the call never reached Coda.
@@ -27,210 +31,6 @@ type ToolResult = Result<CallToolResult, ErrorData>;
 #[derive(Clone)]
 pub struct CodaTools {
     state: Arc<State>,
-}
-
-/// The §8 scope ids every tool takes.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScopeArgs {
-    /// Whose memories and sessions (1–128 bytes of `[A-Za-z0-9._:@-]`; default `default`).
-    #[serde(default)]
-    pub user_id: Option<String>,
-    /// Only this agent's (omitted: any agent).
-    #[serde(default)]
-    pub agent_id: Option<String>,
-    /// Only this session's (omitted: any session; the turn tools default to `default`).
-    #[serde(default)]
-    pub session_id: Option<String>,
-}
-
-/// `add_memory`: what `POST /api/v1/memories` takes.
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddMemoryArgs {
-    /// The memory's text.
-    pub content: String,
-    /// Its source type (default `fact`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_type: Option<String>,
-    /// Its importance, 0–1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub importance: Option<f64>,
-    /// Free-form metadata (scope keys are reserved).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Map<String, Value>>,
-    /// What it is about, for superseding an older memory of the same slot.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slot: Option<String>,
-    /// Seconds until it expires.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl_s: Option<u64>,
-    /// Whose memory (default `default`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    /// The agent it is for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<String>,
-    /// The session it came from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
-}
-
-/// `search_memories`: what `POST /api/v1/memories/search` takes.
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SearchArgs {
-    /// What to look for.
-    pub query: String,
-    /// At most this many results (default 5).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<usize>,
-    /// Drop results scoring below this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_similarity: Option<f32>,
-    /// A filter as `POST /memories/search` takes it (SPEC §6).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter: Option<Value>,
-    /// `vector`, `lexical` or `hybrid` (default: the server's `search.mode`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
-    /// Superseded memories too.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub include_superseded: Option<bool>,
-    /// Expired memories too.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub include_expired: Option<bool>,
-    /// Each result says the parts of its score.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub explain: Option<bool>,
-    /// Whose memories (default `default`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    /// Only this agent's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<String>,
-    /// Only this session's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
-}
-
-/// `list_memories`: what `GET /api/v1/memories` takes.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListArgs {
-    /// At most this many (default 50).
-    #[serde(default)]
-    pub limit: Option<usize>,
-    /// Skip this many.
-    #[serde(default)]
-    pub offset: Option<usize>,
-    /// Only this source type.
-    #[serde(default, rename = "type")]
-    pub memory_type: Option<String>,
-    /// Superseded memories too.
-    #[serde(default)]
-    pub include_superseded: Option<bool>,
-    /// Expired memories too.
-    #[serde(default)]
-    pub include_expired: Option<bool>,
-    /// Whose memories (default `default`).
-    #[serde(default)]
-    pub user_id: Option<String>,
-    /// Only this agent's.
-    #[serde(default)]
-    pub agent_id: Option<String>,
-    /// Only this session's.
-    #[serde(default)]
-    pub session_id: Option<String>,
-}
-
-/// `get_memory`, `delete_memory`, `memory_history`: one memory by id.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MemoryArgs {
-    /// The memory's id.
-    pub id: String,
-    /// The user it belongs to (default `default`).
-    #[serde(default)]
-    pub user_id: Option<String>,
-    /// The agent it must belong to.
-    #[serde(default)]
-    pub agent_id: Option<String>,
-    /// The session it must belong to.
-    #[serde(default)]
-    pub session_id: Option<String>,
-}
-
-/// `update_memory`: an id and what `PATCH /api/v1/memories/{id}` takes.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateArgs {
-    /// The memory's id.
-    pub id: String,
-    /// New text (re-embedded).
-    #[serde(default)]
-    pub content: Option<String>,
-    /// New source type.
-    #[serde(default)]
-    pub memory_type: Option<String>,
-    /// New importance.
-    #[serde(default)]
-    pub importance: Option<f64>,
-    /// Keys to set; a null value removes the key.
-    #[serde(default)]
-    pub metadata: Option<Map<String, Value>>,
-    /// Expire this many seconds from now.
-    #[serde(default)]
-    pub ttl_s: Option<u64>,
-    /// The user it belongs to (default `default`).
-    #[serde(default)]
-    pub user_id: Option<String>,
-    /// The agent it must belong to.
-    #[serde(default)]
-    pub agent_id: Option<String>,
-    /// The session it must belong to.
-    #[serde(default)]
-    pub session_id: Option<String>,
-}
-
-/// `add_turn`: a turn for a session (`POST /api/v1/sessions/{sid}/turns`).
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TurnArgs {
-    /// `system`, `user`, `assistant` or `tool`.
-    pub role: String,
-    /// What was said.
-    pub content: String,
-    /// For `tool` turns, the tool's name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The session's user (fixed by its first turn).
-    #[serde(default)]
-    pub user_id: Option<String>,
-    /// The session's agent (fixed by its first turn).
-    #[serde(default)]
-    pub agent_id: Option<String>,
-    /// The session (default `default`).
-    #[serde(default)]
-    pub session_id: Option<String>,
-}
-
-/// `create_snapshot`: what `POST /api/v1/snapshots` takes.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotArgs {
-    /// Also save it to the snapshot store.
-    #[serde(default)]
-    pub save: Option<bool>,
-    /// Whose memories to capture (default `default`).
-    #[serde(default)]
-    pub user_id: Option<String>,
-    /// Snapshots take no agent; given, it is refused by name.
-    #[serde(default)]
-    pub agent_id: Option<String>,
-    /// Which of the user's sessions to capture (default `default`).
-    #[serde(default)]
-    pub session_id: Option<String>,
 }
 
 /// Query pairs for the scope ids that are given.
@@ -286,10 +86,10 @@ async fn answer(response: warp::reply::Response) -> ToolResult {
 
 /// A tool's arguments parsed as the API parses a body: a wrong type or unknown field is the
 /// API's 422 naming it, answered as a tool error rather than a protocol error.
-fn parse<T: serde::de::DeserializeOwned>(raw: JsonObject) -> Result<T, warp::reply::Response> {
+fn parse<T: serde::de::DeserializeOwned>(raw: JsonObject) -> Result<T, ApiError> {
     match serde_json::to_vec(&raw) {
         Ok(bytes) => crate::api::parse_json(&bytes),
-        Err(e) => Err(crate::api::ApiError::invalid("arguments", e).into_response()),
+        Err(e) => Err(ApiError::invalid("arguments", e)),
     }
 }
 
@@ -358,7 +158,7 @@ impl CodaTools {
     ) -> ToolResult {
         let args: AddMemoryArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused).await,
+            Err(refused) => return answer(refused.into_response()).await,
         };
         let body = body(&args)?;
         self.call(&parts, Method::POST, &["memories"], Query::default(), body)
@@ -377,7 +177,7 @@ impl CodaTools {
     ) -> ToolResult {
         let args: SearchArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused).await,
+            Err(refused) => return answer(refused.into_response()).await,
         };
         let body = body(&args)?;
         self.call(
@@ -402,7 +202,7 @@ impl CodaTools {
     ) -> ToolResult {
         let args: ListArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused).await,
+            Err(refused) => return answer(refused.into_response()).await,
         };
         let mut query = scope_query(args.user_id, args.agent_id, args.session_id);
         query.opt("limit", args.limit);
@@ -432,7 +232,7 @@ impl CodaTools {
     ) -> ToolResult {
         let args: MemoryArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused).await,
+            Err(refused) => return answer(refused.into_response()).await,
         };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         self.call(
@@ -457,7 +257,7 @@ impl CodaTools {
     ) -> ToolResult {
         let args: UpdateArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused).await,
+            Err(refused) => return answer(refused.into_response()).await,
         };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         let mut patch = Map::new();
@@ -488,7 +288,7 @@ impl CodaTools {
     ) -> ToolResult {
         let args: MemoryArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused).await,
+            Err(refused) => return answer(refused.into_response()).await,
         };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         self.call(
@@ -513,7 +313,7 @@ impl CodaTools {
     ) -> ToolResult {
         let args: MemoryArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused).await,
+            Err(refused) => return answer(refused.into_response()).await,
         };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         self.call(
@@ -538,7 +338,7 @@ impl CodaTools {
     ) -> ToolResult {
         let args: TurnArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused).await,
+            Err(refused) => return answer(refused.into_response()).await,
         };
         let sid = session(args.session_id);
         let mut turn = Map::new();
@@ -576,7 +376,7 @@ impl CodaTools {
     ) -> ToolResult {
         let args: ScopeArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused).await,
+            Err(refused) => return answer(refused.into_response()).await,
         };
         let sid = session(args.session_id);
         let query = scope_query(args.user_id, args.agent_id, None);
@@ -602,7 +402,7 @@ impl CodaTools {
     ) -> ToolResult {
         let args: ScopeArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused).await,
+            Err(refused) => return answer(refused.into_response()).await,
         };
         let sid = session(args.session_id);
         let query = scope_query(args.user_id, args.agent_id, None);
@@ -628,7 +428,7 @@ impl CodaTools {
     ) -> ToolResult {
         let args: SnapshotArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused).await,
+            Err(refused) => return answer(refused.into_response()).await,
         };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         let mut create = Map::new();
