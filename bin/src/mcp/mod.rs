@@ -1,6 +1,6 @@
 //! MCP over Streamable HTTP at `/mcp` (SPEC §11): the official `rmcp` SDK's tower service,
 //! mounted in the server's accept loop behind the same bearer tokens, tenants and rate limits as
-//! `/api/v1`. Each tool is one `/api/v1` call ([`tools`]), so it answers the same JSON and
+//! `/api/v1`. Each tool is one `/api/v1` call (see `CodaTools`), so it answers the same JSON and
 //! publishes the same events.
 
 mod args;
