@@ -111,3 +111,63 @@ async fn python_sdk_drives_every_tool_over_streamable_http() {
     );
     server.handle.shutdown().await.unwrap();
 }
+
+/// `initialize` as a client's first POST sends it.
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}"#;
+
+/// Without the Python SDK too: `/mcp` is behind the tokens (401) and a tenant's rate (429), and
+/// a valid token gets the SDK's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_is_behind_tokens_and_tenant_rates() {
+    let server = Server::start(
+        "",
+        "[server]\ntokens = [\"mcp-token\"]\n\
+         [[server.tenants]]\nid = \"acme\"\ntokens = [\"acme-token\"]\nrate_per_s = 1\n",
+    )
+    .await;
+    let post = |token: Option<&'static str>| {
+        let addr = server.addr();
+        async move {
+            let auth = token.map(|t| format!("Bearer {t}"));
+            let mut headers = vec![
+                ("content-type", "application/json"),
+                ("accept", "application/json, text/event-stream"),
+            ];
+            if let Some(auth) = &auth {
+                headers.push(("authorization", auth.as_str()));
+            }
+            common::http(&addr, "POST", "/mcp", &headers, Some(INITIALIZE)).await
+        }
+    };
+    let refused = post(None).await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    assert_eq!(refused.json["error"]["code"], "unauthorized");
+    assert_eq!(post(Some("wrong")).await.status, 401);
+
+    let admin = post(Some("mcp-token")).await;
+    assert_eq!(admin.status, 200, "{}", admin.text);
+    assert_eq!(
+        admin.json["result"]["serverInfo"]["name"], "coda",
+        "{}",
+        admin.text
+    );
+
+    // rate_per_s = 1: a burst of 2, then 429 with Retry-After; the admin is never limited.
+    let mut limited = None;
+    for _ in 0..6 {
+        let reply = post(Some("acme-token")).await;
+        if reply.status == 429 {
+            limited = Some(reply);
+            break;
+        }
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    let limited = limited.expect("a 429 within 6 requests at rate 1/s");
+    assert!(
+        limited.headers.contains_key("retry-after"),
+        "{:?}",
+        limited.headers
+    );
+    assert_eq!(post(Some("mcp-token")).await.status, 200);
+    server.handle.shutdown().await.unwrap();
+}
