@@ -3,6 +3,7 @@
 pub mod api;
 pub mod dashboard;
 pub mod http_semantics;
+pub mod mcp;
 pub mod metrics;
 pub mod rate;
 mod server;

@@ -175,6 +175,7 @@ async fn accept_loop(
 ) {
     let graceful = GracefulShutdown::new();
     let rules = Arc::new(HttpRules::new(state.config.server.allowed_origins.clone()));
+    let mcp = crate::mcp::Mcp::new(Arc::clone(&state));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that never finishes its request headers is dropped instead of held forever.
     builder
@@ -200,9 +201,14 @@ async fn accept_loop(
         }
         let route = TowerToHyperService::new(warp::service(routes.clone()));
         let rules = Arc::clone(&rules);
-        let service = hyper::service::service_fn(move |request| {
-            let (rules, route) = (Arc::clone(&rules), route.clone());
+        let mcp = mcp.clone();
+        let service = hyper::service::service_fn(move |request: http::Request<_>| {
+            let (rules, route, mcp) = (Arc::clone(&rules), route.clone(), mcp.clone());
             async move {
+                // `/mcp` is the MCP SDK's own service (SPEC §11), beside warp's routes.
+                if crate::mcp::is_mcp(request.uri().path()) {
+                    return Ok::<_, Infallible>(mcp.serve(request).await);
+                }
                 let response = rules
                     .serve(request, |request| async move {
                         match route.call(request).await {

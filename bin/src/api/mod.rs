@@ -271,6 +271,36 @@ where
     reply.unwrap_or_else(ApiError::into_response)
 }
 
+/// Serves one API call for a caller already authenticated and admitted by its transport (the
+/// MCP tools, [`crate::mcp`]): the same dispatch, scopes, events and metrics as `/api/v1`, and
+/// the same JSON answer, errors included.
+pub(crate) async fn call_as(
+    state: &State,
+    tenant: String,
+    principal: coda::Principal,
+    method: Method,
+    path: &[&str],
+    query: Vec<(String, String)>,
+    body: bytes::Bytes,
+) -> Response {
+    let request = Request {
+        state,
+        tenant,
+        principal,
+        query: Query(query),
+        body,
+    };
+    dispatch(&method, path, request)
+        .await
+        .unwrap_or_else(ApiError::into_response)
+}
+
+/// Parses a JSON object as a request body is parsed: any error is the API's answer (422 or
+/// 400, naming the field), for callers that take arguments outside HTTP ([`crate::mcp`]).
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    body::json(bytes, true)
+}
+
 /// A path segment with its `%XX` escapes decoded (`s%40x` is `s@x`); one that does not decode
 /// to UTF-8 is kept as sent, for validation to refuse by name.
 fn decode(segment: &str) -> String {
