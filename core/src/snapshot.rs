@@ -148,6 +148,33 @@ pub struct SnapshotMemory {
     pub lifecycle: Lifecycle,
 }
 
+impl Lifecycle {
+    /// `memory`'s lifecycle fields.
+    pub fn of(memory: &crate::model::Memory) -> Self {
+        Lifecycle {
+            slot: memory.slot.clone(),
+            superseded_by: memory.superseded_by,
+            expires_at: memory.expires_at,
+            updated_at: memory.updated_at,
+            source_turns: memory.source_turns.clone(),
+        }
+    }
+
+    /// Whether every field is unset (most memories).
+    pub fn is_unset(&self) -> bool {
+        *self == Lifecycle::default()
+    }
+
+    /// Sets `memory`'s lifecycle fields to these.
+    pub fn apply_to(self, memory: &mut crate::model::Memory) {
+        memory.slot = self.slot;
+        memory.superseded_by = self.superseded_by;
+        memory.expires_at = self.expires_at;
+        memory.updated_at = self.updated_at;
+        memory.source_turns = self.source_turns;
+    }
+}
+
 /// The lifecycle of a memory in a snapshot: keys beside the seed's, each absent when unset.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Lifecycle {

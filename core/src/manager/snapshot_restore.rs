@@ -118,10 +118,6 @@ pub(super) fn memory_from_snapshot(
     if let Some(slot) = &lifecycle.slot {
         crate::scope::check_id(&field("slot"), slot)?;
     }
-    memory.slot = lifecycle.slot;
-    memory.superseded_by = lifecycle.superseded_by;
-    memory.expires_at = lifecycle.expires_at;
-    memory.updated_at = lifecycle.updated_at;
-    memory.source_turns = lifecycle.source_turns;
+    lifecycle.apply_to(&mut memory);
     Ok(memory)
 }

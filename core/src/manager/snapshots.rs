@@ -114,13 +114,7 @@ impl Scoped<'_> {
                     timestamp: memory.metadata.timestamp,
                     importance: memory.metadata.importance,
                     metadata,
-                    lifecycle: crate::snapshot::Lifecycle {
-                        slot: memory.slot.clone(),
-                        superseded_by: memory.superseded_by,
-                        expires_at: memory.expires_at,
-                        updated_at: memory.updated_at,
-                        source_turns: memory.source_turns.clone(),
-                    },
+                    lifecycle: crate::snapshot::Lifecycle::of(memory),
                 },
             );
         })?;

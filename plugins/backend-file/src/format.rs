@@ -49,28 +49,12 @@ const DELETE_V2: u8 = 15;
 /// history of changed and deleted memories survives the rewrite.
 const HISTORY: u8 = 16;
 
-/// The lifecycle fields of a record, as JSON: rare next to content and vectors.
+/// The lifecycle fields of a record, as JSON (rare next to content and vectors): the snapshot
+/// format's keys, and who made the version.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Lifecycle {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    slot: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    superseded_by: Option<Uuid>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "coda_core::model::timestamp::option"
-    )]
-    expires_at: Option<DateTime<Utc>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "coda_core::model::timestamp::option"
-    )]
-    updated_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    source_turns: Vec<u64>,
+    #[serde(flatten)]
+    fields: coda_core::snapshot::Lifecycle,
     #[serde(default, skip_serializing_if = "is_api")]
     by: By,
 }
@@ -373,20 +357,10 @@ fn put_record(out: &mut Vec<u8>, record: &MemoryRecord) {
 /// memories), so the common record stays binary.
 fn put_lifecycle(out: &mut Vec<u8>, memory: &Memory) {
     let lifecycle = Lifecycle {
-        slot: memory.slot.clone(),
-        superseded_by: memory.superseded_by,
-        expires_at: memory.expires_at,
-        updated_at: memory.updated_at,
-        source_turns: memory.source_turns.clone(),
+        fields: coda_core::snapshot::Lifecycle::of(memory),
         by: memory.changed_by,
     };
-    let unset = lifecycle.slot.is_none()
-        && lifecycle.superseded_by.is_none()
-        && lifecycle.expires_at.is_none()
-        && lifecycle.updated_at.is_none()
-        && lifecycle.source_turns.is_empty()
-        && lifecycle.by == By::Api;
-    if unset {
+    if lifecycle.fields.is_unset() && lifecycle.by == By::Api {
         put_u32(out, 0);
     } else {
         // Serialising plain data cannot fail.
@@ -467,13 +441,8 @@ impl<'a> Reader<'a> {
         if len > 0 {
             let lifecycle: Lifecycle = serde_json::from_slice(self.take(len)?)
                 .map_err(|e| format!("record lifecycle is not valid: {e}"))?;
-            let memory = &mut record.memory;
-            memory.slot = lifecycle.slot;
-            memory.superseded_by = lifecycle.superseded_by;
-            memory.expires_at = lifecycle.expires_at;
-            memory.updated_at = lifecycle.updated_at;
-            memory.source_turns = lifecycle.source_turns;
-            memory.changed_by = lifecycle.by;
+            lifecycle.fields.apply_to(&mut record.memory);
+            record.memory.changed_by = lifecycle.by;
         }
         Ok(record)
     }
