@@ -19,6 +19,7 @@ pub mod scope;
 pub mod session;
 pub mod sink;
 pub mod snapshot;
+pub mod stamp;
 pub mod stats;
 pub mod tenant;
 #[cfg(feature = "testkit")]
