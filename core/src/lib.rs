@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod bus;
+pub mod cluster;
 pub mod config;
 pub mod diff;
 pub mod embed;

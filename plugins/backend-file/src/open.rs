@@ -83,7 +83,6 @@ impl FileBackend {
                 apply(decoded);
             }
         })?;
-        drop(apply);
         if let (Some(end), false) = (committed_end, held.is_empty()) {
             tracing::warn!(
                 log = %path.display(),

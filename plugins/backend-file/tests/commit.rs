@@ -2,6 +2,8 @@
 //! applies from the cluster's log: a crash between an operation's changes and its marker must
 //! not keep those changes, since the node applies the operation again.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::fs::OpenOptions;
