@@ -22,6 +22,8 @@ use crate::rate::RateLimits;
 use crate::state::State;
 
 /// Where `coda mcp` sends the tools' calls.
+// Made once per process: boxing the configuration would save nothing worth the noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Target {
     /// Open the configured store in this process.
     Local {
