@@ -3,16 +3,21 @@
 //! - [`Dispatcher::Server`]: `/mcp` in the server, the caller taken from the HTTP request;
 //! - [`Dispatcher::Local`]: `coda mcp` with its own store, one fixed caller;
 //! - [`Dispatcher::Remote`]: `coda mcp --url`, the call sent to a running server's `/api/v1`.
+//!
+//! Also here: how a tool's arguments become the call (query, body, parsing as the API parses)
+//! and how the API's answer becomes the tool's result.
 
 use std::sync::Arc;
 
 use http::Method;
 use http_body_util::BodyExt as _;
-use rmcp::model::Extensions;
+use rmcp::model::{CallToolResult, ContentBlock, Extensions, JsonObject};
 use rmcp::ErrorData;
+use serde::Serialize;
 
 use super::remote::Remote;
 use super::Caller;
+use crate::api::ApiError;
 use crate::state::State;
 
 /// One `/api/v1` call: a method, the path's segments after `/api/v1` (not yet escaped), query
@@ -109,5 +114,67 @@ impl Dispatcher {
         )
         .await;
         Answer::of(response).await
+    }
+}
+
+/// Query pairs for the scope ids that are given.
+pub(super) fn scope_query(
+    user: Option<String>,
+    agent: Option<String>,
+    session: Option<String>,
+) -> Query {
+    let mut query = Query::default();
+    query.opt("user_id", user);
+    query.opt("agent_id", agent);
+    query.opt("session_id", session);
+    query
+}
+
+/// A query string as pairs.
+#[derive(Default)]
+pub(super) struct Query(pub(super) Vec<(String, String)>);
+
+impl Query {
+    pub(super) fn opt(&mut self, name: &str, value: Option<impl ToString>) {
+        if let Some(value) = value {
+            self.0.push((name.to_owned(), value.to_string()));
+        }
+    }
+}
+
+/// A JSON body, or a tool error when it cannot be written (never for these types).
+pub(super) fn body<T: Serialize>(value: &T) -> Result<bytes::Bytes, ErrorData> {
+    serde_json::to_vec(value)
+        .map(bytes::Bytes::from)
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))
+}
+
+/// A tool's answer from the API's: 2xx is the result, any other a tool error (`isError`)
+/// whose text is the API's error JSON, naming the field.
+pub(super) fn answer(answer: Answer) -> CallToolResult {
+    let text = if answer.body.is_empty() {
+        "{}".to_owned()
+    } else {
+        String::from_utf8_lossy(&answer.body).into_owned()
+    };
+    let content = vec![ContentBlock::text(text)];
+    if answer.status.is_success() {
+        CallToolResult::success(content)
+    } else {
+        CallToolResult::error(content)
+    }
+}
+
+/// The tool error for arguments the API's parser refused.
+pub(super) async fn refuse(refused: ApiError) -> Result<CallToolResult, ErrorData> {
+    Ok(answer(Answer::of(refused.into_response()).await?))
+}
+
+/// A tool's arguments parsed as the API parses a body: a wrong type or unknown field is the
+/// API's 422 naming it, answered as a tool error rather than a protocol error.
+pub(super) fn parse<T: serde::de::DeserializeOwned>(raw: JsonObject) -> Result<T, ApiError> {
+    match serde_json::to_vec(&raw) {
+        Ok(bytes) => crate::api::parse_json(&bytes),
+        Err(e) => Err(ApiError::invalid("arguments", e)),
     }
 }

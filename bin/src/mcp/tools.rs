@@ -10,19 +10,16 @@ use http::Method;
 use rmcp::handler::server::common::{schema_for_empty_input, schema_for_input};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Extensions, Implementation, JsonObject, ServerCapabilities,
-    ServerConfig,
+    CallToolResult, Extensions, Implementation, JsonObject, ServerCapabilities, ServerConfig,
 };
 use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler};
 use schemars::JsonSchema;
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::args::{
     AddMemoryArgs, ListArgs, MemoryArgs, ScopeArgs, SearchArgs, SnapshotArgs, TurnArgs, UpdateArgs,
 };
-use super::dispatch::{Answer, ApiCall, Dispatcher};
-use crate::api::ApiError;
+use super::dispatch::{answer, body, parse, refuse, scope_query, ApiCall, Dispatcher, Query};
 use crate::state::State;
 
 /// What a tool answers: a result, error or not; `Err` only when the call never reached Coda.
@@ -32,64 +29,6 @@ type ToolResult = Result<CallToolResult, ErrorData>;
 #[derive(Clone)]
 pub struct CodaTools {
     dispatcher: Dispatcher,
-}
-
-/// Query pairs for the scope ids that are given.
-fn scope_query(user: Option<String>, agent: Option<String>, session: Option<String>) -> Query {
-    let mut query = Query::default();
-    query.opt("user_id", user);
-    query.opt("agent_id", agent);
-    query.opt("session_id", session);
-    query
-}
-
-/// A query string as pairs.
-#[derive(Default)]
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn opt(&mut self, name: &str, value: Option<impl ToString>) {
-        if let Some(value) = value {
-            self.0.push((name.to_owned(), value.to_string()));
-        }
-    }
-}
-
-/// A JSON body, or a tool error when it cannot be written (never for these types).
-fn body<T: Serialize>(value: &T) -> Result<bytes::Bytes, ErrorData> {
-    serde_json::to_vec(value)
-        .map(bytes::Bytes::from)
-        .map_err(|e| ErrorData::internal_error(e.to_string(), None))
-}
-
-/// A tool's answer from the API's: 2xx is the result, any other a tool error (`isError`)
-/// whose text is the API's error JSON, naming the field.
-fn answer(answer: Answer) -> CallToolResult {
-    let text = if answer.body.is_empty() {
-        "{}".to_owned()
-    } else {
-        String::from_utf8_lossy(&answer.body).into_owned()
-    };
-    let content = vec![ContentBlock::text(text)];
-    if answer.status.is_success() {
-        CallToolResult::success(content)
-    } else {
-        CallToolResult::error(content)
-    }
-}
-
-/// The tool error for arguments the API's parser refused.
-async fn refuse(refused: ApiError) -> ToolResult {
-    Ok(answer(Answer::of(refused.into_response()).await?))
-}
-
-/// A tool's arguments parsed as the API parses a body: a wrong type or unknown field is the
-/// API's 422 naming it, answered as a tool error rather than a protocol error.
-fn parse<T: serde::de::DeserializeOwned>(raw: JsonObject) -> Result<T, ApiError> {
-    match serde_json::to_vec(&raw) {
-        Ok(bytes) => crate::api::parse_json(&bytes),
-        Err(e) => Err(ApiError::invalid("arguments", e)),
-    }
 }
 
 /// The JSON Schema `tools/list` gives for arguments `T`.
