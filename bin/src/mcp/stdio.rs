@@ -102,6 +102,12 @@ async fn serve(target: Target) -> Result<(), Box<dyn std::error::Error>> {
 
 /// Opens Coda from `config` with the state the API's dispatcher needs (no listener).
 async fn open(config: Config) -> Result<Arc<State>, Box<dyn std::error::Error>> {
+    if config.cluster.enabled() {
+        // Writing to a node's store behind the cluster's back would fork it from the others.
+        return Err("this configuration is a cluster node (`[cluster] nats_url` is set): \
+                    serve MCP from a node with `coda mcp --url http://NODE` instead"
+            .into());
+    }
     let opened = config.clone();
     let manager = tokio::task::spawn_blocking(move || MemoryManager::open(opened)).await??;
     let access = Arc::new(Access {
@@ -118,6 +124,7 @@ async fn open(config: Config) -> Result<Arc<State>, Box<dyn std::error::Error>> 
         hub: None,
         access,
         started: Instant::now(),
+        cluster: None,
     }))
 }
 
