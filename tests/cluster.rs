@@ -298,6 +298,21 @@ async fn a_restarted_node_catches_up_from_its_applied_sequence() {
         state,
         "caught up, nothing applied twice"
     );
+    let metrics = http(&c_addr, "GET", "/metrics", &[], None).await.text;
+    let value = |name: &str| -> u64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("coda_cluster_lag_entries"), 0);
+    assert_eq!(
+        value("coda_cluster_applied_entries_total"),
+        7,
+        "the restarted node applied exactly what it missed"
+    );
+    assert_eq!(value("coda_cluster_connected"), 1);
     a.shutdown().await.unwrap();
     c.shutdown().await.unwrap();
 }

@@ -104,9 +104,11 @@ async fn serve(target: Target) -> Result<(), Box<dyn std::error::Error>> {
 async fn open(config: Config) -> Result<Arc<State>, Box<dyn std::error::Error>> {
     if config.cluster.enabled() {
         // Writing to a node's store behind the cluster's back would fork it from the others.
-        return Err("this configuration is a cluster node (`[cluster] nats_url` is set): \
+        return Err(
+            "this configuration is a cluster node (`[cluster] nats_url` is set): \
                     serve MCP from a node with `coda mcp --url http://NODE` instead"
-            .into());
+                .into(),
+        );
     }
     let opened = config.clone();
     let manager = tokio::task::spawn_blocking(move || MemoryManager::open(opened)).await??;

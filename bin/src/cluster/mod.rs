@@ -5,6 +5,8 @@
 //! applied the operation: read-your-writes, and verdicts (a 404 for a memory deleted
 //! meanwhile) decided at apply, identical on every node.
 
+mod metrics;
+
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -170,6 +172,9 @@ pub(crate) fn start(node: &Node, state: &Arc<State>) -> coda::Result<()> {
     let backend = Arc::clone(state.manager.backend());
     node.start(backend, applier(Arc::downgrade(state)))
         .map_err(|e| coda::Error::Unavailable(e.to_string()))?;
+    state
+        .metrics
+        .register(Box::new(metrics::ClusterMetrics::new(node.clone())));
     let every = Duration::from_secs(state.config.memory.expiry_sweep_s);
     let sweeper = node.clone();
     let weak = Arc::downgrade(state);
