@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cluster_support::{converged, nats_binary, node, state_of, Nats};
+use cluster_support::{converged, nats_binary, node, node_with, state_of, Nats};
 use common::{http, next_events, ws, DEADLINE};
 use serde_json::{json, Value};
 
@@ -411,4 +411,84 @@ async fn an_operation_over_the_servers_max_payload_is_refused_before_publishing(
     let small = post(&addr, "/api/v1/memories", json!({"content": "small"})).await;
     assert_eq!(small.status, 201);
     a.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn losing_one_of_three_nats_servers_loses_no_acknowledged_write() {
+    let Some(binary) = nats_binary() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut servers = Nats::cluster(&binary, dir.path(), 3);
+    let urls: Vec<String> = servers.iter().map(Nats::url).collect();
+    let urls = urls.join(",");
+    let replicas = "replicas = 3";
+    let a = node_with(&dir.path().join("a"), &urls, "a", replicas).await;
+    let b = node_with(&dir.path().join("b"), &urls, "b", replicas).await;
+    let addrs = vec![a.addr().to_string(), b.addr().to_string()];
+    let acknowledged = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for (w, addr) in addrs.iter().cycle().take(4).enumerate() {
+        let (addr, acknowledged, stop) = (addr.clone(), acknowledged.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = post(
+                    &addr,
+                    "/api/v1/memories",
+                    json!({"content": format!("w{w} m{i}")}),
+                )
+                .await;
+                match r.status {
+                    201 => acknowledged
+                        .lock()
+                        .push(r.json["id"].as_str().unwrap().to_owned()),
+                    // While the stream fails over a write may be refused; it was not acknowledged.
+                    503 => tokio::time::sleep(Duration::from_millis(20)).await,
+                    other => panic!("unexpected {other}: {}", r.text),
+                }
+                i += 1;
+            }
+        }));
+    }
+    let wait_for = |n: usize| {
+        let acknowledged = acknowledged.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while acknowledged.lock().len() < n {
+                assert!(
+                    Instant::now() < deadline,
+                    "writes stalled at {}",
+                    acknowledged.lock().len()
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    wait_for(60).await;
+    // One server of three goes away mid-load; the stream (3 replicas) keeps its quorum.
+    servers[0].kill();
+    let before = acknowledged.lock().len();
+    wait_for(before + 60).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    converged(&addrs).await;
+    let users = ["default".to_string()];
+    let state = state_of(&addrs[0], &users).await;
+    assert_eq!(state_of(&addrs[1], &users).await, state);
+    let held: std::collections::HashSet<&str> = state["default"]["memories"]["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    let acked = acknowledged.lock().clone();
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|id| !held.contains(id.as_str()))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
 }

@@ -16,6 +16,16 @@ use crate::common::http;
 
 /// A Coda node on 127.0.0.1:0 with a file backend in `dir`.
 pub async fn node(dir: &Path, nats: &str, id: &str) -> coda_server::ServerHandle {
+    node_with(dir, nats, id, "").await
+}
+
+/// A node with extra `[cluster]` lines.
+pub async fn node_with(
+    dir: &Path,
+    nats: &str,
+    id: &str,
+    cluster: &str,
+) -> coda_server::ServerHandle {
     let toml = format!(
         r#"
         [memory]
@@ -29,6 +39,7 @@ pub async fn node(dir: &Path, nats: &str, id: &str) -> coda_server::ServerHandle
         [cluster]
         nats_url = "{nats}"
         node_id = "{id}"
+        {cluster}
         [[sinks]]
         type = "websocket"
         "#,

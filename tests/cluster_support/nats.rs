@@ -57,6 +57,43 @@ impl Nats {
         }
     }
 
+    /// Starts `n` servers clustered with each other (JetStream replicas need them), each with
+    /// its own store under `dir`.
+    pub fn cluster(binary: &Path, dir: &Path, n: usize) -> Vec<Nats> {
+        // Routes must name ports before the servers start: reserve free ones.
+        let ports: Vec<u16> = (0..n)
+            .map(|_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            })
+            .collect();
+        (0..n)
+            .map(|i| {
+                let routes: Vec<String> = (0..n)
+                    .filter(|j| *j != i)
+                    .map(|j| format!("nats://127.0.0.1:{}", ports[j]))
+                    .collect();
+                let own = format!("nats://127.0.0.1:{}", ports[i]);
+                let name = format!("s{i}");
+                let routes = routes.join(",");
+                let args = [
+                    "--cluster_name",
+                    "coda",
+                    "-n",
+                    name.as_str(),
+                    "--cluster",
+                    own.as_str(),
+                    "--routes",
+                    routes.as_str(),
+                ];
+                Nats::start(binary, &dir.join(&name), &args)
+            })
+            .collect()
+    }
+
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }

@@ -26,6 +26,11 @@ use crate::sequencer::{ClusterSequencer, EVENTS_PER_ENTRY};
 const ACK_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a write waits, after the acknowledgment, for this node to apply it.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a consumer may deliver nothing while the stream holds entries it has not
+/// delivered, before it is recreated.
+const STALL: Duration = Duration::from_secs(2);
+/// How long opening the stream is retried while JetStream elects its leaders.
+const STREAM_WAIT: Duration = Duration::from_secs(15);
 /// Operation ids remembered for duplicate suppression at apply.
 const RECENT_IDS: usize = 100_000;
 
@@ -101,6 +106,15 @@ impl<A: Send + 'static> Cluster<A> {
     /// [`start`](Self::start).
     pub async fn connect(config: &ClusterConfig, node_id: String) -> Result<Self, ClusterError> {
         let urls = config.urls().join(",");
+        let servers = config
+            .urls()
+            .iter()
+            .map(|url| {
+                url.parse::<async_nats::ServerAddr>().map_err(|e| {
+                    ClusterError::Unavailable(format!("`cluster.nats_url`: `{url}`: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let reconnected = Arc::new(tokio::sync::Notify::new());
         let notify = Arc::clone(&reconnected);
         let client = async_nats::ConnectOptions::new()
@@ -122,29 +136,38 @@ impl<A: Send + 'static> Cluster<A> {
             })
             .connection_timeout(Duration::from_secs(5))
             .max_reconnects(None)
-            .connect(urls.as_str())
+            .connect(servers)
             .await
             .map_err(|e| ClusterError::Unavailable(format!("cannot reach NATS at {urls}: {e}")))?;
         let mut jetstream = jetstream::new(client.clone());
         jetstream.set_timeout(ACK_TIMEOUT);
         let subject = format!("{}.log", config.stream);
-        let mut handle = jetstream
-            .get_or_create_stream(stream::Config {
-                name: config.stream.clone(),
-                subjects: vec![subject.clone()],
-                max_age: Duration::from_secs(config.max_age_h.saturating_mul(3600)),
-                num_replicas: config.replicas,
-                storage: stream::StorageType::File,
-                duplicate_window: Duration::from_secs(120),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| {
-                ClusterError::Unavailable(format!(
-                    "cannot open JetStream stream `{}`: {e}",
-                    config.stream
-                ))
-            })?;
+        let wanted = stream::Config {
+            name: config.stream.clone(),
+            subjects: vec![subject.clone()],
+            max_age: Duration::from_secs(config.max_age_h.saturating_mul(3600)),
+            num_replicas: config.replicas,
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        // A NATS cluster that is just starting has no JetStream leader for a moment.
+        let deadline = tokio::time::Instant::now() + STREAM_WAIT;
+        let mut handle = loop {
+            match jetstream.get_or_create_stream(wanted.clone()).await {
+                Ok(handle) => break handle,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::info!(error = %e, "JetStream not ready yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    return Err(ClusterError::Unavailable(format!(
+                        "cannot open JetStream stream `{}`: {e}",
+                        config.stream
+                    )))
+                }
+            }
+        };
         let info = handle.info().await.map_err(|e| {
             ClusterError::Unavailable(format!("cannot read stream `{}`: {e}", config.stream))
         })?;
@@ -324,10 +347,16 @@ impl<A: Send + 'static> Cluster<A> {
 
     /// Asks the server for the stream's last sequence (for catching up and `/healthz`).
     pub async fn refresh(&self) -> Result<u64, ClusterError> {
+        self.inner.refresh().await
+    }
+}
+
+impl<A: Send + 'static> Inner<A> {
+    /// Asks the server for the stream's last sequence.
+    async fn refresh(&self) -> Result<u64, ClusterError> {
         let mut handle = self
-            .inner
             .jetstream
-            .get_stream(&self.inner.stream)
+            .get_stream(&self.stream)
             .await
             .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
         let info = handle
@@ -335,12 +364,10 @@ impl<A: Send + 'static> Cluster<A> {
             .await
             .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
         let last = info.state.last_sequence;
-        self.inner.stream_last.fetch_max(last, Ordering::SeqCst);
+        self.stream_last.fetch_max(last, Ordering::SeqCst);
         Ok(last)
     }
-}
 
-impl<A: Send + 'static> Inner<A> {
     /// The apply loop: an ordered consumer from the entry after the last applied, recreated
     /// after any failure; runs for the life of the process.
     async fn run(self: Arc<Self>, backend: Arc<dyn MemoryBackend>, apply: Apply<A>) {
@@ -352,7 +379,7 @@ impl<A: Send + 'static> Inner<A> {
                 Err(e) => {
                     tracing::warn!(error = %e, from = start, "reading the cluster stream failed; retrying");
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
             }
         }
@@ -385,13 +412,29 @@ impl<A: Send + 'static> Inner<A> {
             .map_err(|e| unavailable(e.to_string()))?;
         // A (re)connection before this point is already served by this consumer.
         let _ = tokio::time::timeout(Duration::ZERO, self.reconnected.notified()).await;
+        let mut tick = tokio::time::interval(STALL / 2);
+        let mut progress = tokio::time::Instant::now();
         loop {
             let message = tokio::select! {
                 message = messages.next() => message,
                 _ = self.reconnected.notified() => {
                     return Err(unavailable("reconnected to NATS; reading the stream again".into()));
                 }
+                _ = tick.tick() => {
+                    // A consumer whose server went away may wait long before it notices (its
+                    // connection to another server is fine): once the stream is known to hold
+                    // entries it has not delivered for a while, it is recreated.
+                    if progress.elapsed() >= STALL {
+                        let _ = self.refresh().await;
+                        let behind = self.stream_last.load(Ordering::SeqCst) > *self.applied.borrow();
+                        if behind && progress.elapsed() >= STALL {
+                            return Err(unavailable("the stream's consumer stalled; recreating it".into()));
+                        }
+                    }
+                    continue;
+                }
             };
+            progress = tokio::time::Instant::now();
             let Some(message) = message else {
                 return Ok(());
             };
