@@ -1,12 +1,14 @@
 #![doc = include_str!("../README.md")]
 
 pub mod backend;
+pub mod backup;
 pub mod bus;
 pub mod config;
 pub mod diff;
 pub mod embed;
 pub mod error;
 pub mod event;
+pub mod export;
 pub mod extract;
 pub mod filter;
 pub mod history;
