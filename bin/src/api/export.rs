@@ -23,10 +23,16 @@ const CHUNKS_IN_FLIGHT: usize = 8;
 /// The media type of an export.
 const JSON_LINES: &str = "application/x-ndjson";
 
-/// Hands the export's bytes to the response body in chunks; the client going away makes the
-/// next write fail, which ends the export.
+/// How long a chunk may wait for the client to take the previous ones. The backend's visitor
+/// holds the user's index for reading while the export runs, so a client that stops reading
+/// must not hold that user's writes for longer than this: its export is ended instead.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Hands the export's bytes to the response body in chunks; the client going away (or reading
+/// nothing for [`SEND_TIMEOUT`]) makes the next write fail, which ends the export.
 struct ChannelWriter {
     tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    runtime: tokio::runtime::Handle,
     buf: Vec<u8>,
 }
 
@@ -39,9 +45,21 @@ impl ChannelWriter {
             &mut self.buf,
             Vec::with_capacity(CHUNK_BYTES),
         ));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+        // On a blocking-pool thread, outside any async context: waiting here is allowed.
+        let sent = self
+            .runtime
+            .block_on(tokio::time::timeout(SEND_TIMEOUT, self.tx.send(Ok(chunk))));
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the client went away",
+            )),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client read nothing for 30 s",
+            )),
+        }
     }
 }
 
@@ -68,16 +86,17 @@ where
 {
     let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
     let manager = Arc::clone(&state.manager);
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut out = ChannelWriter {
             tx,
+            runtime,
             buf: Vec::with_capacity(CHUNK_BYTES),
         };
         if let Err(e) = produce(&manager, &mut out) {
             tracing::warn!(error = %e, "an export stopped before its end");
-            let _ = out
-                .tx
-                .blocking_send(Err(std::io::Error::other(e.to_string())));
+            // Ends the body abnormally; if the client is gone there is no one to tell.
+            let _ = out.tx.try_send(Err(std::io::Error::other(e.to_string())));
         }
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
