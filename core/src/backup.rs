@@ -207,16 +207,24 @@ impl MemoryManager {
             .get("dir")
             .and_then(serde_json::Value::as_str)
             .map(PathBuf::from);
-        let (seq, epoch, copy, snapshots) = {
+        let waited = std::time::Instant::now();
+        let (seq, epoch, copy, snapshots, paused) = {
             let _paused = self.pause_writes();
+            let held = std::time::Instant::now();
             let seq = self.bus().latest_seq();
             let copy = self.backend().begin_backup()?;
             let snapshots = match &store_dir {
                 Some(from) => copy_tree(from, &dir.join(SNAPSHOTS_DIR))?,
                 None => Vec::new(),
             };
-            (seq, self.bus().epoch(), copy, snapshots)
+            (seq, self.bus().epoch(), copy, snapshots, held)
         };
+        tracing::info!(
+            seq,
+            waited_ms = (paused - waited).as_secs_f64() * 1e3,
+            paused_ms = paused.elapsed().as_secs_f64() * 1e3,
+            "backup captured the state; writes flow again"
+        );
         let mut files = Vec::new();
         for rel in copy.write_to(&backend_dir)? {
             files.push(Path::new(BACKEND_DIR).join(rel));
