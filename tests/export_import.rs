@@ -351,27 +351,80 @@ async fn an_import_lands_in_the_importers_tenant_and_never_touches_another() {
     let server = Server::start("", tenants).await;
     let addr = server.addr();
     let as_ = |token: &'static str| [("authorization", token), JSON];
-    let added = http(&addr, "POST", "/api/v1/memories", &as_("Bearer acme-t"),
-        Some(&json!({"content": "acme's roadmap is secret", "user_id": "alice"}).to_string())).await;
+    let added = http(
+        &addr,
+        "POST",
+        "/api/v1/memories",
+        &as_("Bearer acme-t"),
+        Some(&json!({"content": "acme's roadmap is secret", "user_id": "alice"}).to_string()),
+    )
+    .await;
     assert_eq!(added.status, 201, "{}", added.text);
     let id = added.json["id"].as_str().unwrap().to_owned();
-    let text = http(&addr, "GET", "/api/v1/users/alice/export", &as_("Bearer acme-t"), None).await.text;
+    let text = http(
+        &addr,
+        "GET",
+        "/api/v1/users/alice/export",
+        &as_("Bearer acme-t"),
+        None,
+    )
+    .await
+    .text;
     assert!(text.contains("\"tenant\":\"acme\""), "{text}");
 
     let edited = text.replace("acme's roadmap is secret", "beta was here");
-    let r = http(&addr, "POST", "/api/v1/import", &as_("Bearer beta-t"), Some(&edited)).await;
+    let r = http(
+        &addr,
+        "POST",
+        "/api/v1/import",
+        &as_("Bearer beta-t"),
+        Some(&edited),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["memories_added"], 1, "{}", r.text);
     assert_eq!(r.json["ids_remapped"], 1, "acme holds that id: {}", r.text);
-    let mine = http(&addr, "GET", "/api/v1/memories?user_id=alice", &as_("Bearer beta-t"), None).await;
+    let mine = http(
+        &addr,
+        "GET",
+        "/api/v1/memories?user_id=alice",
+        &as_("Bearer beta-t"),
+        None,
+    )
+    .await;
     let copy = &mine.json["memories"][0];
     assert_eq!(copy["content"], "beta was here", "{}", mine.text);
     assert_ne!(copy["id"], id.as_str());
-    let theirs = http(&addr, "GET", &format!("/api/v1/memories/{id}?user_id=alice"), &as_("Bearer acme-t"), None).await;
-    assert_eq!(theirs.json["content"], "acme's roadmap is secret", "{}", theirs.text);
-    let count = http(&addr, "GET", "/api/v1/memories?user_id=alice", &as_("Bearer acme-t"), None).await;
+    let theirs = http(
+        &addr,
+        "GET",
+        &format!("/api/v1/memories/{id}?user_id=alice"),
+        &as_("Bearer acme-t"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        theirs.json["content"], "acme's roadmap is secret",
+        "{}",
+        theirs.text
+    );
+    let count = http(
+        &addr,
+        "GET",
+        "/api/v1/memories?user_id=alice",
+        &as_("Bearer acme-t"),
+        None,
+    )
+    .await;
     assert_eq!(count.json["memories"].as_array().unwrap().len(), 1);
     // Importing it again finds beta's copy under the same derived id.
-    let again = http(&addr, "POST", "/api/v1/import", &as_("Bearer beta-t"), Some(&edited)).await;
+    let again = http(
+        &addr,
+        "POST",
+        "/api/v1/import",
+        &as_("Bearer beta-t"),
+        Some(&edited),
+    )
+    .await;
     assert_eq!(again.json["memories_unchanged"], 1, "{}", again.text);
 }

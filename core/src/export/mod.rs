@@ -9,9 +9,13 @@
 
 pub mod base64;
 mod line;
+mod line_reader;
 mod read;
+mod report;
 mod write;
 
 pub use line::{EmbedderInfo, Entry, Header, FORMAT, VERSION};
-pub use read::{import_file, ImportReport, LineReader};
+pub use line_reader::LineReader;
+pub use read::import_file;
+pub use report::ImportReport;
 pub use write::{export_tenant, export_user, ExportWriter};

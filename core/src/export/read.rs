@@ -3,105 +3,22 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::line::{self, Entry, Header};
+use super::line_reader::LineReader;
+use super::report::ImportReport;
 use crate::manager::{Imported, MemoryManager};
 use crate::model::{Memory, MemoryId, MemoryRecord};
 use crate::scope::{check_id, Scope};
 use crate::session::{SessionInfo, SessionState};
 use crate::{Error, Result};
 
-/// Longest line read, in bytes: far above any real line (a history of many 64 KiB versions),
-/// low enough that a file without newlines cannot exhaust memory.
-const MAX_LINE_BYTES: u64 = 64 << 20;
-
 /// Namespace of the ids given to imported memories whose id another owner already holds.
 const REMAP_NAMESPACE: Uuid = Uuid::from_u128(0x6c0d_a5ee_e590_47a1_8d1b_3f7e_0000_0001);
-
-/// Reads an export's lines one at a time, numbering them from 1 and skipping blank ones.
-pub struct LineReader<R> {
-    inner: R,
-    number: u64,
-    buf: Vec<u8>,
-}
-
-impl<R: BufRead> LineReader<R> {
-    /// A reader at the start of `inner`.
-    pub fn new(inner: R) -> Self {
-        LineReader {
-            inner,
-            number: 0,
-            buf: Vec::new(),
-        }
-    }
-
-    /// The next non-blank line and its number, `None` at the end.
-    pub fn next_line(&mut self) -> Result<Option<(u64, String)>> {
-        loop {
-            self.buf.clear();
-            self.number += 1;
-            let read = (&mut self.inner)
-                .take(MAX_LINE_BYTES + 1)
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|e| Error::io("read the import", "", e))?;
-            if read == 0 {
-                return Ok(None);
-            }
-            let at = || format!("line {}", self.number);
-            if self.buf.len() as u64 > MAX_LINE_BYTES {
-                return Err(Error::invalid(
-                    at(),
-                    format!("is longer than {MAX_LINE_BYTES} bytes"),
-                ));
-            }
-            let text = std::str::from_utf8(&self.buf)
-                .map_err(|_| Error::invalid(at(), "is not UTF-8"))?
-                .trim();
-            if !text.is_empty() {
-                return Ok(Some((self.number, text.to_owned())));
-            }
-        }
-    }
-
-    /// The number of the last line read.
-    pub fn number(&self) -> u64 {
-        self.number
-    }
-}
-
-/// What an import did, as `POST /import` and `coda import` report it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ImportReport {
-    /// Lines between the header and the end line.
-    pub lines: u64,
-    /// Memories that were not there.
-    pub memories_added: u64,
-    /// Memories that were there with other content.
-    pub memories_updated: u64,
-    /// Memories that were there exactly so.
-    pub memories_unchanged: u64,
-    /// Memories embedded anew (the file's embedder differs, or a line had no vector).
-    pub memories_reembedded: u64,
-    /// Memories stored under a new id, because another user or tenant holds theirs.
-    pub ids_remapped: u64,
-    /// Histories stored.
-    pub histories_imported: u64,
-    /// Histories that were there exactly so.
-    pub histories_unchanged: u64,
-    /// Histories the backend cannot import (a custom backend without history import).
-    pub histories_skipped: u64,
-    /// Sessions that were not there.
-    pub sessions_added: u64,
-    /// Sessions that were there with other turns or counters.
-    pub sessions_updated: u64,
-    /// Sessions that were there exactly so.
-    pub sessions_unchanged: u64,
-}
 
 fn open(path: &Path) -> Result<LineReader<BufReader<File>>> {
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
@@ -117,9 +34,9 @@ pub fn import_file(manager: &MemoryManager, tenant: &str, path: &Path) -> Result
     check_id("tenant", tenant)?;
     let checked = Pass::new(manager, tenant, false).run(&mut open(path)?)?;
     manager.within_quota(tenant, checked.new_memories, || {
-        let mut pass = Pass::new(manager, tenant, true);
-        pass.header = checked.header.clone();
-        pass.run(&mut open(path)?).map(|done| done.report)
+        Pass::new(manager, tenant, true)
+            .run(&mut open(path)?)
+            .map(|done| done.report)
     })
 }
 

@@ -67,7 +67,7 @@ impl Shared {
 
 /// Backend `file`: a durable, append-only log of [`Change`]s in front of an in-memory live set.
 pub struct FileBackend {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     recovery: Recovery,
     syncer: Option<BatchSyncer>,
     compactor: Mutex<Option<JoinHandle<()>>>,
@@ -390,41 +390,11 @@ impl MemoryBackend for FileBackend {
     }
 
     fn begin_backup(&self) -> Result<Box<dyn coda_core::backup::BackupCopy>> {
-        let appender = self.shared.log.lock();
-        if let Some(reason) = &appender.failed {
-            return Err(Error::Unavailable(format!(
-                "the memory log is unusable: {reason}"
-            )));
-        }
-        Ok(Box::new(crate::backup::LogCopy {
-            file: Arc::clone(&appender.file),
-            len: appender.offset,
-            source: self.shared.log.path().to_owned(),
-        }))
+        self.capture_log()
     }
 
     fn import_history(&self, scope: &Scope, versions: Vec<Version>) -> Result<()> {
-        let mut bytes = Vec::new();
-        format::encode_history(&versions, &mut bytes).ok_or_else(|| {
-            Error::invalid(
-                "versions",
-                "too large for one log record (over 4 GiB encoded)",
-            )
-        })?;
-        let shared = &self.shared;
-        let appending = shared.log.begin_append();
-        let lsn = {
-            let mut appender = shared.log.lock();
-            shared.inner.check_history(scope, &versions)?;
-            let lsn = shared.log.append(&mut appender, &bytes, 1)?;
-            shared.inner.import_history_checked(scope, versions)?;
-            lsn
-        };
-        drop(appending);
-        if shared.options.sync == SyncPolicy::Always {
-            shared.log.wait_durable(lsn)?;
-        }
-        Ok(())
+        self.append_history(scope, versions)
     }
 
     fn flush(&self) -> Result<()> {
