@@ -1,6 +1,6 @@
 //! Export and import (SPEC §13): `GET /users/{uid}/export`, `GET /export` (the caller's whole
 //! tenant) and `POST /import`. Exports stream from a blocking thread through a bounded channel,
-//! so a user with a million memories costs a few buffers, not a copy of them; an import's body
+//! so a user with a million memories costs a few buffers and their ids, not a copy of them; an import's body
 //! is spooled to a temporary file (up to `server.max_import_bytes`) and read from there twice,
 //! once to validate it whole and once to apply it.
 
@@ -23,9 +23,8 @@ const CHUNKS_IN_FLIGHT: usize = 8;
 /// The media type of an export.
 const JSON_LINES: &str = "application/x-ndjson";
 
-/// How long a chunk may wait for the client to take the previous ones. The backend's visitor
-/// holds the user's index for reading while the export runs, so a client that stops reading
-/// must not hold that user's writes for longer than this: its export is ended instead.
+/// How long a chunk may wait for the client to take the previous ones: a client that stops
+/// reading has its export ended instead of holding a blocking thread forever.
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Hands the export's bytes to the response body in chunks; the client going away (or reading

@@ -7,9 +7,9 @@ use super::line::{render, EndLine, HistoryLine, MemoryOut, TurnOut};
 use super::{base64, EmbedderInfo, Header, FORMAT, VERSION};
 use crate::history::Version;
 use crate::manager::MemoryManager;
-use crate::model::MemoryRecord;
+use crate::model::{MemoryId, MemoryRecord};
 use crate::scope::Scope;
-use crate::session::SessionState;
+use crate::session::{SessionKey, SessionState};
 use crate::{Error, Result};
 
 /// Writes lines to `out` and counts them, for the `end` line.
@@ -96,31 +96,38 @@ impl<'w> ExportWriter<'w> {
     }
 
     /// Everything of `scope`'s owner: memories, then histories, then sessions.
+    ///
+    /// The visitors only collect ids (16 bytes a memory); each line is then read and written
+    /// with no backend lock held, so a client reading slowly never holds up writers (the
+    /// bundled backends' visitors hold locks that writers of every user wait on).
     pub fn owner(&mut self, manager: &MemoryManager, scope: &Scope) -> Result<()> {
         let backend = manager.backend();
-        // The visitors cannot fail: keep the first error and stop writing.
-        let mut failed: Option<Error> = None;
-        let keep = |result: Result<()>, failed: &mut Option<Error>| {
-            if let Err(e) = result {
-                failed.get_or_insert(e);
+        let mut ids: Vec<MemoryId> = Vec::new();
+        backend.scan_owner(scope, &mut |record| ids.push(record.memory.id))?;
+        for id in ids.drain(..) {
+            // Deleted since the scan: not exported.
+            if let Some(record) = backend.get(scope, id)? {
+                self.memory(&record)?;
             }
-        };
-        backend.scan_owner(scope, &mut |record| {
-            if failed.is_none() {
-                keep(self.memory(record), &mut failed);
-            }
-        })?;
+        }
         backend.owner_histories(scope, &mut |versions| {
-            if failed.is_none() {
-                keep(self.history(versions), &mut failed);
+            if let Some(first) = versions.first() {
+                ids.push(first.memory.id);
             }
         })?;
-        backend.owner_sessions(scope, &mut |state| {
-            if failed.is_none() {
-                keep(self.session(state), &mut failed);
+        for id in ids {
+            if let Some(versions) = backend.history(scope, id)? {
+                self.history(&versions)?;
             }
-        })?;
-        failed.map_or(Ok(()), Err)
+        }
+        let mut keys: Vec<SessionKey> = Vec::new();
+        backend.owner_sessions(scope, &mut |state| keys.push(state.info.key()))?;
+        for key in keys {
+            if let Some(state) = backend.session_state(&key)? {
+                self.session(&state)?;
+            }
+        }
+        Ok(())
     }
 
     /// The end line; returns how many lines lie between the header and it.
