@@ -1,8 +1,9 @@
 //! The Python package `clients/python` (`coda-memory`) against a real server: it is installed
 //! with `pip install --no-index` into a fresh venv in a temp dir (so its in-tree build backend
 //! must work offline), then its unittest suite runs with `CODA_URL`/`CODA_TOKEN` pointing at
-//! the server. Skipped with a notice when `python3`, its `venv` module or `websockets` is
-//! missing, unless `CI=true` (`.ci/run` installs `websockets`).
+//! the server, and so does the Python chat loop example (`examples/python/chat_loop.py`) with
+//! the installed package. Skipped with a notice when `python3`, its `venv` module or
+//! `websockets` is missing, unless `CI=true` (`.ci/run` installs `websockets`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -162,4 +163,35 @@ async fn python_package_installs_offline_and_passes_its_tests_against_a_server()
     )
     .await;
     assert!(check.contains("site-packages"), "{check}");
+
+    // The chat loop example, on the installed package: two sessions of one user, recalled
+    // across them, the newer fact superseding the older.
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python/chat_loop.py");
+    let chat = run(
+        "examples/python/chat_loop.py",
+        &python,
+        &[
+            example,
+            "--url",
+            &url,
+            "--token",
+            "py-token",
+            "--user",
+            "chat-loop-alice",
+        ],
+        venv.path(),
+        &[],
+    )
+    .await;
+    assert!(
+        chat.contains(
+            "coda: You said: Where do I live again? (I remember: The user lives in Paris.)"
+        ),
+        "{chat}"
+    );
+    assert!(
+        chat.contains("-- what Coda believes now: The user lives in Berlin."),
+        "{chat}"
+    );
+    assert!(chat.contains("OK: recalled across sessions"), "{chat}");
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+pub mod cluster;
 pub mod dashboard;
 pub mod http_semantics;
 pub mod mcp;

@@ -77,6 +77,20 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Serve MCP on stdin/stdout for an assistant: over the configured store (with no server
+    /// running on it), or with `--url` through a running server.
+    Mcp {
+        /// Proxy every tool call to the Coda server at this base URL (http://HOST:PORT)
+        /// instead of opening the store.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// The server's bearer token (with `--url`; default: $CODA_TOKEN).
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
+        /// The tenant to work on (default `default`); with `--url`, sent as X-Coda-Tenant.
+        #[arg(long, value_name = "ID")]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -147,6 +161,24 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Import { file, tenant } => {
             let config = coda::Config::load(cli.config.as_deref())?;
             transfer_cmd::import(config, file, tenant)
+        }
+        Command::Mcp { url, token, tenant } => {
+            use coda_server::mcp::stdio::{run, Target};
+            match url {
+                Some(url) => {
+                    let token = token.or_else(|| std::env::var("CODA_TOKEN").ok());
+                    run(Target::Remote { url, token, tenant })
+                }
+                None if token.is_some() => Err(
+                    "`--token` is for `--url`: without it, coda mcp opens the configured \
+                         store itself"
+                        .into(),
+                ),
+                None => {
+                    let config = coda::Config::load(cli.config.as_deref())?;
+                    run(Target::Local { config, tenant })
+                }
+            }
         }
     }
 }

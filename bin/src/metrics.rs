@@ -56,6 +56,13 @@ impl Metrics {
         Metrics { registry, latency }
     }
 
+    /// Adds a collector read at every scrape (the cluster's figures).
+    pub fn register(&self, collector: Box<dyn Collector>) {
+        if let Err(e) = self.registry.register(collector) {
+            tracing::error!(error = %e, "a metrics collector could not be registered");
+        }
+    }
+
     /// Records one operation's latency.
     pub fn observe(&self, op: &'static str, took: Duration) {
         self.latency

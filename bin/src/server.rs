@@ -58,6 +58,9 @@ impl ServerHandle {
         if let Err(e) = self.task.await {
             tracing::error!(error = %e, "server task failed");
         }
+        if let Some(node) = &self.state.cluster {
+            node.stop().await;
+        }
         let manager = Arc::clone(&self.state.manager);
         tokio::task::spawn_blocking(move || manager.shutdown())
             .await
@@ -98,6 +101,10 @@ async fn shutdown_signal() {
 /// Opens Coda from `config` and starts serving on `server.bind`; must run inside a tokio
 /// runtime.
 pub async fn start(config: Config) -> coda::Result<ServerHandle> {
+    if config.cluster.enabled() {
+        let (node, manager) = crate::cluster::connect(&config).await?;
+        return serve(config, manager, Some(node)).await;
+    }
     let opened = config.clone();
     let manager = tokio::task::spawn_blocking(move || MemoryManager::open(opened))
         .await
@@ -107,6 +114,14 @@ pub async fn start(config: Config) -> coda::Result<ServerHandle> {
 
 /// Starts serving an already opened manager.
 pub async fn start_with(config: Config, manager: Arc<MemoryManager>) -> coda::Result<ServerHandle> {
+    serve(config, manager, None).await
+}
+
+async fn serve(
+    config: Config,
+    manager: Arc<MemoryManager>,
+    cluster: Option<crate::cluster::Node>,
+) -> coda::Result<ServerHandle> {
     let hub = websocket_hub(&manager);
     let access = Arc::new(Access {
         auth: coda::Authenticator::new(&config.server),
@@ -123,7 +138,11 @@ pub async fn start_with(config: Config, manager: Arc<MemoryManager>) -> coda::Re
         access,
         metrics,
         started: Instant::now(),
+        cluster,
     });
+    if let Some(node) = &state.cluster {
+        crate::cluster::start(node, &state)?;
+    }
     let listener = TcpListener::bind(&bind)
         .await
         .map_err(|e| coda::Error::io("bind", &bind, e))?;
@@ -259,15 +278,16 @@ fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
         .and(with_state.clone())
         .map(|state: Arc<State>| {
             let bus = state.manager.bus();
-            json_response(
-                StatusCode::OK,
-                &json!({
-                    "status": "ok",
-                    "uptime_s": state.started.elapsed().as_secs_f64(),
-                    "epoch": bus.epoch(),
-                    "seq": bus.latest_seq(),
-                }),
-            )
+            let mut health = json!({
+                "status": "ok",
+                "uptime_s": state.started.elapsed().as_secs_f64(),
+                "epoch": bus.epoch(),
+                "seq": bus.latest_seq(),
+            });
+            if let Some(node) = &state.cluster {
+                health["cluster"] = json!(node.status());
+            }
+            json_response(StatusCode::OK, &health)
         });
 
     let metrics = warp::path("metrics")

@@ -30,6 +30,8 @@ pub struct State {
     pub rates: RateLimits,
     /// When the server started.
     pub started: Instant,
+    /// This node of the cluster, when `[cluster]` names a NATS server (SPEC §12).
+    pub cluster: Option<crate::cluster::Node>,
 }
 
 impl State {

@@ -10,7 +10,7 @@ use crate::history::Version;
 use crate::model::{By, Memory, MemoryId, MemoryRecord, ScoredMemory};
 use crate::scope::{Owner, Scope};
 use crate::session::{SessionChange, SessionInfo, SessionKey, SessionState};
-use crate::Result;
+use crate::{Error, Result};
 
 /// What a backend factory is given besides its options.
 #[non_exhaustive]
@@ -65,6 +65,11 @@ pub enum Change {
     },
     /// A session changed.
     Session(SessionChange),
+    /// Every change before this one belongs to the replicated log up to position `seq` (a
+    /// cluster's stream sequence). A durable backend that has seen one treats changes after
+    /// the last as an operation a crash interrupted, and drops them when it opens: the node
+    /// applies that operation again from the log, so it lands exactly once.
+    Commit(u64),
 }
 
 /// What erasing a user removed.
@@ -243,5 +248,20 @@ pub trait MemoryBackend: Send + Sync + 'static {
     /// Makes every acknowledged change durable.
     fn flush(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// Records that the changes so far complete the replicated log up to position `seq`
+    /// ([`Change::Commit`]), durably with them. Only backends that can do this atomically
+    /// support a cluster; the others refuse.
+    fn commit(&self, seq: u64) -> Result<()> {
+        let _ = seq;
+        Err(Error::Unavailable(
+            "this memory backend cannot record a replicated log position".into(),
+        ))
+    }
+
+    /// The last position [`commit`](Self::commit) recorded: 0 before any.
+    fn committed(&self) -> Result<u64> {
+        Ok(0)
     }
 }

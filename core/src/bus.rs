@@ -27,6 +27,12 @@ pub trait Sequencer: Send + Sync + 'static {
     fn next(&self) -> u64;
     /// The last number handed out (0 before the first).
     fn latest(&self) -> u64;
+    /// Whether an event may be numbered now. A cluster numbers only the events of operations
+    /// it applies from its shared log, so that every node's sequence is the same; an event
+    /// raised outside one (a read served locally while the log is unreachable) is dropped.
+    fn admits(&self) -> bool {
+        true
+    }
 }
 
 /// A [`Sequencer`] for one process: a new epoch at every start, counting from 1.
@@ -343,6 +349,10 @@ impl EventBus {
         let event_type = body.event_type();
 
         let mut ordered = self.ordered.lock();
+        if !self.sequencer.admits() {
+            tracing::debug!(event_type = %event_type, "event outside a replicated operation dropped");
+            return None;
+        }
         if dedup == Dedup::Check && !ordered.dedup.admit(hash, Instant::now()) {
             self.suppressed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(event_type = %event_type, "duplicate event suppressed");

@@ -37,6 +37,8 @@ pub struct Config {
     pub events: EventsConfig,
     /// `[[sinks]]`: where events go, each with its `type` and options.
     pub sinks: Vec<SinkConfig>,
+    /// `[cluster]`: several nodes on one NATS JetStream stream (SPEC §12).
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 /// `[server]`.
@@ -295,6 +297,7 @@ impl Default for Config {
                 ),
             ]),
             events: EventsConfig::default(),
+            cluster: crate::cluster::ClusterConfig::default(),
             sinks: vec![
                 SinkConfig {
                     kind: "websocket".into(),
@@ -454,6 +457,7 @@ impl Config {
         if self.memory.expiry_sweep_s == 0 {
             return Err(Error::config("memory.expiry_sweep_s", "must be at least 1"));
         }
+        self.cluster.validate()?;
         crate::tenant::validate(&self.server)
     }
 

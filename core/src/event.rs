@@ -337,7 +337,7 @@ impl Event {
         seq: u64,
         timestamp: DateTime<Utc>,
     ) -> Event {
-        let event_id = Uuid::new_v4();
+        let event_id = crate::stamp::new_id();
         let stamp = crate::model::timestamp::format(&timestamp);
         // The body is a JSON object from serde: drop its closing brace and append the envelope.
         let open = body_json.strip_suffix('}').unwrap_or(body_json);

@@ -109,7 +109,7 @@ impl HistoryTable {
                     self.written(record, None);
                 }
             }
-            Change::Session(_) => {}
+            Change::Session(_) | Change::Commit(_) => {}
         }
     }
 

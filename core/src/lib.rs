@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod backup;
 pub mod bus;
+pub mod cluster;
 pub mod config;
 pub mod diff;
 pub mod embed;
@@ -21,6 +22,7 @@ pub mod scope;
 pub mod session;
 pub mod sink;
 pub mod snapshot;
+pub mod stamp;
 pub mod stats;
 pub mod tenant;
 #[cfg(feature = "testkit")]

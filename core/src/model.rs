@@ -456,9 +456,9 @@ pub mod timestamp {
 
     /// The current time at the microsecond precision timestamps are stored with, so a value
     /// survives a round trip through JSON unchanged.
+    /// Inside a replicated operation ([`crate::stamp::Stamp`]) this is the operation's time.
     pub fn now() -> DateTime<Utc> {
-        use chrono::SubsecRound;
-        Utc::now().trunc_subsecs(6)
+        crate::stamp::now()
     }
 
     /// Formats `ts` as RFC 3339 UTC with microseconds.

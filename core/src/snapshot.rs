@@ -21,7 +21,7 @@ pub struct StoreContext {}
 
 /// A snapshot id: `snapshot_YYYYMMDD_HHMMSS_<8 hex>`.
 pub fn new_snapshot_id(at: DateTime<Utc>) -> String {
-    let hex = Uuid::new_v4().simple().to_string();
+    let hex = crate::stamp::new_id().simple().to_string();
     format!("snapshot_{}_{}", at.format("%Y%m%d_%H%M%S"), &hex[..8])
 }
 

@@ -1,4 +1,5 @@
 """Drives Coda's /mcp with the official MCP Python SDK (tests/mcp_http.rs runs it).
+tests/mcp/stdio_client.py imports main_flow from here to drive `coda mcp` the same way.
 
 usage: client.py URL TOKEN [TENANT_TOKEN]
 
@@ -52,6 +53,8 @@ async def main_flow(session, init):
     schemas = {t.name: t.inputSchema for t in tools.tools}
     assert schemas["add_memory"]["required"] == ["content"], schemas["add_memory"]
     assert "limit" in schemas["search_memories"]["properties"], schemas["search_memories"]
+    for name in ("add_memory", "update_memory"):
+        assert "expires_at" in schemas[name]["properties"], schemas[name]
 
     added = ok(await session.call_tool(
         "add_memory", {"content": "Alice likes green tea", "user_id": "alice"}))
@@ -100,7 +103,32 @@ async def main_flow(session, init):
     assert not deleted.isError, text(deleted)
     gone = await session.call_tool("get_memory", {"id": mid, "user_id": "alice"})
     assert gone.isError and json.loads(text(gone))["error"]["code"] == "not_found", text(gone)
+    await expiry_flow(session)
     return len(names)
+
+
+async def expiry_flow(session):
+    """expires_at on add_memory and update_memory, as the HTTP API takes it (erin's memory)."""
+    added = ok(await session.call_tool("add_memory", {
+        "content": "Erin's trial ends in 2030", "user_id": "erin",
+        "expires_at": "2030-01-01T00:00:00Z"}))
+    assert added["expires_at"].startswith("2030-01-01T00:00:00"), added
+    moved = ok(await session.call_tool("update_memory", {
+        "id": added["id"], "user_id": "erin", "expires_at": "2031-06-01T12:00:00Z"}))
+    assert moved["expires_at"].startswith("2031-06-01T12:00:00"), moved
+    kept = ok(await session.call_tool("update_memory", {
+        "id": added["id"], "user_id": "erin", "importance": 0.9}))
+    assert kept["expires_at"] == moved["expires_at"], kept
+    cleared = ok(await session.call_tool("update_memory", {
+        "id": added["id"], "user_id": "erin", "expires_at": None}))
+    assert "expires_at" not in cleared, cleared
+    bad = await session.call_tool("add_memory", {
+        "content": "x", "user_id": "erin", "expires_at": "next tuesday"})
+    assert bad.isError and json.loads(text(bad))["error"]["field"] == "expires_at", text(bad)
+    both = await session.call_tool("update_memory", {
+        "id": added["id"], "user_id": "erin", "expires_at": "2030-01-01T00:00:00Z",
+        "ttl_s": 60})
+    assert both.isError and "ttl_s" in text(both), text(both)
 
 
 def status_without_token(url):
@@ -138,4 +166,5 @@ async def main():
     print(f"OK: {count} tools, every tool called, bad argument named, no token -> {refused}")
 
 
-asyncio.run(main())
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -92,11 +92,16 @@ where
 {
     let manager = Arc::clone(&state.manager);
     let metrics: Arc<Metrics> = Arc::clone(&state.metrics);
+    // An operation applied from the cluster's stream runs with its time and id seed.
+    let stamp = crate::cluster::current_stamp();
     let joined = tokio::task::spawn_blocking(move || {
         let start = Instant::now();
         // A change and its event happen together with respect to an online backup.
         let writing = manager.write_gate();
-        let result = f(&manager);
+        let result = match stamp {
+            Some(stamp) => stamp.apply(|| f(&manager)),
+            None => f(&manager),
+        };
         drop(writing);
         if let Some(op) = op {
             metrics.observe(op, start.elapsed());
@@ -171,6 +176,8 @@ pub struct Request<'a> {
     principal: coda::Principal,
     query: Query,
     body: bytes::Bytes,
+    /// Applied from the cluster's stream: run here, never published again.
+    applying: bool,
 }
 
 impl Request<'_> {
@@ -273,6 +280,7 @@ where
             principal,
             query: Query::parse(&raw_query)?,
             body,
+            applying: false,
         };
         dispatch(&method, &path, request).await
     }
@@ -298,6 +306,31 @@ pub(crate) async fn call_as(
         principal,
         query: Query(query),
         body,
+        applying: false,
+    };
+    dispatch(&method, path, request)
+        .await
+        .unwrap_or_else(ApiError::into_response)
+}
+
+/// Applies one call from the cluster's stream on this node ([`crate::cluster`]): the same
+/// dispatch, run here and never published again.
+pub(crate) async fn call_applied(
+    state: &State,
+    tenant: String,
+    principal: coda::Principal,
+    method: Method,
+    path: &[&str],
+    query: Vec<(String, String)>,
+    body: bytes::Bytes,
+) -> Response {
+    let request = Request {
+        state,
+        tenant,
+        principal,
+        query: Query(query),
+        body,
+        applying: true,
     };
     dispatch(&method, path, request)
         .await
@@ -382,6 +415,22 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 async fn dispatch(method: &Method, path: &[&str], r: Request<'_>) -> Reply {
     use Method as M;
+    if let Some(node) = r.state.cluster.as_ref() {
+        if !r.applying && crate::cluster::replicated(method, path) {
+            let query = &r.query.0;
+            let submitted =
+                crate::cluster::submit(node, &r.tenant, &r.principal, method, path, query, &r.body)
+                    .await;
+            match submitted {
+                Ok(response) => return Ok(response),
+                // While NATS is away a search still answers from this node's view (its
+                // `memory_retrieve` event, which only the stream can number, is not raised).
+                Err(coda_cluster_nats::ClusterError::Unavailable(_))
+                    if path == ["memories", "search"] => {}
+                Err(e) => return Err(crate::cluster::refused(e)),
+            }
+        }
+    }
     if !takes_body(method, path) {
         r.json_or_empty::<NoBody>()?;
     }

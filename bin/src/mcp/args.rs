@@ -5,6 +5,16 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// A field that is present, null or not, as `Some`: `expires_at: null` removes an expiry,
+/// while an absent `expires_at` leaves it.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// The §8 scope ids every tool takes.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +48,11 @@ pub struct AddMemoryArgs {
     /// What it is about, for superseding an older memory of the same slot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot: Option<String>,
-    /// Seconds until it expires.
+    /// When it expires (RFC 3339, e.g. `2030-01-01T00:00:00Z`); exclusive with `ttl_s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub expires_at: Option<String>,
+    /// Seconds until it expires; exclusive with `expires_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_s: Option<u64>,
     /// Whose memory (default `default`).
@@ -155,7 +169,11 @@ pub struct UpdateArgs {
     /// Keys to set; a null value removes the key.
     #[serde(default)]
     pub metadata: Option<Map<String, Value>>,
-    /// Expire this many seconds from now.
+    /// A new expiry time (RFC 3339); `null` removes the expiry. Exclusive with `ttl_s`.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(extend("format" = "date-time"))]
+    pub expires_at: Option<Option<String>>,
+    /// Expire this many seconds from now; exclusive with `expires_at`.
     #[serde(default)]
     pub ttl_s: Option<u64>,
     /// The user it belongs to (default `default`).

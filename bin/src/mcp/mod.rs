@@ -1,9 +1,12 @@
-//! MCP over Streamable HTTP at `/mcp` (SPEC §11): the official `rmcp` SDK's tower service,
-//! mounted in the server's accept loop behind the same bearer tokens, tenants and rate limits as
-//! `/api/v1`. Each tool is one `/api/v1` call (see `CodaTools`), so it answers the same JSON and
-//! publishes the same events.
+//! MCP (SPEC §11) with the official `rmcp` SDK. Over Streamable HTTP at `/mcp`: the SDK's tower
+//! service, mounted in the server's accept loop behind the same bearer tokens, tenants and rate
+//! limits as `/api/v1`. Over stdio: `coda mcp` ([`stdio`]). Each tool is one `/api/v1` call
+//! (see `CodaTools`), so it answers the same JSON and publishes the same events everywhere.
 
 mod args;
+mod dispatch;
+mod remote;
+pub mod stdio;
 mod tools;
 
 use std::sync::Arc;

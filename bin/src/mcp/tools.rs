@@ -1,96 +1,34 @@
-//! The eleven MCP tools of SPEC §11. Each is one `/api/v1` call made through
-//! [`crate::api::call_as`] with the caller's tenant: the same scopes, validation, events and
-//! JSON. A 2xx answer is the tool's text; any other is a tool error (`isError: true`) whose text
-//! is the API's error JSON, which names the bad field.
+//! The eleven MCP tools of SPEC §11. Each is one `/api/v1` call, made through the
+//! [`Dispatcher`]: in the server (or `coda mcp`) by [`crate::api::call_as`] with the caller's
+//! tenant, or sent to a running server (`coda mcp --url`): the same scopes, validation, events
+//! and JSON either way. A 2xx answer is the tool's text; any other is a tool error
+//! (`isError: true`) whose text is the API's error JSON, which names the bad field.
 
 use std::sync::Arc;
 
 use http::Method;
-use http_body_util::BodyExt as _;
 use rmcp::handler::server::common::{schema_for_empty_input, schema_for_input};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, JsonObject, ServerCapabilities, ServerConfig,
+    CallToolResult, Extensions, Implementation, JsonObject, ServerCapabilities, ServerConfig,
 };
 use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler};
 use schemars::JsonSchema;
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::args::{
     AddMemoryArgs, ListArgs, MemoryArgs, ScopeArgs, SearchArgs, SnapshotArgs, TurnArgs, UpdateArgs,
 };
-use super::Caller;
-use crate::api::ApiError;
+use super::dispatch::{answer, body, parse, refuse, scope_query, ApiCall, Dispatcher, Query};
 use crate::state::State;
 
 /// What a tool answers: a result, error or not; `Err` only when the call never reached Coda.
 type ToolResult = Result<CallToolResult, ErrorData>;
 
-/// Coda's MCP server: the tools, bound to the server's state.
+/// Coda's MCP server: the tools, bound to where their calls go.
 #[derive(Clone)]
 pub struct CodaTools {
-    state: Arc<State>,
-}
-
-/// Query pairs for the scope ids that are given.
-fn scope_query(user: Option<String>, agent: Option<String>, session: Option<String>) -> Query {
-    let mut query = Query::default();
-    query.opt("user_id", user);
-    query.opt("agent_id", agent);
-    query.opt("session_id", session);
-    query
-}
-
-/// A query string as pairs.
-#[derive(Default)]
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn opt(&mut self, name: &str, value: Option<impl ToString>) {
-        if let Some(value) = value {
-            self.0.push((name.to_owned(), value.to_string()));
-        }
-    }
-}
-
-/// A JSON body, or a tool error when it cannot be written (never for these types).
-fn body<T: Serialize>(value: &T) -> Result<bytes::Bytes, ErrorData> {
-    serde_json::to_vec(value)
-        .map(bytes::Bytes::from)
-        .map_err(|e| ErrorData::internal_error(e.to_string(), None))
-}
-
-/// A tool's answer from the API's: 2xx is the result, any other a tool error (`isError`)
-/// whose text is the API's error JSON, naming the field.
-async fn answer(response: warp::reply::Response) -> ToolResult {
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
-        .to_bytes();
-    let text = if bytes.is_empty() {
-        "{}".to_owned()
-    } else {
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
-    let content = vec![ContentBlock::text(text)];
-    Ok(if status.is_success() {
-        CallToolResult::success(content)
-    } else {
-        CallToolResult::error(content)
-    })
-}
-
-/// A tool's arguments parsed as the API parses a body: a wrong type or unknown field is the
-/// API's 422 naming it, answered as a tool error rather than a protocol error.
-fn parse<T: serde::de::DeserializeOwned>(raw: JsonObject) -> Result<T, ApiError> {
-    match serde_json::to_vec(&raw) {
-        Ok(bytes) => crate::api::parse_json(&bytes),
-        Err(e) => Err(ApiError::invalid("arguments", e)),
-    }
+    dispatcher: Dispatcher,
 }
 
 /// The JSON Schema `tools/list` gives for arguments `T`.
@@ -107,42 +45,34 @@ fn session(session_id: Option<String>) -> String {
 }
 
 impl CodaTools {
-    /// The tools of the server whose state is `state`.
+    /// The tools of the server whose state is `state` (`/mcp`).
     pub fn new(state: Arc<State>) -> CodaTools {
-        CodaTools { state }
+        CodaTools::with(Dispatcher::Server(state))
+    }
+
+    /// The tools, their calls going to `dispatcher`.
+    pub(crate) fn with(dispatcher: Dispatcher) -> CodaTools {
+        CodaTools { dispatcher }
     }
 
     /// Makes the `/api/v1` call and turns its answer into a tool result.
     async fn call(
         &self,
-        parts: &http::request::Parts,
+        extensions: &Extensions,
         method: Method,
         path: &[&str],
         query: Query,
         body: bytes::Bytes,
     ) -> ToolResult {
-        let Some(caller) = parts.extensions.get::<Caller>().cloned() else {
-            return Err(ErrorData::internal_error(
-                "the request reached the tools without passing authentication",
-                None,
-            ));
-        };
-        let response = crate::api::call_as(
-            &self.state,
-            caller.tenant,
-            caller.principal,
+        let call = ApiCall {
             method,
-            path,
-            query.0,
+            path: path.iter().map(|s| (*s).to_owned()).collect(),
+            query: query.0,
             body,
-        )
-        .await;
-        answer(response).await
+        };
+        Ok(answer(self.dispatcher.call(extensions, call).await?))
     }
 }
-
-/// The request's parts, which carry its [`Caller`].
-type Parts = rmcp::handler::server::common::Extension<http::request::Parts>;
 
 #[tool_router]
 impl CodaTools {
@@ -153,16 +83,22 @@ impl CodaTools {
     )]
     async fn add_memory(
         &self,
-        rmcp::handler::server::common::Extension(parts): Parts,
+        extensions: Extensions,
         Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
         let args: AddMemoryArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused.into_response()).await,
+            Err(refused) => return refuse(refused).await,
         };
         let body = body(&args)?;
-        self.call(&parts, Method::POST, &["memories"], Query::default(), body)
-            .await
+        self.call(
+            &extensions,
+            Method::POST,
+            &["memories"],
+            Query::default(),
+            body,
+        )
+        .await
     }
 
     /// Searches memories.
@@ -172,16 +108,16 @@ impl CodaTools {
     )]
     async fn search_memories(
         &self,
-        rmcp::handler::server::common::Extension(parts): Parts,
+        extensions: Extensions,
         Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
         let args: SearchArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused.into_response()).await,
+            Err(refused) => return refuse(refused).await,
         };
         let body = body(&args)?;
         self.call(
-            &parts,
+            &extensions,
             Method::POST,
             &["memories", "search"],
             Query::default(),
@@ -197,12 +133,12 @@ impl CodaTools {
     )]
     async fn list_memories(
         &self,
-        rmcp::handler::server::common::Extension(parts): Parts,
+        extensions: Extensions,
         Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
         let args: ListArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused.into_response()).await,
+            Err(refused) => return refuse(refused).await,
         };
         let mut query = scope_query(args.user_id, args.agent_id, args.session_id);
         query.opt("limit", args.limit);
@@ -211,7 +147,7 @@ impl CodaTools {
         query.opt("include_superseded", args.include_superseded);
         query.opt("include_expired", args.include_expired);
         self.call(
-            &parts,
+            &extensions,
             Method::GET,
             &["memories"],
             query,
@@ -227,16 +163,16 @@ impl CodaTools {
     )]
     async fn get_memory(
         &self,
-        rmcp::handler::server::common::Extension(parts): Parts,
+        extensions: Extensions,
         Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
         let args: MemoryArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused.into_response()).await,
+            Err(refused) => return refuse(refused).await,
         };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         self.call(
-            &parts,
+            &extensions,
             Method::GET,
             &["memories", &args.id],
             query,
@@ -252,12 +188,12 @@ impl CodaTools {
     )]
     async fn update_memory(
         &self,
-        rmcp::handler::server::common::Extension(parts): Parts,
+        extensions: Extensions,
         Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
         let args: UpdateArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused.into_response()).await,
+            Err(refused) => return refuse(refused).await,
         };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         let mut patch = Map::new();
@@ -270,10 +206,22 @@ impl CodaTools {
         set("memory_type", args.memory_type.map(Value::from));
         set("importance", args.importance.map(Value::from));
         set("metadata", args.metadata.map(Value::Object));
+        // Present but null removes the expiry, as in the PATCH body.
+        set(
+            "expires_at",
+            args.expires_at
+                .map(|at| at.map_or(Value::Null, Value::from)),
+        );
         set("ttl_s", args.ttl_s.map(Value::from));
         let body = body(&patch)?;
-        self.call(&parts, Method::PATCH, &["memories", &args.id], query, body)
-            .await
+        self.call(
+            &extensions,
+            Method::PATCH,
+            &["memories", &args.id],
+            query,
+            body,
+        )
+        .await
     }
 
     /// Deletes a memory.
@@ -283,16 +231,16 @@ impl CodaTools {
     )]
     async fn delete_memory(
         &self,
-        rmcp::handler::server::common::Extension(parts): Parts,
+        extensions: Extensions,
         Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
         let args: MemoryArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused.into_response()).await,
+            Err(refused) => return refuse(refused).await,
         };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         self.call(
-            &parts,
+            &extensions,
             Method::DELETE,
             &["memories", &args.id],
             query,
@@ -308,16 +256,16 @@ impl CodaTools {
     )]
     async fn memory_history(
         &self,
-        rmcp::handler::server::common::Extension(parts): Parts,
+        extensions: Extensions,
         Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
         let args: MemoryArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused.into_response()).await,
+            Err(refused) => return refuse(refused).await,
         };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         self.call(
-            &parts,
+            &extensions,
             Method::GET,
             &["memories", &args.id, "history"],
             query,
@@ -333,12 +281,12 @@ impl CodaTools {
     )]
     async fn add_turn(
         &self,
-        rmcp::handler::server::common::Extension(parts): Parts,
+        extensions: Extensions,
         Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
         let args: TurnArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused.into_response()).await,
+            Err(refused) => return refuse(refused).await,
         };
         let sid = session(args.session_id);
         let mut turn = Map::new();
@@ -355,7 +303,7 @@ impl CodaTools {
         }
         let body = body(&turn)?;
         self.call(
-            &parts,
+            &extensions,
             Method::POST,
             &["sessions", &sid, "turns"],
             Query::default(),
@@ -371,17 +319,17 @@ impl CodaTools {
     )]
     async fn get_turns(
         &self,
-        rmcp::handler::server::common::Extension(parts): Parts,
+        extensions: Extensions,
         Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
         let args: ScopeArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused.into_response()).await,
+            Err(refused) => return refuse(refused).await,
         };
         let sid = session(args.session_id);
         let query = scope_query(args.user_id, args.agent_id, None);
         self.call(
-            &parts,
+            &extensions,
             Method::GET,
             &["sessions", &sid, "turns"],
             query,
@@ -397,17 +345,17 @@ impl CodaTools {
     )]
     async fn persist(
         &self,
-        rmcp::handler::server::common::Extension(parts): Parts,
+        extensions: Extensions,
         Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
         let args: ScopeArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused.into_response()).await,
+            Err(refused) => return refuse(refused).await,
         };
         let sid = session(args.session_id);
         let query = scope_query(args.user_id, args.agent_id, None);
         self.call(
-            &parts,
+            &extensions,
             Method::POST,
             &["sessions", &sid, "persist"],
             query,
@@ -423,12 +371,12 @@ impl CodaTools {
     )]
     async fn create_snapshot(
         &self,
-        rmcp::handler::server::common::Extension(parts): Parts,
+        extensions: Extensions,
         Parameters(raw): Parameters<JsonObject>,
     ) -> ToolResult {
         let args: SnapshotArgs = match parse(raw) {
             Ok(args) => args,
-            Err(refused) => return answer(refused.into_response()).await,
+            Err(refused) => return refuse(refused).await,
         };
         let query = scope_query(args.user_id, args.agent_id, args.session_id);
         let mut create = Map::new();
@@ -436,7 +384,7 @@ impl CodaTools {
             create.insert("save".into(), Value::from(save));
         }
         let body = body(&create)?;
-        self.call(&parts, Method::POST, &["snapshots"], query, body)
+        self.call(&extensions, Method::POST, &["snapshots"], query, body)
             .await
     }
 }

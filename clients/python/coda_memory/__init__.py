@@ -6,7 +6,8 @@
     hits = coda.search("what does alice drink", limit=3)
 
 `AsyncClient` has the same methods as coroutines; `Events` is an async iterator over `/ws` that
-resumes with `since`/`epoch` after a disconnect.
+resumes with `since`/`epoch` after a disconnect, and `SyncEvents` (or `Client.events()`) the
+same without asyncio.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 from .aio import AsyncClient
 from .client import Client, Json
 from .errors import CodaConnectionError, CodaError
-from .events import Events
+from .events import Events, SyncEvents
 
-__all__ = ["AsyncClient", "Client", "CodaConnectionError", "CodaError", "Events", "Json"]
+__all__ = ["AsyncClient", "Client", "CodaConnectionError", "CodaError", "Events", "Json",
+           "SyncEvents"]
 __version__ = "0.1.0"

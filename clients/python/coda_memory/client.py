@@ -8,9 +8,12 @@ import socket
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 from .errors import CodaConnectionError, CodaError
+
+if TYPE_CHECKING:
+    from .events import SyncEvents
 
 #: A JSON object as the server answers it.
 Json = Dict[str, Any]
@@ -131,6 +134,21 @@ class Client:
         """
         scope = self.scope(session, agent=not path.startswith("/snapshots"))
         return self.request(method, "/api/v1" + path, body, {**scope, **query})
+
+    # Events.
+
+    def events(self, types: Optional[List[str]] = None, **options: Any) -> "SyncEvents":
+        """A blocking iterator over `/ws` with this client's URL, token, tenant and scope:
+        `for event in coda.events(["memory_store"], recv_timeout=30): ...`.
+
+        `options` are `SyncEvents`' (`replay`, `since`, `epoch`, `backoff`, `max_backoff`,
+        `max_retries`, `recv_timeout`, ...); it resumes after a disconnect as `Events` does.
+        """
+        from .events import SyncEvents
+
+        scope = {"user_id": self.user_id, "agent_id": self.agent_id,
+                 "session_id": self.session_id, "tenant": self.tenant}
+        return SyncEvents(self.url, self.token, types=types, **{**scope, **options})
 
     # Service.
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 import unittest
 import urllib.parse
 import uuid
 from typing import Any, Callable, Dict, List, Optional
 
-from coda_memory import AsyncClient, Client, CodaError, Events
+from coda_memory import AsyncClient, Client, CodaConnectionError, CodaError, Events, SyncEvents
 
 URL = os.environ.get("CODA_URL", "http://127.0.0.1:8765")
 TOKEN = os.environ.get("CODA_TOKEN")
@@ -306,6 +307,91 @@ class EventsTest(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(CodaError) as caught:
             await Events(URL, TOKEN, user_id="has space").connect()
         self.assertEqual((caught.exception.status, caught.exception.field), (422, "user_id"))
+
+
+def collect_sync(events: SyncEvents, until: int, into: List[Dict[str, Any]]) -> None:
+    """Appends events to `into` until one with seq >= `until` arrives (each wait for a frame
+    bounded by the iterator's `recv_timeout`)."""
+    for event in events:
+        into.append(event)
+        if isinstance(event.get("seq"), int) and event["seq"] >= until:
+            return
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class SyncEventsTest(unittest.TestCase):
+    """`Client.events()`: the blocking iterator, with the async one's resumption rules."""
+
+    def test_resumes_after_a_dropped_socket_without_duplicates(self) -> None:
+        coda = Client(URL, TOKEN, user_id=unique("sam"))
+        with coda.events(recv_timeout=DEADLINE) as events:
+            welcome = events.connect()
+            received: List[Dict[str, Any]] = []
+            ids = [coda.add_memory(f"Sam fact number {i}.")["id"] for i in range(3)]
+            collect_sync(events, coda.health()["seq"], received)
+            self.assertEqual([e["memory_id"] for e in received], ids)
+
+            events.drop()
+            more = [coda.add_memory(f"Sam later fact {i}.")["id"] for i in range(2)]
+            coda.delete_memory(more[0])
+            collect_sync(events, coda.health()["seq"], received)
+            self.assertEqual(events.reconnects, 1)
+            self.assertEqual(events.epoch, welcome["epoch"])
+        seqs = [e["seq"] for e in received]
+        self.assertEqual(seqs, sorted(set(seqs)), f"duplicates or disorder in {seqs}")
+        self.assertEqual([e["type"] for e in received],
+                         ["memory_store"] * 5 + ["memory_delete"])
+        self.assertEqual([e["memory_id"] for e in received[3:5]], more)
+
+    def test_reports_replay_gap_for_an_unknown_epoch_and_filters_by_type(self) -> None:
+        coda = Client(URL, TOKEN, user_id=unique("uma"))
+        coda.add_turn("user", "hello")
+        coda.add_memory("Uma is not a turn.")
+        events = coda.events(["conversation_turn"], since=0, epoch=str(uuid.UUID(int=0)),
+                             recv_timeout=DEADLINE)
+        first: List[Dict[str, Any]] = []
+        collect_sync(events, 1, first)
+        events.close()
+        self.assertEqual(first[0]["type"], "replay_gap")
+        self.assertEqual(first[1]["content"], "hello")
+        self.assertEqual({e["type"] for e in first[1:]}, {"conversation_turn"})
+
+    def test_gives_up_after_max_retries_with_backoff(self) -> None:
+        events = Client(URL, TOKEN, user_id=unique("vic")).events(
+            backoff=0.01, max_backoff=0.02, max_retries=2, recv_timeout=DEADLINE)
+        events.connect()
+        # The server goes away for good: every reconnect is refused.
+        events.ws_base = f"ws://127.0.0.1:{free_port()}/ws"
+        events.drop()
+        started = time.monotonic()
+        with self.assertRaises(CodaConnectionError):
+            next(iter(events))
+        self.assertEqual(events.failed_attempts, 3)
+        self.assertLess(time.monotonic() - started, DEADLINE)
+
+    def test_refused_upgrade_raises(self) -> None:
+        if not TOKEN:
+            self.skipTest("the server has no token")
+        with self.assertRaises(CodaError) as caught:
+            Client(URL).events().connect()
+        self.assertEqual(caught.exception.status, 401)
+        with self.assertRaises(CodaError) as caught:
+            Client(URL, TOKEN, user_id="has space").events().connect()
+        self.assertEqual((caught.exception.status, caught.exception.field), (422, "user_id"))
+
+    def test_takes_the_clients_scope_and_tenant(self) -> None:
+        client = Client("http://h:1", "t", user_id="u", agent_id="a", tenant="acme")
+        url = client.events(["memory_store"]).url()
+        for part in ("user_id=u", "agent_id=a", "tenant=acme", "types=memory_store", "replay=0"):
+            self.assertIn(part, url)
+        self.assertNotIn("session_id", url)
 
 
 class EventBookkeepingTest(unittest.TestCase):

@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
 use std::collections::HashMap;
 
@@ -247,7 +246,8 @@ impl Scoped<'_> {
             topics: topics.unwrap_or_default(),
             extra,
         };
-        let mut memory = Memory::new(Uuid::new_v4(), new.content, metadata).in_scope(&self.scope);
+        let mut memory =
+            Memory::new(crate::stamp::new_id(), new.content, metadata).in_scope(&self.scope);
         memory.slot = new.slot;
         memory.expires_at = expires_at;
         memory.source_turns = new.source_turns;

@@ -30,7 +30,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::backend::{BackendContext, MemoryBackend};
-use crate::bus::EventBus;
+use crate::bus::{DedupWindow, EventBus, ReplayRing, Sequencer};
 use crate::config::Config;
 use crate::embed::{Embedder, EmbedderContext};
 use crate::extract::{MemoryExtractor, RuleExtractor};
@@ -89,6 +89,8 @@ pub struct ManagerBuilder {
     sinks: Vec<Arc<dyn EventSink>>,
     configured_sinks: bool,
     extractor: Arc<dyn MemoryExtractor>,
+    sequencer: Option<Arc<dyn Sequencer>>,
+    sweeper: bool,
 }
 
 impl ManagerBuilder {
@@ -128,6 +130,21 @@ impl ManagerBuilder {
         self
     }
 
+    /// Numbers events with `sequencer` instead of a fresh local epoch counting from 1: a
+    /// cluster numbers them from its shared log, so every node shows the same sequence.
+    pub fn sequencer(mut self, sequencer: Arc<dyn Sequencer>) -> Self {
+        self.sequencer = Some(sequencer);
+        self
+    }
+
+    /// Whether a thread deletes expired memories every `memory.expiry_sweep_s` (default: yes).
+    /// A cluster turns it off and sweeps through its log instead, so every node deletes the
+    /// same memories at the same point ([`MemoryManager::sweep_expired`]).
+    pub fn expiry_sweeper(mut self, run: bool) -> Self {
+        self.sweeper = run;
+        self
+    }
+
     /// Checks the configuration and builds every component.
     pub fn build(self) -> Result<Arc<MemoryManager>> {
         let config = self.config;
@@ -160,11 +177,14 @@ impl ManagerBuilder {
         };
         let events = &config.events;
         let ttl = (events.dedup_ttl_ms > 0).then(|| Duration::from_millis(events.dedup_ttl_ms));
-        let bus = Arc::new(EventBus::new(
-            events.replay_capacity,
-            events.dedup_window,
-            ttl,
-        ));
+        let bus = Arc::new(match self.sequencer {
+            None => EventBus::new(events.replay_capacity, events.dedup_window, ttl),
+            Some(sequencer) => EventBus::with_sequencer(
+                sequencer,
+                Arc::new(ReplayRing::new(events.replay_capacity)),
+                DedupWindow::new(events.dedup_window, ttl),
+            ),
+        });
         if self.configured_sinks {
             let ctx = SinkContext::new(bus.epoch(), Arc::clone(bus.replay()));
             for (i, sink) in config.sinks.iter().enumerate() {
@@ -207,8 +227,10 @@ impl ManagerBuilder {
             auto: Mutex::new(auto),
             writes: parking_lot::RwLock::new(()),
         });
-        let sweeper = spawn_sweeper(Arc::downgrade(&manager), sweep_every)?;
-        *manager.sweeper.lock() = Some(sweeper);
+        if self.sweeper {
+            let sweeper = spawn_sweeper(Arc::downgrade(&manager), sweep_every)?;
+            *manager.sweeper.lock() = Some(sweeper);
+        }
         Ok(manager)
     }
 }
@@ -289,6 +311,8 @@ impl MemoryManager {
             sinks: Vec::new(),
             configured_sinks: true,
             extractor: Arc::new(RuleExtractor),
+            sequencer: None,
+            sweeper: true,
         }
     }
 

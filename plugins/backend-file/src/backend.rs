@@ -118,7 +118,7 @@ impl FileBackend {
     /// so no other write slips in between; if there is something to do, logs the change,
     /// applies it to the live set and waits for durability as the sync policy says. Returns
     /// what applying it erased, or `None` when `validate` said there was nothing to do.
-    fn commit(
+    fn write(
         &self,
         change: Change,
         validate: impl FnOnce() -> Result<bool>,
@@ -139,6 +139,7 @@ impl FileBackend {
             }
             shared.inner.validate(&change)?;
             let lsn = shared.log.append(&mut appender, &bytes, units(&change))?;
+            appender.uncommitted = !matches!(change, Change::Commit(_));
             let applied = shared.inner.apply(change);
             if let Err(e) = &applied {
                 // Validation under this lock makes this unreachable; if it happens anyway, the
@@ -248,7 +249,7 @@ impl MemoryBackend for FileBackend {
                 "the memory is not owned by the scope's user",
             ));
         }
-        self.commit(Change::Insert(record), || Ok(true)).map(drop)
+        self.write(Change::Insert(record), || Ok(true)).map(drop)
     }
 
     fn get(&self, scope: &Scope, id: MemoryId) -> Result<Option<MemoryRecord>> {
@@ -261,7 +262,7 @@ impl MemoryBackend for FileBackend {
         if !scope.owner().owns(&record.memory) {
             return Err(Error::memory_not_found(id));
         }
-        self.commit(Change::Update(record), || {
+        self.write(Change::Update(record), || {
             match self.shared.inner.get(scope, id)? {
                 Some(_) => Ok(true),
                 None => Err(Error::memory_not_found(id)),
@@ -273,7 +274,7 @@ impl MemoryBackend for FileBackend {
     fn delete(&self, scope: &Scope, id: MemoryId, by: By) -> Result<bool> {
         // Deleting what is not there (in this scope) logs nothing.
         let at = coda_core::model::timestamp::now();
-        self.commit(Change::Delete { id, by, at }, || {
+        self.write(Change::Delete { id, by, at }, || {
             Ok(self.shared.inner.get(scope, id)?.is_some())
         })
         .map(|done| done.is_some())
@@ -331,12 +332,12 @@ impl MemoryBackend for FileBackend {
             owner: scope.owner().clone(),
             records,
         };
-        self.commit(change, || Ok(true)).map(drop)
+        self.write(change, || Ok(true)).map(drop)
     }
 
     fn erase_owner(&self, scope: &Scope) -> Result<Erased> {
         let change = Change::EraseUser(scope.owner().clone());
-        let erased = self.commit(change, || Ok(true))?.unwrap_or_default();
+        let erased = self.write(change, || Ok(true))?.unwrap_or_default();
         if erased.memories > 0 || erased.sessions > 0 {
             // An erasure must not leave the user's text in the log's dead records: rewrite it
             // now, so the bytes are gone from disk when the call returns.
@@ -347,7 +348,7 @@ impl MemoryBackend for FileBackend {
     }
 
     fn apply_session(&self, change: SessionChange) -> Result<()> {
-        self.commit(Change::Session(change), || Ok(true)).map(drop)
+        self.write(Change::Session(change), || Ok(true)).map(drop)
     }
 
     fn persist(
@@ -365,8 +366,16 @@ impl MemoryBackend for FileBackend {
                 ));
             }
         }
-        self.commit(Change::Persist { records, session }, || Ok(true))
+        self.write(Change::Persist { records, session }, || Ok(true))
             .map(drop)
+    }
+
+    fn commit(&self, seq: u64) -> Result<()> {
+        self.write(Change::Commit(seq), || Ok(true)).map(drop)
+    }
+
+    fn committed(&self) -> Result<u64> {
+        Ok(self.shared.inner.commit_mark().unwrap_or(0))
     }
 
     fn session(&self, key: &SessionKey) -> Result<Option<SessionInfo>> {

@@ -44,6 +44,7 @@ pub fn write_fresh(
     records: &[MemoryRecord],
     sessions: &[SessionState],
     histories: &[Vec<Version>],
+    committed: Option<u64>,
 ) -> Result<(File, u64)> {
     let path = dir.join(TEMP_FILE);
     let io = |action| move |e| Error::io(action, dir.join(TEMP_FILE), e);
@@ -76,6 +77,13 @@ pub fn write_fresh(
             .ok_or_else(|| Error::invalid("history", "a history is too large for the log"))?;
         out.write_all(&buf).map_err(io("write"))?;
     }
+    if let Some(seq) = committed {
+        // Last, so the state above counts as committed when the file is replayed.
+        buf.clear();
+        format::encode_change(&Change::Commit(seq), &mut buf)
+            .ok_or_else(|| Error::invalid("commit", "cannot encode a commit marker"))?;
+        out.write_all(&buf).map_err(io("write"))?;
+    }
     out.flush().map_err(io("write"))?;
     drop(out);
     file.sync_all().map_err(io("fsync"))?;
@@ -101,18 +109,44 @@ pub fn remove_if_present(path: &Path) -> Result<()> {
 /// Compacts the log of a running backend (see the module docs).
 pub fn compact(shared: &Shared) -> Result<Compacted> {
     let _only_one = shared.compaction.lock();
-    let (mark, units_at_mark, (records, sessions), histories) = {
+    // In a cluster the live set is cut between two operations: the fresh file ends in the
+    // commit marker of the state it holds, so no half-applied operation counts as committed.
+    // Operations are short; one still open after a second fails this compaction (the next
+    // write that wants one tries again) rather than count part of it as committed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let (mark, units_at_mark, (records, sessions), histories, committed) = loop {
         let appender = shared.log.lock();
+        let committed = shared.inner.commit_mark();
+        if committed.is_some() && appender.uncommitted {
+            drop(appender);
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::Unavailable(
+                    "compaction waits for a moment between two replicated operations, and \
+                     one stayed open for a second; it will be tried again"
+                        .into(),
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            continue;
+        }
         let live = shared.inner.live();
-        (
+        break (
             appender.offset,
             appender.units,
             live,
             shared.inner.histories(),
-        )
+            committed,
+        );
     };
     let live = (records.len() + sessions.len() + histories.len()) as u64;
-    let written = write_fresh(&shared.dir, &shared.header, &records, &sessions, &histories);
+    let written = write_fresh(
+        &shared.dir,
+        &shared.header,
+        &records,
+        &sessions,
+        &histories,
+        committed,
+    );
     let (mut file, fresh_len) = match written {
         Ok(written) => written,
         Err(e) => {

@@ -48,6 +48,9 @@ const DELETE_V2: u8 = 15;
 /// Every version of one memory, as JSON: written by compaction after the live records, so the
 /// history of changed and deleted memories survives the rewrite.
 const HISTORY: u8 = 16;
+/// A commit marker: the changes before it complete a cluster's log up to a stream sequence
+/// (u64 LE). Once one is in the log, changes after the last are an interrupted operation.
+const COMMIT: u8 = 17;
 
 /// The lifecycle fields of a record, as JSON (rare next to content and vectors): the snapshot
 /// format's keys, and who made the version.
@@ -176,6 +179,10 @@ pub fn encode_change(change: &Change, out: &mut Vec<u8>) -> Option<()> {
                 let json = serde_json::to_vec(change).ok()?;
                 out.extend_from_slice(&json);
             }
+            Change::Commit(seq) => {
+                out.push(COMMIT);
+                out.extend_from_slice(&seq.to_le_bytes());
+            }
         }
         Some(())
     })
@@ -294,6 +301,13 @@ pub fn decode(payload: &[u8]) -> Result<Decoded, String> {
             let change = serde_json::from_slice(r.rest())
                 .map_err(|e| format!("session change is not valid JSON: {e}"))?;
             Change::Session(change)
+        }
+        COMMIT => {
+            let mut seq = [0u8; 8];
+            for byte in &mut seq {
+                *byte = r.u8()?;
+            }
+            Change::Commit(u64::from_le_bytes(seq))
         }
         other => return Err(format!("unknown change kind {other}")),
     };

@@ -32,6 +32,8 @@ pub struct Appender {
     /// Set once a write or fsync failed in a way that may have lost acknowledged-to-be data;
     /// every later write fails with it rather than pretend (see PostgreSQL's "fsyncgate").
     pub failed: Option<String>,
+    /// Changes were appended since the last commit marker ([`coda_core::Change::Commit`]).
+    pub uncommitted: bool,
 }
 
 struct SyncState {
@@ -84,6 +86,7 @@ impl Log {
                 units,
                 lsn: 0,
                 failed: None,
+                uncommitted: false,
             }),
             sync: Mutex::new(SyncState {
                 synced: 0,

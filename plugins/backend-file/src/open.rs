@@ -49,21 +49,53 @@ impl FileBackend {
             dims: embedder.dims(),
         };
         if !path.exists() {
-            compact::write_fresh(&dir, &wanted, &[], &[], &[])?;
+            compact::write_fresh(&dir, &wanted, &[], &[], &[], None)?;
             compact::install_fresh(&dir)?;
         }
         let started = Instant::now();
         let (header, scan) = recover::open_log(&path)?;
         let inner = InMemoryBackend::new(header.dims);
         let mut report = Recovery::default();
-        let replayed = scan.replay(options.repair, |decoded| match decoded {
+        let mut apply = |decoded: Decoded| match decoded {
             Decoded::Change(change) => {
                 if inner.apply_replayed(change).is_err() {
                     report.skipped += 1;
                 }
             }
             Decoded::History(versions) => inner.restore_history(versions),
+        };
+        // Once a commit marker has been read (a cluster node's log), changes wait for the next
+        // one: those after the last are an operation a crash interrupted, which the node
+        // applies again from the cluster's log, so they are cut off rather than kept twice.
+        let mut held: Vec<Decoded> = Vec::new();
+        let mut committed_end: Option<u64> = None;
+        let mut replayed = scan.replay(options.repair, |decoded, end| {
+            let commit = matches!(decoded, Decoded::Change(Change::Commit(_)));
+            if commit {
+                for decoded in held.drain(..) {
+                    apply(decoded);
+                }
+                apply(decoded);
+                committed_end = Some(end);
+            } else if committed_end.is_some() {
+                held.push(decoded);
+            } else {
+                apply(decoded);
+            }
         })?;
+        if let (Some(end), false) = (committed_end, held.is_empty()) {
+            tracing::warn!(
+                log = %path.display(),
+                records = held.len(),
+                "cut the changes of an operation that did not commit off the memory log; the \
+                 cluster's log applies it again"
+            );
+            let held_units: u64 = held.iter().map(recover::decoded_units).sum();
+            replayed.units = replayed.units.saturating_sub(held_units);
+            replayed.end = end;
+            replayed.torn_tail = None;
+            cut_tail(&path, end)?;
+        }
         report.replayed = replayed.units;
         report.live = inner.len()?;
         report.torn_tail = replayed.torn_tail.clone();
@@ -116,6 +148,9 @@ impl FileBackend {
             for session in sessions {
                 fresh.apply(Change::Session(SessionChange::Put(session)))?;
             }
+            if let Some(seq) = inner.commit_mark() {
+                fresh.apply(Change::Commit(seq))?;
+            }
             (wanted, fresh)
         } else {
             (header, inner)
@@ -123,7 +158,9 @@ impl FileBackend {
         let (end, units) = if rewrite {
             let (records, sessions) = inner.live();
             let histories = inner.histories();
-            let (_, len) = compact::write_fresh(&dir, &header, &records, &sessions, &histories)?;
+            let committed = inner.commit_mark();
+            let (_, len) =
+                compact::write_fresh(&dir, &header, &records, &sessions, &histories, committed)?;
             compact::install_fresh(&dir)?;
             let units = records.len() + sessions.len() + histories.len();
             (len, units as u64)

@@ -77,8 +77,9 @@ pub fn open_log(path: &Path) -> Result<(Header, LogScan)> {
 }
 
 impl LogScan {
-    /// Replays every valid change in order, handing each to `apply`.
-    pub fn replay(self, repair: bool, mut apply: impl FnMut(Decoded)) -> Result<Replayed> {
+    /// Replays every valid change in order, handing each to `apply` with the offset just past
+    /// its record.
+    pub fn replay(self, repair: bool, mut apply: impl FnMut(Decoded, u64)) -> Result<Replayed> {
         let LogScan {
             path,
             mut log,
@@ -96,8 +97,8 @@ impl LogScan {
             let reason = match log.change_at(offset).map_err(io)? {
                 Ok(change) => {
                     out.units += decoded_units(&change);
-                    apply(change);
                     offset += (FRAME_HEADER + log.buf.len()) as u64;
+                    apply(change, offset);
                     out.end = offset;
                     continue;
                 }

@@ -20,6 +20,9 @@ pub struct InMemoryBackend {
     owners: Owners,
     pub(crate) sessions: RwLock<SessionTable>,
     pub(crate) history: RwLock<HistoryTable>,
+    /// One more than the last replicated log position committed ([`Change::Commit`]); 0
+    /// while none has been.
+    committed: std::sync::atomic::AtomicU64,
 }
 
 impl InMemoryBackend {
@@ -31,6 +34,7 @@ impl InMemoryBackend {
             owners: Owners::new(dims),
             sessions: RwLock::new(SessionTable::new()),
             history: RwLock::new(HistoryTable::new()),
+            committed: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -164,8 +168,20 @@ impl InMemoryBackend {
                 // Validated above; the table's own conflict check cannot fire.
                 let _ = self.sessions.write().apply(change);
             }
+            Change::Commit(seq) => {
+                self.committed
+                    .store(seq.saturating_add(1), std::sync::atomic::Ordering::SeqCst);
+            }
         }
         Erased::default()
+    }
+
+    /// The last replicated log position committed, or `None` when no [`Change::Commit`] was
+    /// ever applied (a backend outside a cluster).
+    pub fn commit_mark(&self) -> Option<u64> {
+        self.committed
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .checked_sub(1)
     }
 
     /// Replaces the versions of one memory (a durable backend replaying a compacted history).
@@ -343,6 +359,14 @@ impl MemoryBackend for InMemoryBackend {
             Self::check_scope(scope, &record.memory)?;
         }
         self.apply(Change::Persist { records, session }).map(drop)
+    }
+
+    fn commit(&self, seq: u64) -> Result<()> {
+        self.apply(Change::Commit(seq)).map(drop)
+    }
+
+    fn committed(&self) -> Result<u64> {
+        Ok(self.commit_mark().unwrap_or(0))
     }
 
     fn session(&self, key: &SessionKey) -> Result<Option<SessionInfo>> {

@@ -28,7 +28,7 @@ impl InMemoryBackend {
                     _ => return Err(Error::memory_not_found(id)),
                 }
             }
-            Change::Delete { .. } | Change::EraseUser(_) => {}
+            Change::Delete { .. } | Change::EraseUser(_) | Change::Commit(_) => {}
             Change::ReplaceUser { owner, records } => {
                 let mut seen = HashSet::with_capacity(records.len());
                 for record in records {

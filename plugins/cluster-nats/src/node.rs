@@ -1,0 +1,563 @@
+//! One node's part in the cluster: publishing entries to the stream and applying every entry,
+//! its own and the others', in stream order.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::connection::State as Connection;
+use async_nats::jetstream::{self, consumer, stream};
+use chrono::{DateTime, Utc};
+use coda_core::cluster::ClusterConfig;
+use coda_core::{MemoryBackend, Sequencer};
+use futures_util::StreamExt;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{oneshot, watch};
+use uuid::Uuid;
+
+use crate::error::ClusterError;
+use crate::sequencer::{ClusterSequencer, EVENTS_PER_ENTRY};
+
+/// How long a write waits for the stream's acknowledgment.
+const ACK_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a write waits, after the acknowledgment, for this node to apply it.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a consumer may deliver nothing while the stream holds entries it has not
+/// delivered, before it is recreated.
+const STALL: Duration = Duration::from_secs(2);
+/// How long opening the stream is retried while JetStream elects its leaders.
+const STREAM_WAIT: Duration = Duration::from_secs(15);
+/// Operation ids remembered for duplicate suppression at apply.
+const RECENT_IDS: usize = 100_000;
+
+/// One entry of the stream: an operation with the time and id every node applies it with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// The operation's id: `Nats-Msg-Id` on publish, the seed of the ids it creates.
+    pub id: Uuid,
+    /// When the writer accepted it: the operation's clock on every node.
+    pub at: DateTime<Utc>,
+    /// The node that published it (whose caller waits for the answer).
+    pub node: String,
+    /// The operation, as the server encodes it.
+    pub op: serde_json::Value,
+}
+
+/// Applies one entry on this node and returns the answer for the writer's caller.
+pub type Apply<A> =
+    Arc<dyn Fn(Entry, u64) -> Pin<Box<dyn Future<Output = A> + Send>> + Send + Sync>;
+
+/// Where a node stands, for `/healthz` and `/metrics`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Status {
+    /// This node's name.
+    pub node_id: String,
+    /// The stream sequence of the last entry applied here.
+    pub applied_seq: u64,
+    /// The stream's last sequence, as last seen.
+    pub stream_seq: u64,
+    /// Entries in the stream not yet applied here.
+    pub lag: u64,
+    /// Whether the NATS connection is up.
+    pub connected: bool,
+}
+
+/// A node of the cluster, generic over the answer `A` an applied operation gives its caller.
+pub struct Cluster<A> {
+    inner: Arc<Inner<A>>,
+}
+
+impl<A> Clone for Cluster<A> {
+    fn clone(&self) -> Self {
+        Cluster {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct Inner<A> {
+    node_id: String,
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    stream: String,
+    subject: String,
+    epoch: Uuid,
+    sequencer: Arc<ClusterSequencer>,
+    waiters: Mutex<HashMap<Uuid, oneshot::Sender<A>>>,
+    applied: watch::Sender<u64>,
+    stream_last: AtomicU64,
+    /// The stream's first sequence when this node connected (retention drops older ones).
+    stream_first: u64,
+    applied_total: AtomicU64,
+    recent: Mutex<RecentIds>,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Notified when the connection (re)opens: the consumer is then recreated, since one
+    /// from before an outage may wait a long time before it notices.
+    reconnected: Arc<tokio::sync::Notify>,
+}
+
+impl<A: Send + 'static> Cluster<A> {
+    /// Connects to NATS (any of the comma-listed URLs), creates the stream if it does not
+    /// exist, and derives the epoch from its identity. Nothing is applied until
+    /// [`start`](Self::start).
+    pub async fn connect(config: &ClusterConfig, node_id: String) -> Result<Self, ClusterError> {
+        let urls = config.urls().join(",");
+        let servers = config
+            .urls()
+            .iter()
+            .map(|url| {
+                url.parse::<async_nats::ServerAddr>().map_err(|e| {
+                    ClusterError::Unavailable(format!("`cluster.nats_url`: `{url}`: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let reconnected = Arc::new(tokio::sync::Notify::new());
+        let notify = Arc::clone(&reconnected);
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("coda {node_id}"))
+            .event_callback(move |event| {
+                let notify = Arc::clone(&notify);
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            tracing::info!("connected to NATS");
+                            notify.notify_one();
+                        }
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!("lost the NATS connection; writes fail until it returns")
+                        }
+                        other => tracing::debug!(event = %other, "NATS"),
+                    }
+                }
+            })
+            .connection_timeout(Duration::from_secs(5))
+            .max_reconnects(None)
+            .connect(servers)
+            .await
+            .map_err(|e| ClusterError::Unavailable(format!("cannot reach NATS at {urls}: {e}")))?;
+        let mut jetstream = jetstream::new(client.clone());
+        jetstream.set_timeout(ACK_TIMEOUT);
+        let subject = format!("{}.log", config.stream);
+        let wanted = stream::Config {
+            name: config.stream.clone(),
+            subjects: vec![subject.clone()],
+            max_age: Duration::from_secs(config.max_age_h.saturating_mul(3600)),
+            num_replicas: config.replicas,
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        // A NATS cluster that is just starting has no JetStream leader for a moment.
+        let deadline = tokio::time::Instant::now() + STREAM_WAIT;
+        let mut handle = loop {
+            match jetstream.get_or_create_stream(wanted.clone()).await {
+                Ok(handle) => break handle,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::info!(error = %e, "JetStream not ready yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    return Err(ClusterError::Unavailable(format!(
+                        "cannot open JetStream stream `{}`: {e}",
+                        config.stream
+                    )))
+                }
+            }
+        };
+        let info = handle.info().await.map_err(|e| {
+            ClusterError::Unavailable(format!("cannot read stream `{}`: {e}", config.stream))
+        })?;
+        let identity = format!(
+            "coda-cluster/{}/{}",
+            config.stream,
+            info.created.unix_timestamp_nanos()
+        );
+        let epoch = Uuid::new_v5(&Uuid::NAMESPACE_OID, identity.as_bytes());
+        let last = info.state.last_sequence;
+        let first = info.state.first_sequence;
+        Ok(Cluster {
+            inner: Arc::new(Inner {
+                node_id,
+                client,
+                jetstream,
+                stream: config.stream.clone(),
+                subject,
+                epoch,
+                sequencer: Arc::new(ClusterSequencer::new(epoch, 0)),
+                waiters: Mutex::new(HashMap::new()),
+                applied: watch::channel(0).0,
+                stream_last: AtomicU64::new(last),
+                stream_first: first,
+                applied_total: AtomicU64::new(0),
+                recent: Mutex::new(RecentIds::default()),
+                stop: watch::channel(false).0,
+                task: Mutex::new(None),
+                reconnected,
+            }),
+        })
+    }
+
+    /// The epoch every node shares.
+    pub fn epoch(&self) -> Uuid {
+        self.inner.epoch
+    }
+
+    /// The sequencer the node's event bus must use.
+    pub fn sequencer(&self) -> Arc<ClusterSequencer> {
+        Arc::clone(&self.inner.sequencer)
+    }
+
+    /// Starts applying the stream after what `backend` committed, with `apply`; each applied
+    /// entry is committed to `backend` before the next.
+    pub fn start(
+        &self,
+        backend: Arc<dyn MemoryBackend>,
+        apply: Apply<A>,
+    ) -> Result<(), ClusterError> {
+        let committed = backend.committed().map_err(|e| {
+            ClusterError::Unavailable(format!("cannot read the applied position: {e}"))
+        })?;
+        let applied = committed / EVENTS_PER_ENTRY;
+        let last = self.inner.stream_last.load(Ordering::SeqCst);
+        if applied > last {
+            return Err(ClusterError::Diverged(format!(
+                "this node's data has applied stream sequence {applied}, but stream `{}` ends \
+                 at {last}: it belongs to another stream (recreated?); start the node on an \
+                 empty data directory",
+                self.inner.stream
+            )));
+        }
+        let first = self.inner.stream_first;
+        if last > 0 && applied + 1 < first {
+            return Err(ClusterError::Diverged(format!(
+                "this node has applied stream sequence {applied}, but stream `{}` now starts at \
+                 {first} (older entries passed `cluster.max_age_h`): the entries in between are \
+                 gone, and bootstrapping from a cluster snapshot is not implemented yet; copy \
+                 the data directory of an up-to-date node (stopped) and start from that",
+                self.inner.stream
+            )));
+        }
+        // A marker at the current position: proves the backend can record them, and makes
+        // the changes of the first entry applied from here count only once it commits.
+        backend.commit(committed).map_err(|e| {
+            ClusterError::Unavailable(format!(
+                "a cluster node's backend must record its applied position: {e}"
+            ))
+        })?;
+        self.inner.sequencer.reset(committed);
+        self.inner.applied.send_replace(applied);
+        let inner = Arc::clone(&self.inner);
+        let mut stopped = self.inner.stop.subscribe();
+        let task = tokio::spawn(async move {
+            tokio::select! {
+                _ = stopped.wait_for(|stop| *stop) => {}
+                _ = inner.run(backend, apply) => {}
+            }
+        });
+        *self.inner.task.lock() = Some(task);
+        Ok(())
+    }
+
+    /// Stops applying (an entry being applied finishes; if it had not committed, the node
+    /// applies it again when it starts) and closes the NATS connection after flushing.
+    pub async fn stop(&self) {
+        self.inner.stop.send_replace(true);
+        let task = self.inner.task.lock().take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        let _ = self.inner.client.flush().await;
+    }
+
+    /// Publishes `op` and returns this node's answer once it has applied it: read-your-writes.
+    /// Fails fast, with nothing published, when NATS is unreachable or `op` is too large.
+    pub async fn submit(&self, op: serde_json::Value) -> Result<A, ClusterError> {
+        let inner = &self.inner;
+        if inner.client.connection_state() != Connection::Connected {
+            return Err(ClusterError::Unavailable(
+                "NATS is unreachable; writes are refused until it returns (reads still work)"
+                    .into(),
+            ));
+        }
+        let entry = Entry {
+            id: Uuid::new_v4(),
+            at: Utc::now(),
+            node: inner.node_id.clone(),
+            op,
+        };
+        let payload = serde_json::to_vec(&entry)
+            .map_err(|e| ClusterError::Unavailable(format!("cannot encode the entry: {e}")))?;
+        let max = inner.client.server_info().max_payload;
+        if max > 0 && payload.len() > max {
+            return Err(ClusterError::TooLarge {
+                size: payload.len(),
+                max,
+            });
+        }
+        let (tx, rx) = oneshot::channel();
+        inner.waiters.lock().insert(entry.id, tx);
+        let forget = || {
+            inner.waiters.lock().remove(&entry.id);
+        };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            entry.id.to_string().as_str(),
+        );
+        let published = inner
+            .jetstream
+            .publish_with_headers(inner.subject.clone(), headers, payload.into())
+            .await;
+        let ack = match published {
+            Ok(ack) => ack.await,
+            Err(e) => {
+                forget();
+                return Err(ClusterError::Unavailable(format!("publishing failed: {e}")));
+            }
+        };
+        let ack = match ack {
+            Ok(ack) => ack,
+            Err(e) => {
+                forget();
+                return Err(ClusterError::Unacknowledged(e.to_string()));
+            }
+        };
+        inner.stream_last.fetch_max(ack.sequence, Ordering::SeqCst);
+        match tokio::time::timeout(APPLY_TIMEOUT, rx).await {
+            Ok(Ok(answer)) => Ok(answer),
+            _ => {
+                forget();
+                Err(ClusterError::NotApplied(ack.sequence))
+            }
+        }
+    }
+
+    /// Where this node stands.
+    pub fn status(&self) -> Status {
+        let inner = &self.inner;
+        let applied = *inner.applied.borrow();
+        let stream = inner.stream_last.load(Ordering::SeqCst).max(applied);
+        Status {
+            node_id: inner.node_id.clone(),
+            applied_seq: applied,
+            stream_seq: stream,
+            lag: stream - applied,
+            connected: inner.client.connection_state() == Connection::Connected,
+        }
+    }
+
+    /// Entries applied by this node since it started.
+    pub fn applied_total(&self) -> u64 {
+        self.inner.applied_total.load(Ordering::Relaxed)
+    }
+
+    /// Waits until this node has applied stream sequence `seq`, or `timeout` passes; returns
+    /// whether it has.
+    pub async fn wait_applied(&self, seq: u64, timeout: Duration) -> bool {
+        let mut applied = self.inner.applied.subscribe();
+        tokio::time::timeout(timeout, applied.wait_for(|a| *a >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Asks the server for the stream's last sequence (for catching up and `/healthz`).
+    pub async fn refresh(&self) -> Result<u64, ClusterError> {
+        self.inner.refresh().await
+    }
+}
+
+impl<A: Send + 'static> Inner<A> {
+    /// Asks the server for the stream's last sequence.
+    async fn refresh(&self) -> Result<u64, ClusterError> {
+        let mut handle = self
+            .jetstream
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+        let info = handle
+            .info()
+            .await
+            .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+        let last = info.state.last_sequence;
+        self.stream_last.fetch_max(last, Ordering::SeqCst);
+        Ok(last)
+    }
+
+    /// The apply loop: an ordered consumer from the entry after the last applied, recreated
+    /// after any failure; runs for the life of the process.
+    async fn run(self: Arc<Self>, backend: Arc<dyn MemoryBackend>, apply: Apply<A>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let start = *self.applied.borrow() + 1;
+            match self.consume(start, &backend, &apply).await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(ClusterError::Diverged(why)) => {
+                    // Applying past a gap would fork this node from the others: stop here,
+                    // keep serving reads, and say so loudly.
+                    tracing::error!("{why}; this node stops applying the stream");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, from = start, "reading the cluster stream failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    async fn consume(
+        &self,
+        start: u64,
+        backend: &Arc<dyn MemoryBackend>,
+        apply: &Apply<A>,
+    ) -> Result<(), ClusterError> {
+        let unavailable = |e: String| ClusterError::Unavailable(e);
+        let handle = self
+            .jetstream
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let consumer = handle
+            .create_consumer(consumer::pull::OrderedConfig {
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: start,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        // A (re)connection before this point is already served by this consumer.
+        let _ = tokio::time::timeout(Duration::ZERO, self.reconnected.notified()).await;
+        let mut tick = tokio::time::interval(STALL / 2);
+        let mut progress = tokio::time::Instant::now();
+        loop {
+            let message = tokio::select! {
+                message = messages.next() => message,
+                _ = self.reconnected.notified() => {
+                    return Err(unavailable("reconnected to NATS; reading the stream again".into()));
+                }
+                _ = tick.tick() => {
+                    // A consumer whose server went away may wait long before it notices (its
+                    // connection to another server is fine): once the stream is known to hold
+                    // entries it has not delivered for a while, it is recreated.
+                    if progress.elapsed() >= STALL {
+                        let _ = self.refresh().await;
+                        let behind = self.stream_last.load(Ordering::SeqCst) > *self.applied.borrow();
+                        if behind && progress.elapsed() >= STALL {
+                            return Err(unavailable("the stream's consumer stalled; recreating it".into()));
+                        }
+                    }
+                    continue;
+                }
+            };
+            progress = tokio::time::Instant::now();
+            let Some(message) = message else {
+                return Ok(());
+            };
+            let message = message.map_err(|e| unavailable(e.to_string()))?;
+            let (seq, pending) = match message.info() {
+                Ok(info) => (info.stream_sequence, info.pending),
+                Err(e) => {
+                    return Err(unavailable(format!(
+                        "a message without its stream info: {e}"
+                    )))
+                }
+            };
+            self.stream_last.fetch_max(seq + pending, Ordering::SeqCst);
+            let applied = *self.applied.borrow();
+            if seq <= applied {
+                continue;
+            }
+            if seq > applied + 1 {
+                return Err(ClusterError::Diverged(format!(
+                    "the stream delivered sequence {seq} after {applied}: entries {} to {} are \
+                     gone from it (`cluster.max_age_h`)",
+                    applied + 1,
+                    seq - 1
+                )));
+            }
+            self.apply_one(seq, &message.payload, backend, apply).await;
+        }
+    }
+
+    /// Applies the entry at `seq` and commits it; the writer's caller gets the answer.
+    async fn apply_one(
+        &self,
+        seq: u64,
+        payload: &[u8],
+        backend: &Arc<dyn MemoryBackend>,
+        apply: &Apply<A>,
+    ) {
+        self.sequencer.begin(seq);
+        match serde_json::from_slice::<Entry>(payload) {
+            Err(e) => {
+                // Every node skips the same bad entry, so they still agree.
+                tracing::error!(seq, error = %e, "skipped a stream entry that is not a Coda operation");
+            }
+            Ok(entry) if !self.recent.lock().admit(entry.id) => {
+                tracing::debug!(seq, id = %entry.id, "skipped a duplicate operation");
+            }
+            Ok(entry) => {
+                let id = entry.id;
+                let mine = entry.node == self.node_id;
+                let answer = apply(entry, seq).await;
+                if mine {
+                    if let Some(waiter) = self.waiters.lock().remove(&id) {
+                        // The caller may have given up; its answer is then dropped.
+                        let _ = waiter.send(answer);
+                    }
+                }
+            }
+        }
+        let position = self.sequencer.latest();
+        let mut delay = Duration::from_millis(10);
+        loop {
+            let backend = Arc::clone(backend);
+            let committed = tokio::task::spawn_blocking(move || backend.commit(position)).await;
+            match committed {
+                Ok(Ok(())) => break,
+                Ok(Err(e)) => {
+                    tracing::error!(seq, error = %e, "cannot commit the applied position; retrying")
+                }
+                Err(e) => tracing::error!(seq, error = %e, "the commit did not complete; retrying"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+        self.applied.send_replace(seq);
+        self.applied_total.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The last [`RECENT_IDS`] operation ids applied, to skip one published twice.
+#[derive(Default)]
+struct RecentIds {
+    order: VecDeque<Uuid>,
+    ids: HashSet<Uuid>,
+}
+
+impl RecentIds {
+    fn admit(&mut self, id: Uuid) -> bool {
+        if !self.ids.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > RECENT_IDS {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        true
+    }
+}
