@@ -134,7 +134,10 @@ async fn readyz_is_503_while_shutdown_drains_connections() {
     )
     .await;
     assert_eq!(api.json["error"]["code"], "shutting_down", "{}", api.text);
-    assert!(!shutdown.is_finished(), "the in-flight request holds the drain");
+    assert!(
+        !shutdown.is_finished(),
+        "the in-flight request holds the drain"
+    );
 
     // The held request completes, and only then does shutdown finish.
     in_flight

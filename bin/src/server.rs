@@ -315,7 +315,13 @@ async fn accept_loop(
                         .await
                 };
                 let status = response.status();
-                crate::access_log::log(&method, &path, status, started.elapsed(), tenant.as_deref());
+                crate::access_log::log(
+                    &method,
+                    &path,
+                    status,
+                    started.elapsed(),
+                    tenant.as_deref(),
+                );
                 Ok::<_, Infallible>(response)
             }
         });

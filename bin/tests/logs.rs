@@ -99,7 +99,10 @@ fn json_logs_have_one_line_per_request_and_no_secrets() {
     assert!(child.wait().unwrap().success(), "{stderr}");
 
     assert!(!stderr.contains(TOKEN), "the token was logged:\n{stderr}");
-    assert!(!stderr.contains("cardamom"), "content was logged:\n{stderr}");
+    assert!(
+        !stderr.contains("cardamom"),
+        "content was logged:\n{stderr}"
+    );
     assert!(!stderr.contains(&id), "a raw path with an id was logged");
     let lines: Vec<Value> = stderr
         .lines()

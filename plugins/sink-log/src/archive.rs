@@ -129,7 +129,9 @@ impl Archive {
         let mut writer = BufWriter::new(output);
         zstd::stream::copy_encode(input, &mut writer, LEVEL)?;
         writer.flush()?;
-        let output = writer.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let output = writer
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
         output.sync_all()?;
         drop(output);
         fs::rename(&partial, &done)?;

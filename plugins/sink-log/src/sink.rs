@@ -37,7 +37,11 @@ impl LogSink {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
             }
-            let max_bytes = if options.rotates() { options.max_bytes } else { 0 };
+            let max_bytes = if options.rotates() {
+                options.max_bytes
+            } else {
+                0
+            };
             let file = RotatingFile::open(&path, max_bytes, options.keep)
                 .map_err(|e| Error::io("open", &path, e))?;
             Output::File(file)

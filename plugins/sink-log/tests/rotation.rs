@@ -45,9 +45,7 @@ fn read_file(path: &Path) -> String {
 
 /// Every file of the log, oldest first, the live one last.
 fn files(path: &Path, keep: usize) -> Vec<PathBuf> {
-    let mut files = Archive::new(path, keep)
-        .files_oldest_first()
-        .expect("list");
+    let mut files = Archive::new(path, keep).files_oldest_first().expect("list");
     files.push(path.to_path_buf());
     files
 }
@@ -120,7 +118,11 @@ fn only_keep_rotated_files_remain_and_they_hold_the_newest_events() {
     );
     let kept = read_all(&path, 3);
     assert!(kept.len() < sent.len() / 2, "older files were deleted");
-    assert_eq!(kept, sent[sent.len() - kept.len()..], "the newest events, in order");
+    assert_eq!(
+        kept,
+        sent[sent.len() - kept.len()..],
+        "the newest events, in order"
+    );
 }
 
 #[test]
@@ -218,7 +220,7 @@ fn bad_rotation_options_are_errors_naming_the_key() {
         };
         assert!(msg.contains(key), "{options}: {msg}");
     }
-    let msg = check(json!({"keep": 0})).err().expect("refused").to_string();
+    let msg = check(json!({"keep": 0})).expect_err("refused").to_string();
     assert!(msg.contains("at least 1"), "{msg}");
 }
 
