@@ -300,7 +300,7 @@ async fn accept_loop(
             async move {
                 let started = Instant::now();
                 let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-                let tenant = logged_tenant(&state, request.headers());
+                let tenant = logged_tenant(&state, &request);
                 // `/mcp` is the MCP SDK's own service (SPEC §11), beside warp's routes.
                 let response = if crate::mcp::is_mcp(&path) {
                     mcp.serve(request).await
@@ -356,13 +356,21 @@ async fn accept_loop(
 }
 
 /// The tenant a request is logged under: the one its token (and an admin's `X-Coda-Tenant`)
-/// selects, decided as the routes decide it; `None` without a valid token. Only worked out
-/// when request lines are logged at all.
-fn logged_tenant(state: &State, headers: &http::HeaderMap) -> Option<String> {
+/// selects, decided as the routes decide it (`/ws` also takes `?token=`, as browsers cannot
+/// set headers there); `None` without a valid token. Only worked out when request lines are
+/// logged at all.
+fn logged_tenant<B>(state: &State, request: &http::Request<B>) -> Option<String> {
     if !tracing::enabled!(target: crate::access_log::TARGET, tracing::Level::DEBUG) {
         return None;
     }
-    let principal = state.authenticate(headers, None)?;
+    let query_token = (request.uri().path() == "/ws")
+        .then(|| request.uri().query())
+        .flatten()
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "token"))
+        .map(|(_, token)| token);
+    let headers = request.headers();
+    let principal = state.authenticate(headers, query_token.as_deref())?;
     state.tenant_for(&principal, headers).ok()
 }
 

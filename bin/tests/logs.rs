@@ -42,14 +42,17 @@ fn json_logs_have_one_line_per_request_and_no_secrets() {
         format!(
             "[server]\nbind = \"127.0.0.1:0\"\ntokens = [\"{TOKEN}\"]\n\
              [memory]\nbackend = \"memory\"\nembedder = \"hashing\"\n\
-             [stores.fs]\ndir = \"{}\"\n",
-            dir.path().join("snapshots").display()
+             [stores.fs]\ndir = \"{}\"\n\
+             [[sinks]]\ntype = \"websocket\"\n[[sinks]]\ntype = \"log\"\npath = \"{}\"\n",
+            dir.path().join("snapshots").display(),
+            dir.path().join("events.jsonl").display()
         ),
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_coda"))
         .args(["serve", "--config"])
         .arg(&config)
+        .current_dir(dir.path())
         .env("CODA_LOG", "debug")
         .env("CODA_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
@@ -83,6 +86,19 @@ fn json_logs_have_one_line_per_request_and_no_secrets() {
     assert!(body.contains(CONTENT));
     let (status, _) = request(&addr, "GET", &format!("/api/v1/memories/{id}x"), "");
     assert_eq!(status, 404);
+    // A browser's WebSocket carries its token in the query string: never logged either.
+    let mut ws = TcpStream::connect(&addr).unwrap();
+    ws.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        ws,
+        "GET /ws?token={TOKEN}&replay=0 HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    ws.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101", "upgraded");
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -132,6 +148,7 @@ fn json_logs_have_one_line_per_request_and_no_secrets() {
         ("POST", "/api/v1/memories", 201),
         ("GET", "/api/v1/memories/{id}", 200),
         ("GET", "/api/v1/memories/{id}", 404),
+        ("GET", "/ws", 101),
     ];
     let expected: Vec<(String, String, u64)> = expected
         .iter()
@@ -142,8 +159,10 @@ fn json_logs_have_one_line_per_request_and_no_secrets() {
 
 #[test]
 fn an_unknown_log_format_is_a_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_coda"))
         .arg("plugins")
+        .current_dir(dir.path())
         .env("CODA_LOG_FORMAT", "jsno")
         .output()
         .unwrap();

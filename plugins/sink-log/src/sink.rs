@@ -18,7 +18,7 @@ enum Command {
     Flush(SyncSender<io::Result<()>>),
 }
 
-/// Sink `log`: JSON lines to a file or stderr.
+/// Sink `log`: JSON lines to a file (rotated by size, see [`LogOptions::max_bytes`]) or stderr.
 pub struct LogSink {
     tx: Mutex<Option<SyncSender<Command>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
