@@ -431,13 +431,22 @@ async fn losing_one_of_three_nats_servers_loses_no_acknowledged_write() {
         let (addr, acknowledged, stop) = (addr.clone(), acknowledged.clone(), stop.clone());
         writers.push(tokio::spawn(async move {
             let mut i = 0;
+            let mut slowest = Duration::ZERO;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let r = post(
+                let body = json!({"content": format!("w{w} m{i}")}).to_string();
+                let started = Instant::now();
+                // While the stream elects a new leader a write waits for its acknowledgment
+                // and its apply, within the server's own bounds (3 s and 30 s).
+                let r = common::http_within(
+                    Duration::from_secs(40),
                     &addr,
+                    "POST",
                     "/api/v1/memories",
-                    json!({"content": format!("w{w} m{i}")}),
+                    &[],
+                    Some(&body),
                 )
                 .await;
+                slowest = slowest.max(started.elapsed());
                 match r.status {
                     201 => acknowledged
                         .lock()
@@ -448,6 +457,7 @@ async fn losing_one_of_three_nats_servers_loses_no_acknowledged_write() {
                 }
                 i += 1;
             }
+            eprintln!("writer {w}: {i} writes, slowest {slowest:?}");
         }));
     }
     let wait_for = |n: usize| {

@@ -156,9 +156,14 @@ async fn head_answers_wherever_get_does_with_the_same_headers_and_no_body() {
             header(&get, "content-type"),
             "HEAD {path}"
         );
-        assert!(!header(&head, "content-length").is_empty(), "HEAD {path}");
+        // Exports stream (chunked): their length is not known up front, for HEAD either.
+        let streamed = header(&get, "transfer-encoding") == "chunked";
+        assert!(
+            streamed || !header(&head, "content-length").is_empty(),
+            "HEAD {path}"
+        );
         // `/healthz` and stats report durations: their length may differ by a digit.
-        if path != "/healthz" && !path.ends_with("stats") {
+        if path != "/healthz" && !path.ends_with("stats") && !streamed {
             assert_eq!(
                 header(&head, "content-length"),
                 header(&get, "content-length"),
@@ -281,7 +286,12 @@ async fn unknown_body_fields_are_422_naming_them_on_every_route() {
     ];
     let ids = ids(&addr).await;
     let mut checked = 0;
-    for (method, template) in ROUTES.iter().filter(|(m, _)| *m != "GET") {
+    // An import's body is JSON Lines, not one object with fields: tests/export_import.rs
+    // checks that its bad lines are 422 naming the line.
+    let object_bodies = ROUTES
+        .iter()
+        .filter(|(m, t)| *m != "GET" && *t != "/import");
+    for (method, template) in object_bodies {
         let key = format!("{method} {template}");
         let base = bodies
             .iter()

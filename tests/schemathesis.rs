@@ -58,6 +58,7 @@ async fn server(token: Option<&str>) -> (coda_server::ServerHandle, tempfile::Te
         r#"
         [server]
         bind = "127.0.0.1:0"
+        backup_dir = "{backups}"
         {tokens}
         [memory]
         backend = "memory"
@@ -66,6 +67,7 @@ async fn server(token: Option<&str>) -> (coda_server::ServerHandle, tempfile::Te
         dir = "{snaps}"
         "#,
         snaps = dir.path().join("snapshots").display(),
+        backups = dir.path().join("backups").display(),
     );
     let config = coda::Config::from_toml_str(&toml).unwrap();
     (coda_server::start(config).await.unwrap(), dir)

@@ -14,8 +14,24 @@ use serde_json::{json, Value};
 const JSON: (&str, &str) = ("content-type", "application/json");
 
 async fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
-    let text = body.map(|b| b.to_string());
+    // A string is a raw body (an import's JSON Lines); anything else is sent as JSON.
+    let text = body.map(|b| match b {
+        Value::String(raw) => raw,
+        other => other.to_string(),
+    });
     http(addr, method, path, &[JSON], text.as_deref()).await
+}
+
+/// An export holding one memory of `user` with the id `id` (someone else's) and new content.
+fn import_claiming(id: &str, user: &str) -> Value {
+    let lines = [
+        json!({"kind": "header", "format": "coda-export", "version": 1}),
+        json!({"kind": "memory", "id": id, "content": "stolen", "user_id": user,
+               "metadata": {"source_type": "fact", "importance": 0.5,
+                            "timestamp": "2024-01-01T00:00:00Z"}}),
+        json!({"kind": "end", "count": 1}),
+    ];
+    Value::String(lines.map(|l| l.to_string()).join("\n"))
 }
 
 /// What bob sends for one route, and whether a 409 is an acceptable answer.
@@ -109,8 +125,18 @@ fn case(method: &str, template: &str, a: &Victim) -> Case {
         }
         ("GET", "/users") => plain("/api/v1/users".into()),
         ("GET", "/users/{uid}/stats") => plain("/api/v1/users/bob/stats".into()),
+        ("GET", "/users/{uid}/export") => plain("/api/v1/users/bob/export".into()),
+        ("GET", "/export") => plain("/api/v1/export".into()),
+        // Bob's file names her memory's id: it is stored as bob's under another id.
+        ("POST", "/import") => with("/api/v1/import".into(), import_claiming(m, "bob")),
         ("DELETE", "/users/{uid}") => plain("/api/v1/users/bob".into()),
         ("GET", "/tenants") => plain("/api/v1/tenants".into()),
+        // A backup copies the whole store, for admins; the memory backend has none to copy (409).
+        ("POST", "/backup") => Case {
+            path: "/api/v1/backup".into(),
+            body: Some(json!({"dir": "scope-check"})),
+            conflict_ok: true,
+        },
         ("GET", "/openapi.json") => plain("/api/v1/openapi.json".into()),
         (method, template) => panic!(
             "no isolation case for {method} {template}: every route needs one in tests/scope_isolation.rs"
@@ -120,7 +146,9 @@ fn case(method: &str, template: &str, a: &Victim) -> Case {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_route_lets_one_user_reach_another_users_data() {
-    let server = Server::start("", "").await;
+    let backups = tempfile::tempdir().unwrap();
+    let extra = format!("[server]\nbackup_dir = \"{}\"\n", backups.path().display());
+    let server = Server::start("", &extra).await;
     let addr = server.addr();
     let alice = seed_victim(&addr, &[], "ALICE-SECRET-7731", "alice-session-x").await;
     for (method, template) in ROUTES {
@@ -131,7 +159,10 @@ async fn no_route_lets_one_user_reach_another_users_data() {
             || (case.conflict_ok && r.status == 409);
         assert!(allowed, "{method} {}: {} {}", case.path, r.status, r.text);
         // Errors may echo bob's own request (an id he typed); answers must hold nothing of hers.
-        if (200..300).contains(&r.status) && *template != "/openapi.json" {
+        // `GET /export` is the whole tenant's store by design, every user in it (a tenant token
+        // is the unit of access): tests/tenant_isolation.rs proves it holds no other tenant's.
+        let whole_tenant = *template == "/openapi.json" || *template == "/export";
+        if (200..300).contains(&r.status) && !whole_tenant {
             for marker in alice.markers() {
                 assert!(
                     !r.text.contains(marker),

@@ -40,10 +40,26 @@ async fn call_as(
     path: &str,
     body: Option<Value>,
 ) -> Reply {
-    let text = body.map(|b| b.to_string());
+    // A string is a raw body (an import's JSON Lines); anything else is sent as JSON.
+    let text = body.map(|b| match b {
+        Value::String(raw) => raw,
+        other => other.to_string(),
+    });
     let mut all = vec![JSON];
     all.extend_from_slice(headers);
     http(addr, method, path, &all, text.as_deref()).await
+}
+
+/// An export holding one memory of `user` with the id `id` (someone else's) and new content.
+fn import_claiming(id: &str, user: &str) -> Value {
+    let lines = [
+        json!({"kind": "header", "format": "coda-export", "version": 1}),
+        json!({"kind": "memory", "id": id, "content": "stolen", "user_id": user,
+               "metadata": {"source_type": "fact", "importance": 0.5,
+                            "timestamp": "2024-01-01T00:00:00Z"}}),
+        json!({"kind": "end", "count": 1}),
+    ];
+    Value::String(lines.map(|l| l.to_string()).join("\n"))
 }
 
 /// What beta sends for one route: acme's ids, user `alice`, which beta may have too.
@@ -119,8 +135,13 @@ fn case(method: &str, template: &str, a: &Victim) -> (String, Option<Value>) {
         }
         ("GET", "/users") => plain("/api/v1/users".into()),
         ("GET", "/users/{uid}/stats") => plain("/api/v1/users/alice/stats".into()),
+        ("GET", "/users/{uid}/export") => plain("/api/v1/users/alice/export".into()),
+        ("GET", "/export") => plain("/api/v1/export".into()),
+        // Beta's file names acme's memory id: it lands in beta, under another id.
+        ("POST", "/import") => with("/api/v1/import".into(), import_claiming(m, "alice")),
         ("DELETE", "/users/{uid}") => plain("/api/v1/users/alice".into()),
         ("GET", "/tenants") => plain("/api/v1/tenants".into()),
+        ("POST", "/backup") => with("/api/v1/backup".into(), json!({"dir": "beta-try"})),
         ("GET", "/openapi.json") => plain("/api/v1/openapi.json".into()),
         (method, template) => panic!(
             "no isolation case for {method} {template}: every route needs one in tests/tenant_isolation.rs"

@@ -180,6 +180,16 @@ mod tests {
             allow("/api/v1/snapshots/x1").as_deref(),
             Some("GET, HEAD, DELETE, OPTIONS")
         );
+        assert_eq!(
+            allow("/api/v1/users/alice/export").as_deref(),
+            Some("GET, HEAD, OPTIONS")
+        );
+        assert_eq!(
+            allow("/api/v1/export").as_deref(),
+            Some("GET, HEAD, OPTIONS")
+        );
+        assert_eq!(allow("/api/v1/import").as_deref(), Some("POST, OPTIONS"));
+        assert_eq!(allow("/api/v1/backup").as_deref(), Some("POST, OPTIONS"));
         assert_eq!(allow("/api/v1/nothing"), None);
         assert_eq!(allow("/nothing"), None);
     }

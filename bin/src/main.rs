@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod models;
+mod restore_cmd;
 mod snapshot_cmd;
+mod transfer_cmd;
 
 /// Coda: a memory service for AI assistants.
 #[derive(Parser)]
@@ -40,6 +42,40 @@ enum Command {
     Models {
         #[command(subcommand)]
         command: models::ModelsCommand,
+    },
+    /// Write one user's (or, without --user, a whole tenant's) memories, histories, sessions
+    /// and turns as JSON Lines, from the configured store (with the server stopped).
+    Export {
+        /// The user to export; without it, every user of the tenant.
+        #[arg(long, value_name = "UID")]
+        user: Option<String>,
+        /// The tenant.
+        #[arg(long, value_name = "T", default_value = "default")]
+        tenant: String,
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Read an export into the configured store (with the server stopped): validated whole
+    /// first, so a bad file changes nothing; re-importing the same file changes nothing.
+    Import {
+        /// The export file.
+        file: PathBuf,
+        /// The tenant to import into (whatever tenant the file names).
+        #[arg(long, value_name = "T", default_value = "default")]
+        tenant: String,
+    },
+    /// Check a backup (from POST /api/v1/backup) against its manifest and restore it as a data
+    /// directory: the backend's files in DATA_DIR, the snapshots in DATA_DIR/snapshots.
+    Restore {
+        /// The backup directory (holding manifest.json).
+        dir: PathBuf,
+        /// The data directory to restore into: new or empty.
+        #[arg(long, value_name = "DATA_DIR")]
+        to: PathBuf,
+        /// Replace the data already in DATA_DIR (only Coda's own files; stop the server first).
+        #[arg(long)]
+        force: bool,
     },
     /// Serve MCP on stdin/stdout for an assistant: over the configured store (with no server
     /// running on it), or with `--url` through a running server.
@@ -141,6 +177,15 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Models { command } => {
             let config = coda::Config::load(cli.config.as_deref())?;
             Ok(models::run(&config, command)?)
+        }
+        Command::Export { user, tenant, out } => {
+            let config = coda::Config::load(cli.config.as_deref())?;
+            transfer_cmd::export(config, user, tenant, out)
+        }
+        Command::Restore { dir, to, force } => restore_cmd::restore(&dir, &to, force),
+        Command::Import { file, tenant } => {
+            let config = coda::Config::load(cli.config.as_deref())?;
+            transfer_cmd::import(config, file, tenant)
         }
         Command::Mcp { url, token, tenant } => {
             use coda_server::mcp::stdio::{run, Target};

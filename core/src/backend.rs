@@ -206,6 +206,45 @@ pub trait MemoryBackend: Send + Sync + 'static {
         })
     }
 
+    /// Visits the history of every memory of `scope`'s owner, one memory at a time (for
+    /// export). The default visits the histories of its stored memories; a backend that keeps
+    /// the history of deleted memories should override it to visit those too.
+    fn owner_histories(&self, scope: &Scope, visit: &mut dyn FnMut(&[Version])) -> Result<()> {
+        let mut ids = Vec::new();
+        self.scan_owner(scope, &mut |record| ids.push(record.memory.id))?;
+        for id in ids {
+            if let Some(versions) = self.history(scope, id)? {
+                visit(&versions);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the history of one memory of `scope`'s owner with `versions` (oldest first,
+    /// all of that memory and owner), durably (for import). A memory id another owner holds
+    /// is an [`Error::Invalid`](crate::Error::Invalid) naming `id`. The default refuses with
+    /// [`Error::Unavailable`](crate::Error::Unavailable): the importer then skips histories.
+    fn import_history(&self, scope: &Scope, versions: Vec<Version>) -> Result<()> {
+        let _ = (scope, versions);
+        Err(crate::Error::Unavailable(
+            "this backend cannot import memory history".into(),
+        ))
+    }
+
+    /// Captures the backend's state now, for an online backup (SPEC §13): the caller holds
+    /// every writer off while this runs, so it should only note what to copy (the file
+    /// backend: its open log and its length, a record boundary) and leave the copying to
+    /// [`BackupCopy::write_to`](crate::backup::BackupCopy::write_to), which runs with writes
+    /// flowing again. The default refuses with a [`Error::Conflict`](crate::Error::Conflict):
+    /// a backend that keeps nothing on disk (`memory`) has nothing to copy.
+    fn begin_backup(&self) -> Result<Box<dyn crate::backup::BackupCopy>> {
+        Err(crate::Error::Conflict(
+            "the configured backend keeps nothing on disk to back up online; use backend \
+             `file`, or export each tenant with GET /api/v1/export"
+                .into(),
+        ))
+    }
+
     /// Makes every acknowledged change durable.
     fn flush(&self) -> Result<()> {
         Ok(())

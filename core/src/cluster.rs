@@ -90,3 +90,38 @@ impl ClusterConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    fn error_of(toml: &str) -> String {
+        match Config::from_toml_str(toml) {
+            Ok(_) => panic!("accepted: {toml}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_values_and_unknown_keys_name_the_key() {
+        let e = error_of("[cluster]\nnats_url = \"http://x:4222\"\n");
+        assert!(e.contains("cluster.nats_url"), "{e}");
+        let e = error_of("[cluster]\nnats_url = \"nats://a:1\"\nstream = \"A.B\"\n");
+        assert!(e.contains("cluster.stream"), "{e}");
+        let e = error_of("[cluster]\nnats_url = \"nats://a:1\"\nreplicas = 0\n");
+        assert!(e.contains("cluster.replicas"), "{e}");
+        let e = error_of("[cluster]\nnats_url = \"nats://a:1\"\nmax_age_h = 0\n");
+        assert!(e.contains("cluster.max_age_h"), "{e}");
+        let e = error_of("[cluster]\nnats = \"nats://a:1\"\n");
+        assert!(e.contains("nats"), "{e}");
+    }
+
+    #[test]
+    fn a_comma_list_gives_every_url_and_empty_means_one_node() {
+        let config = Config::from_toml_str("[cluster]\nnats_url = \"nats://a:1, nats://b:2,\"\n")
+            .expect("a valid list");
+        assert!(config.cluster.enabled());
+        assert_eq!(config.cluster.urls(), ["nats://a:1", "nats://b:2"]);
+        assert!(!Config::default().cluster.enabled());
+    }
+}

@@ -55,6 +55,10 @@ pub struct ServerConfig {
     pub allowed_origins: Vec<String>,
     /// Largest accepted HTTP request body.
     pub max_body_bytes: usize,
+    /// Largest body `POST /api/v1/import` accepts (spooled to a temporary file, not memory).
+    pub max_import_bytes: u64,
+    /// Where `POST /api/v1/backup` writes backups: each in a directory of this one.
+    pub backup_dir: std::path::PathBuf,
     /// `[[server.tenants]]`: tenants and the tokens that open each (SPEC §9).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tenants: Vec<crate::tenant::TenantConfig>,
@@ -67,6 +71,8 @@ impl Default for ServerConfig {
             tokens: Vec::new(),
             allowed_origins: Vec::new(),
             max_body_bytes: 1 << 20,
+            max_import_bytes: 1 << 30,
+            backup_dir: "data/backups".into(),
             tenants: Vec::new(),
         }
     }
@@ -409,6 +415,15 @@ impl Config {
             if value == 0 {
                 return Err(Error::config(path, "must be at least 1"));
             }
+        }
+        if self.server.max_import_bytes == 0 {
+            return Err(Error::config(
+                "server.max_import_bytes",
+                "must be at least 1",
+            ));
+        }
+        if self.server.backup_dir.as_os_str().is_empty() {
+            return Err(Error::config("server.backup_dir", "must not be empty"));
         }
         for (path, weight) in [
             ("search.vector_weight", self.search.vector_weight),

@@ -196,6 +196,25 @@ impl HistoryTable {
         }
     }
 
+    /// Visits the versions of every memory of `owner`, one memory at a time, by memory id (so
+    /// an export of the same state is the same file).
+    pub fn visit_owner(&self, owner: &Owner, visit: &mut dyn FnMut(&[Version])) {
+        if let Some(versions) = self.owners.get(owner) {
+            let mut ids: Vec<&MemoryId> = versions.keys().collect();
+            ids.sort_unstable();
+            for id in ids {
+                if let Some(v) = versions.get(id) {
+                    visit(v);
+                }
+            }
+        }
+    }
+
+    /// The owner whose history holds memory `id`, if any.
+    pub fn owner_of(&self, id: MemoryId) -> Option<&Owner> {
+        self.ids.get(&id)
+    }
+
     /// How many memories of `owner` have a history.
     pub fn owner_len(&self, owner: &Owner) -> usize {
         self.owners.get(owner).map_or(0, HashMap::len)

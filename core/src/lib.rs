@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod backend;
+pub mod backup;
 pub mod bus;
 pub mod cluster;
 pub mod config;
@@ -8,6 +9,7 @@ pub mod diff;
 pub mod embed;
 pub mod error;
 pub mod event;
+pub mod export;
 pub mod extract;
 pub mod filter;
 pub mod history;

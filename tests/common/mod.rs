@@ -91,6 +91,18 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> Reply {
+    http_within(DEADLINE, addr, method, path, headers, body).await
+}
+
+/// Sends one HTTP request whose answer may take up to `deadline`.
+pub async fn http_within(
+    deadline: Duration,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Reply {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut request = http_types::Request::builder()
         .method(method)
@@ -99,7 +111,7 @@ pub async fn http(
         request = request.header(*k, *v);
     }
     let body = Full::new(Bytes::from(body.unwrap_or("").to_owned()));
-    let response = tokio::time::timeout(DEADLINE, client.request(request.body(body).unwrap()))
+    let response = tokio::time::timeout(deadline, client.request(request.body(body).unwrap()))
         .await
         .expect("HTTP response in time")
         .unwrap();

@@ -1,9 +1,11 @@
 //! The HTTP API under `/api/v1` (SPEC §6): one dispatch over method and path, handlers that run
 //! the manager's (possibly fsyncing) calls on the blocking pool, JSON errors throughout.
 
+mod backup;
 mod body;
 mod conversation;
 mod error;
+mod export;
 mod memories;
 mod openapi;
 mod sessions;
@@ -94,10 +96,13 @@ where
     let stamp = crate::cluster::current_stamp();
     let joined = tokio::task::spawn_blocking(move || {
         let start = Instant::now();
+        // A change and its event happen together with respect to an online backup.
+        let writing = manager.write_gate();
         let result = match stamp {
             Some(stamp) => stamp.apply(|| f(&manager)),
             None => f(&manager),
         };
+        drop(writing);
         if let Some(op) = op {
             metrics.observe(op, start.elapsed());
         }
@@ -260,6 +265,10 @@ where
                 return Ok(ApiError::rate_limited(wait));
             }
         }
+        if method == Method::POST && path == ["import"] {
+            // An import may be far over `max_body_bytes`: it is spooled to disk, not memory.
+            return export::import(&state, tenant, &raw_query, &headers, body).await;
+        }
         let body = if method == Method::GET || method == Method::HEAD {
             bytes::Bytes::new()
         } else {
@@ -395,7 +404,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/sessions/{sid}/persist"),
     ("GET", "/users"),
     ("GET", "/users/{uid}/stats"),
+    ("GET", "/users/{uid}/export"),
     ("DELETE", "/users/{uid}"),
+    ("GET", "/export"),
+    ("POST", "/import"),
+    ("POST", "/backup"),
     ("GET", "/tenants"),
     ("GET", "/openapi.json"),
 ];
@@ -454,8 +467,16 @@ async fn dispatch(method: &Method, path: &[&str], r: Request<'_>) -> Reply {
         (&M::POST, ["sessions", sid, "persist"]) => sessions::persist(r, sid).await,
         (&M::GET, ["users"]) => users::list(r).await,
         (&M::GET, ["users", uid, "stats"]) => users::stats(r, uid).await,
+        (&M::GET, ["users", uid, "export"]) => export::user(r, uid).await,
+        (&M::GET, ["export"]) => export::tenant(r).await,
+        (&M::POST, ["import"]) => {
+            // Reached only through `call_as`: `handle` streams HTTP imports itself.
+            let body = futures_util::stream::once(async move { Ok::<_, warp::Error>(r.body) });
+            export::import(r.state, r.tenant, "", &HeaderMap::new(), body).await
+        }
         (&M::DELETE, ["users", uid]) => users::erase(r, uid).await,
         (&M::GET, ["tenants"]) => tenants::list(r).await,
+        (&M::POST, ["backup"]) => backup::create(r).await,
         (&M::GET, ["openapi.json"]) => Ok(openapi::response(r.state)),
         (_, path) if !methods_for(path).is_empty() => Err(method_not_allowed(method, path)),
         (_, path) => Err(ApiError::not_found(format!(
@@ -520,6 +541,8 @@ fn takes_body(method: &Method, path: &[&str]) -> bool {
             | (&M::POST, ["snapshots", "load" | "prune"])
             | (&M::PUT, ["auto-snapshot"])
             | (&M::POST, ["sessions", _, "turns"])
+            | (&M::POST, ["import"])
+            | (&M::POST, ["backup"])
     )
 }
 

@@ -265,8 +265,12 @@ async fn apply(state: Arc<State>, op: Op, stamp: Stamp) -> Answer {
         }
         Op::Sweep => {
             let manager = Arc::clone(&state.manager);
-            let swept =
-                tokio::task::spawn_blocking(move || stamp.apply(|| manager.sweep_expired())).await;
+            let swept = tokio::task::spawn_blocking(move || {
+                // Deletes and their events together, with respect to an online backup.
+                let _writing = manager.write_gate();
+                stamp.apply(|| manager.sweep_expired())
+            })
+            .await;
             match swept {
                 Ok(Ok(n)) if n > 0 => tracing::debug!(swept = n, "expired memories deleted"),
                 Ok(Err(e)) => tracing::warn!(error = %e, "sweeping expired memories failed"),

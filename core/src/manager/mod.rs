@@ -6,6 +6,7 @@
 //! is called through); this file wires them.
 
 mod fusion;
+mod import;
 mod indexes;
 mod lifecycle;
 mod memories;
@@ -41,6 +42,7 @@ use crate::snapshot::SnapshotStore;
 use crate::stats::MemoryStats;
 use crate::{Error, Result};
 
+pub use import::Imported;
 pub use lifecycle::Remembered;
 pub use memories::{MemoryPatch, Query, Visibility, MAX_LIMIT};
 pub use scoped::Scoped;
@@ -223,6 +225,7 @@ impl ManagerBuilder {
             owner_locks: stripes::Stripes::new(),
             default_started: crate::model::timestamp::now(),
             auto: Mutex::new(auto),
+            writes: parking_lot::RwLock::new(()),
         });
         if self.sweeper {
             let sweeper = spawn_sweeper(Arc::downgrade(&manager), sweep_every)?;
@@ -245,7 +248,10 @@ fn spawn_sweeper(
             let Some(manager) = manager.upgrade() else {
                 return;
             };
-            if let Err(e) = manager.sweep_expired() {
+            let writing = manager.write_gate();
+            let swept = manager.sweep_expired();
+            drop(writing);
+            if let Err(e) = swept {
                 tracing::warn!(error = %e, "sweeping expired memories failed; will retry");
             }
         })
@@ -289,6 +295,9 @@ pub struct MemoryManager {
     expiries: Mutex<lifecycle::Expiries>,
     /// The sweeper thread, woken on drop so it ends.
     sweeper: Mutex<Option<std::thread::Thread>>,
+    /// Held shared by every write the server runs (change and event together), exclusively by
+    /// a backup while it captures the state, so the capture lies between two events.
+    writes: parking_lot::RwLock<()>,
 }
 
 impl MemoryManager {
@@ -415,6 +424,20 @@ impl MemoryManager {
     /// The seed's `memory_stats` object for user `default`, session `default`.
     pub fn stats(&self) -> MemoryStats {
         self.default_scope().stats()
+    }
+
+    /// Marks the caller as writing until the guard drops: an online backup waits for every
+    /// holder and keeps new ones waiting while it captures the state (see
+    /// [`backup`](Self::backup)). The server holds it around every API operation; a library
+    /// caller writing while a backup runs should hold it around each write. Not re-entrant:
+    /// take it once per operation.
+    pub fn write_gate(&self) -> parking_lot::RwLockReadGuard<'_, ()> {
+        self.writes.read()
+    }
+
+    /// Holds every [`write_gate`](Self::write_gate) holder off until the guard drops.
+    pub(crate) fn pause_writes(&self) -> parking_lot::RwLockWriteGuard<'_, ()> {
+        self.writes.write()
     }
 
     /// Flushes the backend and every sink.

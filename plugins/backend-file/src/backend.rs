@@ -67,7 +67,7 @@ impl Shared {
 
 /// Backend `file`: a durable, append-only log of [`Change`]s in front of an in-memory live set.
 pub struct FileBackend {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     recovery: Recovery,
     syncer: Option<BatchSyncer>,
     compactor: Mutex<Option<JoinHandle<()>>>,
@@ -392,6 +392,18 @@ impl MemoryBackend for FileBackend {
 
     fn owner_sessions(&self, scope: &Scope, visit: &mut dyn FnMut(&SessionState)) -> Result<()> {
         self.shared.inner.owner_sessions(scope, visit)
+    }
+
+    fn owner_histories(&self, scope: &Scope, visit: &mut dyn FnMut(&[Version])) -> Result<()> {
+        self.shared.inner.owner_histories(scope, visit)
+    }
+
+    fn begin_backup(&self) -> Result<Box<dyn coda_core::backup::BackupCopy>> {
+        self.capture_log()
+    }
+
+    fn import_history(&self, scope: &Scope, versions: Vec<Version>) -> Result<()> {
+        self.append_history(scope, versions)
     }
 
     fn flush(&self) -> Result<()> {

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod backend;
+mod backup;
 mod compact;
 mod config;
 mod format;

@@ -16,10 +16,10 @@ use crate::owners::{Ids, Owners};
 /// a durable backend in front of it can log changes in the order they apply.
 pub struct InMemoryBackend {
     dims: usize,
-    writer: Mutex<Ids>,
+    pub(crate) writer: Mutex<Ids>,
     owners: Owners,
     pub(crate) sessions: RwLock<SessionTable>,
-    history: RwLock<HistoryTable>,
+    pub(crate) history: RwLock<HistoryTable>,
     /// One more than the last replicated log position committed ([`Change::Commit`]); 0
     /// while none has been.
     committed: std::sync::atomic::AtomicU64,
@@ -385,6 +385,15 @@ impl MemoryBackend for InMemoryBackend {
     fn owner_sessions(&self, scope: &Scope, visit: &mut dyn FnMut(&SessionState)) -> Result<()> {
         self.sessions.read().visit_owner(scope.owner(), visit);
         Ok(())
+    }
+
+    fn owner_histories(&self, scope: &Scope, visit: &mut dyn FnMut(&[Version])) -> Result<()> {
+        self.history.read().visit_owner(scope.owner(), visit);
+        Ok(())
+    }
+
+    fn import_history(&self, scope: &Scope, versions: Vec<Version>) -> Result<()> {
+        self.import_history_checked(scope, versions)
     }
 }
 

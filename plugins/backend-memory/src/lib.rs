@@ -2,6 +2,7 @@
 
 mod backend;
 mod config;
+mod history_import;
 mod owners;
 mod slots;
 mod validate;

@@ -26,6 +26,8 @@ use crate::sequencer::{ClusterSequencer, EVENTS_PER_ENTRY};
 const ACK_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a write waits, after the acknowledgment, for this node to apply it.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Under load, a commit marker every this many entries (and whenever the node has caught up).
+const COMMIT_EVERY: u64 = 64;
 /// How long a consumer may deliver nothing while the stream holds entries it has not
 /// delivered, before it is recreated.
 const STALL: Duration = Duration::from_secs(2);
@@ -91,6 +93,8 @@ struct Inner<A> {
     waiters: Mutex<HashMap<Uuid, oneshot::Sender<A>>>,
     applied: watch::Sender<u64>,
     stream_last: AtomicU64,
+    /// The stream's first sequence when this node connected (retention drops older ones).
+    stream_first: u64,
     applied_total: AtomicU64,
     recent: Mutex<RecentIds>,
     stop: watch::Sender<bool>,
@@ -178,6 +182,7 @@ impl<A: Send + 'static> Cluster<A> {
         );
         let epoch = Uuid::new_v5(&Uuid::NAMESPACE_OID, identity.as_bytes());
         let last = info.state.last_sequence;
+        let first = info.state.first_sequence;
         Ok(Cluster {
             inner: Arc::new(Inner {
                 node_id,
@@ -190,6 +195,7 @@ impl<A: Send + 'static> Cluster<A> {
                 waiters: Mutex::new(HashMap::new()),
                 applied: watch::channel(0).0,
                 stream_last: AtomicU64::new(last),
+                stream_first: first,
                 applied_total: AtomicU64::new(0),
                 recent: Mutex::new(RecentIds::default()),
                 stop: watch::channel(false).0,
@@ -229,6 +235,23 @@ impl<A: Send + 'static> Cluster<A> {
                 self.inner.stream
             )));
         }
+        let first = self.inner.stream_first;
+        if last > 0 && applied + 1 < first {
+            return Err(ClusterError::Diverged(format!(
+                "this node has applied stream sequence {applied}, but stream `{}` now starts at \
+                 {first} (older entries passed `cluster.max_age_h`): the entries in between are \
+                 gone, and bootstrapping from a cluster snapshot is not implemented yet; copy \
+                 the data directory of an up-to-date node (stopped) and start from that",
+                self.inner.stream
+            )));
+        }
+        // A marker at the current position: proves the backend can record them, and makes
+        // the changes of the first entry applied from here count only once it commits.
+        backend.commit(committed).map_err(|e| {
+            ClusterError::Unavailable(format!(
+                "a cluster node's backend must record its applied position: {e}"
+            ))
+        })?;
         self.inner.sequencer.reset(committed);
         self.inner.applied.send_replace(applied);
         let inner = Arc::clone(&self.inner);
@@ -376,6 +399,12 @@ impl<A: Send + 'static> Inner<A> {
             let start = *self.applied.borrow() + 1;
             match self.consume(start, &backend, &apply).await {
                 Ok(()) => backoff = Duration::from_millis(100),
+                Err(ClusterError::Diverged(why)) => {
+                    // Applying past a gap would fork this node from the others: stop here,
+                    // keep serving reads, and say so loudly.
+                    tracing::error!("{why}; this node stops applying the stream");
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, from = start, "reading the cluster stream failed; retrying");
                     tokio::time::sleep(backoff).await;
@@ -448,20 +477,36 @@ impl<A: Send + 'static> Inner<A> {
                 }
             };
             self.stream_last.fetch_max(seq + pending, Ordering::SeqCst);
-            if seq <= *self.applied.borrow() {
+            let applied = *self.applied.borrow();
+            if seq <= applied {
                 continue;
             }
-            self.apply_one(seq, &message.payload, backend, apply).await;
+            if seq > applied + 1 {
+                return Err(ClusterError::Diverged(format!(
+                    "the stream delivered sequence {seq} after {applied}: entries {} to {} are \
+                     gone from it (`cluster.max_age_h`)",
+                    applied + 1,
+                    seq - 1
+                )));
+            }
+            // Commit markers only bound what a restart applies again (an entry applied but not
+            // yet committed is cut and re-applied, never lost: it is in the stream), so under
+            // load one marker covers a run of entries.
+            let commit = pending == 0 || seq % COMMIT_EVERY == 0;
+            self.apply_one(seq, &message.payload, backend, apply, commit)
+                .await;
         }
     }
 
-    /// Applies the entry at `seq` and commits it; the writer's caller gets the answer.
+    /// Applies the entry at `seq` (and commits the position, if `commit`); the writer's caller
+    /// gets the answer.
     async fn apply_one(
         &self,
         seq: u64,
         payload: &[u8],
         backend: &Arc<dyn MemoryBackend>,
         apply: &Apply<A>,
+        commit: bool,
     ) {
         self.sequencer.begin(seq);
         match serde_json::from_slice::<Entry>(payload) {
@@ -486,7 +531,7 @@ impl<A: Send + 'static> Inner<A> {
         }
         let position = self.sequencer.latest();
         let mut delay = Duration::from_millis(10);
-        loop {
+        while commit {
             let backend = Arc::clone(backend);
             let committed = tokio::task::spawn_blocking(move || backend.commit(position)).await;
             match committed {
