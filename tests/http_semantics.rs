@@ -80,7 +80,14 @@ async fn paths(addr: &str) -> Vec<(String, BTreeSet<String>)> {
             None => out.push((path, BTreeSet::from([method.to_string()]))),
         }
     }
-    for path in ["/healthz", "/metrics", "/", "/assets/app.js", "/ws"] {
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/",
+        "/assets/app.js",
+        "/ws",
+    ] {
         out.push((path.to_owned(), BTreeSet::from(["GET".to_owned()])));
     }
     for (_, methods) in &mut out {

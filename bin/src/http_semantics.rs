@@ -38,7 +38,9 @@ pub fn served_methods(path: &str) -> Option<Vec<Method>> {
     } else {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match segments.as_slice() {
-            [""] | ["healthz"] | ["metrics"] | ["ws"] | ["assets", _] => vec![Method::GET],
+            [""] | ["healthz"] | ["readyz"] | ["metrics"] | ["ws"] | ["assets", _] => {
+                vec![Method::GET]
+            }
             _ => Vec::new(),
         }
     };

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod access_log;
 pub mod api;
 pub mod cluster;
 pub mod dashboard;
@@ -7,7 +8,9 @@ pub mod http_semantics;
 pub mod mcp;
 pub mod metrics;
 pub mod rate;
+pub mod readiness;
+mod routes;
 mod server;
 pub mod state;
 
-pub use server::{start, start_with, ServerHandle};
+pub use server::{bind, start, start_with, ServerHandle, Starting};

@@ -1,30 +1,28 @@
-//! The server: one listener for `/ws`, `/api/v1`, `/metrics`, `/healthz` and `/`, an accept loop
-//! that sets TCP_NODELAY, and graceful shutdown.
+//! The server: one listener for `/ws`, `/api/v1`, `/metrics`, `/healthz`, `/readyz` and `/`,
+//! bound before the backend opens (answering 503 until it has), an accept loop that sets
+//! TCP_NODELAY and logs every request, and graceful shutdown.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coda::sink_websocket::{self, Access, WebSocketHub, WebSocketSink};
+use coda::sink_websocket::{Access, WebSocketHub, WebSocketSink};
 use coda::{Config, MemoryManager};
-use http::{HeaderMap, StatusCode};
 use hyper::service::Service as _;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
-use warp::{Filter, Rejection};
 
-use crate::api::{self, json_response, ApiError};
 use crate::http_semantics::HttpRules;
 use crate::metrics::Metrics;
+use crate::readiness::{serve_unready, Readiness, Unready, UnreadyServer};
 use crate::state::State;
 
 /// How long shutdown waits for requests and WebSocket closes to finish.
@@ -36,8 +34,9 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ServerHandle {
     addr: SocketAddr,
     state: Arc<State>,
+    readiness: Arc<Readiness>,
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    task: JoinHandle<Option<UnreadyServer>>,
 }
 
 impl ServerHandle {
@@ -51,20 +50,30 @@ impl ServerHandle {
         &self.state.manager
     }
 
-    /// Stops accepting, lets requests finish, closes WebSockets with 1001 after writing what
-    /// they have queued, then flushes the backend and every sink.
+    /// Turns `/readyz` 503, stops serving new requests (the listener stays open, answering
+    /// 503 `shutting_down`), lets requests finish, closes WebSockets with 1001 after writing
+    /// what they have queued, then flushes the backend and every sink and closes the listener.
     pub async fn shutdown(self) -> coda::Result<()> {
+        self.readiness.stop();
         let _ = self.stop.send(true);
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "server task failed");
-        }
+        let unready = match self.task.await {
+            Ok(unready) => unready,
+            Err(e) => {
+                tracing::error!(error = %e, "server task failed");
+                None
+            }
+        };
         if let Some(node) = &self.state.cluster {
             node.stop().await;
         }
         let manager = Arc::clone(&self.state.manager);
-        tokio::task::spawn_blocking(move || manager.shutdown())
+        let flushed = tokio::task::spawn_blocking(move || manager.shutdown())
             .await
-            .map_err(|e| coda::Error::Unavailable(format!("shutdown did not complete: {e}")))?
+            .map_err(|e| coda::Error::Unavailable(format!("shutdown did not complete: {e}")));
+        if let Some(unready) = unready {
+            drop(unready.stop().await);
+        }
+        flushed?
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
@@ -98,26 +107,94 @@ async fn shutdown_signal() {
     }
 }
 
-/// Opens Coda from `config` and starts serving on `server.bind`; must run inside a tokio
-/// runtime.
-pub async fn start(config: Config) -> coda::Result<ServerHandle> {
-    if config.cluster.enabled() {
-        let (node, manager) = crate::cluster::connect(&config).await?;
-        return serve(config, manager, Some(node)).await;
+/// A server bound to `server.bind` but not serving yet: `/healthz` answers 200, `/readyz` 503
+/// and every other route 503 `starting` with `Retry-After`, until [`Starting::open`] or
+/// [`Starting::serve`] hands it a manager.
+pub struct Starting {
+    config: Config,
+    addr: SocketAddr,
+    unready: UnreadyServer,
+}
+
+impl Starting {
+    /// The address bound (with the real port when bound to port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
-    let opened = config.clone();
-    let manager = tokio::task::spawn_blocking(move || MemoryManager::open(opened))
+
+    /// Opens Coda from the configuration (backend, embedder, sinks; with `[cluster]`, this
+    /// node joined to its stream), then serves it.
+    pub async fn open(self) -> coda::Result<ServerHandle> {
+        let opened = if self.config.cluster.enabled() {
+            crate::cluster::connect(&self.config)
+                .await
+                .map(|(node, manager)| (manager, Some(node)))
+        } else {
+            let config = self.config.clone();
+            tokio::task::spawn_blocking(move || MemoryManager::open(config))
+                .await
+                .map_err(|e| coda::Error::Unavailable(format!("opening Coda failed: {e}")))
+                .and_then(|opened| opened)
+                .map(|manager| (manager, None))
+        };
+        match opened {
+            Ok((manager, cluster)) => self.serve_cluster(manager, cluster).await,
+            Err(e) => {
+                drop(self.unready.stop().await);
+                Err(e)
+            }
+        }
+    }
+
+    /// Serves an already opened manager on the bound listener.
+    pub async fn serve(self, manager: Arc<MemoryManager>) -> coda::Result<ServerHandle> {
+        self.serve_cluster(manager, None).await
+    }
+
+    async fn serve_cluster(
+        self,
+        manager: Arc<MemoryManager>,
+        cluster: Option<crate::cluster::Node>,
+    ) -> coda::Result<ServerHandle> {
+        let Some(listener) = self.unready.stop().await else {
+            return Err(coda::Error::Unavailable(
+                "the listener was lost while starting".into(),
+            ));
+        };
+        serve_on(listener, self.addr, self.config, manager, cluster)
+    }
+}
+
+/// Binds `server.bind` and answers "not ready" on it; must run inside a tokio runtime.
+pub async fn bind(config: Config) -> coda::Result<Starting> {
+    let bind = config.server.bind.clone();
+    let listener = TcpListener::bind(&bind)
         .await
-        .map_err(|e| coda::Error::Unavailable(format!("opening Coda failed: {e}")))??;
-    start_with(config, manager).await
+        .map_err(|e| coda::Error::io("bind", &bind, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| coda::Error::io("bind", &bind, e))?;
+    Ok(Starting {
+        config,
+        addr,
+        unready: serve_unready(listener, Unready::Starting),
+    })
+}
+
+/// Opens Coda from `config` and starts serving on `server.bind` (bound first, answering 503
+/// while the backend opens); returns once it serves. Must run inside a tokio runtime.
+pub async fn start(config: Config) -> coda::Result<ServerHandle> {
+    bind(config).await?.open().await
 }
 
 /// Starts serving an already opened manager.
 pub async fn start_with(config: Config, manager: Arc<MemoryManager>) -> coda::Result<ServerHandle> {
-    serve(config, manager, None).await
+    bind(config).await?.serve(manager).await
 }
 
-async fn serve(
+fn serve_on(
+    listener: TcpListener,
+    addr: SocketAddr,
     config: Config,
     manager: Arc<MemoryManager>,
     cluster: Option<crate::cluster::Node>,
@@ -128,7 +205,6 @@ async fn serve(
         allowed_origins: config.server.allowed_origins.clone(),
     });
     let metrics = Arc::new(Metrics::new(Arc::clone(&manager), hub.clone()));
-    let bind = config.server.bind.clone();
     let rates = crate::rate::RateLimits::new(&config.server.tenants);
     let state = Arc::new(State {
         rates,
@@ -143,21 +219,17 @@ async fn serve(
     if let Some(node) = &state.cluster {
         crate::cluster::start(node, &state)?;
     }
-    let listener = TcpListener::bind(&bind)
-        .await
-        .map_err(|e| coda::Error::io("bind", &bind, e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| coda::Error::io("bind", &bind, e))?;
     if let Some(warning) = open_to_the_network(addr, &state.access.auth) {
         tracing::warn!("{warning}");
     }
+    let readiness = Arc::new(Readiness::default());
     let (stop, stopped) = watch::channel(false);
-    let routes = routes(Arc::clone(&state));
+    let routes = crate::routes::routes(Arc::clone(&state), Arc::clone(&readiness));
     let task = tokio::spawn(accept_loop(listener, routes, Arc::clone(&state), stopped));
     Ok(ServerHandle {
         addr,
         state,
+        readiness,
         stop,
         task,
     })
@@ -191,7 +263,7 @@ async fn accept_loop(
     routes: BoxedFilter<(Response,)>,
     state: Arc<State>,
     mut stopped: watch::Receiver<bool>,
-) {
+) -> Option<UnreadyServer> {
     let graceful = GracefulShutdown::new();
     let rules = Arc::new(HttpRules::new(state.config.server.allowed_origins.clone()));
     let mcp = crate::mcp::Mcp::new(Arc::clone(&state));
@@ -221,21 +293,35 @@ async fn accept_loop(
         let route = TowerToHyperService::new(warp::service(routes.clone()));
         let rules = Arc::clone(&rules);
         let mcp = mcp.clone();
+        let state = Arc::clone(&state);
         let service = hyper::service::service_fn(move |request: http::Request<_>| {
             let (rules, route, mcp) = (Arc::clone(&rules), route.clone(), mcp.clone());
+            let state = Arc::clone(&state);
             async move {
+                let started = Instant::now();
+                let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+                let tenant = logged_tenant(&state, &request);
                 // `/mcp` is the MCP SDK's own service (SPEC §11), beside warp's routes.
-                if crate::mcp::is_mcp(request.uri().path()) {
-                    return Ok::<_, Infallible>(mcp.serve(request).await);
-                }
-                let response = rules
-                    .serve(request, |request| async move {
-                        match route.call(request).await {
-                            Ok(response) => response,
-                            Err(never) => match never {},
-                        }
-                    })
-                    .await;
+                let response = if crate::mcp::is_mcp(&path) {
+                    mcp.serve(request).await
+                } else {
+                    rules
+                        .serve(request, |request| async move {
+                            match route.call(request).await {
+                                Ok(response) => response,
+                                Err(never) => match never {},
+                            }
+                        })
+                        .await
+                };
+                let status = response.status();
+                crate::access_log::log(
+                    &method,
+                    &path,
+                    status,
+                    started.elapsed(),
+                    tenant.as_deref(),
+                );
                 Ok::<_, Infallible>(response)
             }
         });
@@ -247,7 +333,9 @@ async fn accept_loop(
             }
         });
     }
-    drop(listener);
+    // The listener stays open while connections drain, answering 503 (`/readyz` included), so
+    // a load balancer sees the server leave instead of a refused connection.
+    let unready = serve_unready(listener, Unready::ShuttingDown);
     // Upgraded WebSockets are no longer hyper's: close them ourselves, after their queues.
     if let Some(hub) = &state.hub {
         hub.close_all();
@@ -264,117 +352,26 @@ async fn accept_loop(
     {
         tracing::warn!("some connections did not finish within the shutdown grace period");
     }
+    Some(unready)
 }
 
-fn routes(state: Arc<State>) -> BoxedFilter<(Response,)> {
-    let with_state = {
-        let state = Arc::clone(&state);
-        warp::any().map(move || Arc::clone(&state))
-    };
-    let query = || warp::query::raw().or(warp::any().map(String::new)).unify();
-
-    let health = warp::path("healthz")
-        .and(warp::path::end())
-        .and(with_state.clone())
-        .map(|state: Arc<State>| {
-            let bus = state.manager.bus();
-            let mut health = json!({
-                "status": "ok",
-                "uptime_s": state.started.elapsed().as_secs_f64(),
-                "epoch": bus.epoch(),
-                "seq": bus.latest_seq(),
-            });
-            if let Some(node) = &state.cluster {
-                health["cluster"] = json!(node.status());
-            }
-            json_response(StatusCode::OK, &health)
-        });
-
-    let metrics = warp::path("metrics")
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(with_state.clone())
-        .and(warp::header::headers_cloned())
-        .map(|state: Arc<State>, headers: HeaderMap| {
-            let Some(principal) = state.authenticate(&headers, None) else {
-                return ApiError::unauthorized().into_response();
-            };
-            // Metrics count every tenant's data: with tenants, only admins read them.
-            if state.access.auth.has_tenants() && !State::is_admin(&principal) {
-                return ApiError::not_found("route").into_response();
-            }
-            let mut response = Response::new(state.metrics.render().into());
-            response.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("text/plain; version=0.0.4"),
-            );
-            response
-        });
-
-    let api = warp::path("api")
-        .and(warp::path("v1"))
-        .and(with_state.clone())
-        .and(warp::method())
-        .and(warp::path::tail())
-        .and(query())
-        .and(warp::header::headers_cloned())
-        .and(warp::body::stream())
-        .then(
-            |state: Arc<State>, method, tail: warp::path::Tail, query: String, headers, body| {
-                api::handle(
-                    state,
-                    method,
-                    tail.as_str().to_owned(),
-                    query,
-                    headers,
-                    body,
-                )
-            },
-        );
-
-    let dashboard = crate::dashboard::routes();
-
-    let ws = match &state.hub {
-        Some(hub) => sink_websocket::route(Arc::clone(hub), Arc::clone(&state.access)),
-        None => warp::path("ws")
-            .map(|| {
-                sink_websocket::error_response(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    "no `websocket` sink is configured",
-                )
-            })
-            .boxed(),
-    };
-
-    ws.or(api)
-        .unify()
-        .or(health)
-        .unify()
-        .or(metrics)
-        .unify()
-        .or(dashboard)
-        .unify()
-        .recover(|rejection: Rejection| async move {
-            let error = if rejection.is_not_found() {
-                ApiError::not_found("route")
-            } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-                ApiError::new(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "method_not_allowed",
-                    "this method is not allowed on this route",
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    format!("{rejection:?}"),
-                )
-            };
-            Ok::<_, Infallible>(error.into_response())
-        })
-        .unify()
-        .boxed()
+/// The tenant a request is logged under: the one its token (and an admin's `X-Coda-Tenant`)
+/// selects, decided as the routes decide it (`/ws` also takes `?token=`, as browsers cannot
+/// set headers there); `None` without a valid token. Only worked out when request lines are
+/// logged at all.
+fn logged_tenant<B>(state: &State, request: &http::Request<B>) -> Option<String> {
+    if !tracing::enabled!(target: crate::access_log::TARGET, tracing::Level::DEBUG) {
+        return None;
+    }
+    let query_token = (request.uri().path() == "/ws")
+        .then(|| request.uri().query())
+        .flatten()
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "token"))
+        .map(|(_, token)| token);
+    let headers = request.headers();
+    let principal = state.authenticate(headers, query_token.as_deref())?;
+    state.tenant_for(&principal, headers).ok()
 }
 
 #[cfg(test)]

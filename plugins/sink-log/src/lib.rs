@@ -1,8 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+mod archive;
 mod config;
+mod rotate;
 mod sink;
 
+pub use archive::Archive;
 pub use config::LogOptions;
 pub use sink::LogSink;
 

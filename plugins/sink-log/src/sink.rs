@@ -1,6 +1,5 @@
 //! The writer thread behind the log sink.
 
-use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +9,7 @@ use std::thread::JoinHandle;
 use coda_core::{Error, EventSink, Result, SharedEvent};
 use parking_lot::Mutex;
 
+use crate::rotate::RotatingFile;
 use crate::LogOptions;
 
 enum Command {
@@ -18,7 +18,7 @@ enum Command {
     Flush(SyncSender<io::Result<()>>),
 }
 
-/// Sink `log`: JSON lines to a file or stderr.
+/// Sink `log`: JSON lines to a file (rotated by size, see [`LogOptions::max_bytes`]) or stderr.
 pub struct LogSink {
     tx: Mutex<Option<SyncSender<Command>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -27,27 +27,30 @@ pub struct LogSink {
 }
 
 impl LogSink {
-    /// Opens the target and starts the writer thread.
+    /// Opens the target (finishing any rotation a crash interrupted) and starts the writer
+    /// thread.
     pub fn open(options: &LogOptions) -> Result<LogSink> {
-        let out: Box<dyn Write + Send> = if options.path == "stderr" {
-            Box::new(io::stderr())
+        let out = if options.path == "stderr" {
+            Output::Stderr(BufWriter::new(io::stderr()))
         } else {
             let path = PathBuf::from(&options.path);
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
             }
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
+            let max_bytes = if options.rotates() {
+                options.max_bytes
+            } else {
+                0
+            };
+            let file = RotatingFile::open(&path, max_bytes, options.keep)
                 .map_err(|e| Error::io("open", &path, e))?;
-            Box::new(file)
+            Output::File(file)
         };
         let (tx, rx) = mpsc::sync_channel(options.queue.max(1));
         let target = options.path.clone();
         let writer = std::thread::Builder::new()
             .name("coda-sink-log".into())
-            .spawn(move || write_loop(rx, BufWriter::new(out)))
+            .spawn(move || write_loop(rx, out))
             .map_err(|e| Error::Unavailable(format!("cannot start the log writer: {e}")))?;
         Ok(LogSink {
             tx: Mutex::new(Some(tx)),
@@ -63,7 +66,36 @@ impl LogSink {
     }
 }
 
-fn write_loop(rx: Receiver<Command>, mut out: BufWriter<Box<dyn Write + Send>>) {
+/// Where the writer thread writes.
+enum Output {
+    Stderr(BufWriter<io::Stderr>),
+    File(RotatingFile),
+}
+
+impl Output {
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        match self {
+            Output::Stderr(out) => out.write_all(line).and_then(|()| out.write_all(b"\n")),
+            Output::File(file) => file.write_line(line),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Stderr(out) => out.flush(),
+            Output::File(file) => file.flush(),
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        match self {
+            Output::Stderr(out) => out.flush(),
+            Output::File(file) => file.finish(),
+        }
+    }
+}
+
+fn write_loop(rx: Receiver<Command>, mut out: Output) {
     let mut failed = false;
     while let Ok(first) = rx.recv() {
         // Write everything queued, then flush once: one syscall per burst, not per event.
@@ -71,10 +103,7 @@ fn write_loop(rx: Receiver<Command>, mut out: BufWriter<Box<dyn Write + Send>>) 
         while let Some(command) = next.take() {
             match command {
                 Command::Write(event) => {
-                    let result = out
-                        .write_all(event.json().as_bytes())
-                        .and_then(|()| out.write_all(b"\n"));
-                    if let Err(e) = result {
+                    if let Err(e) = out.write_line(event.json().as_bytes()) {
                         if !failed {
                             tracing::error!(error = %e, "log sink cannot write; events are lost");
                         }
@@ -91,7 +120,9 @@ fn write_loop(rx: Receiver<Command>, mut out: BufWriter<Box<dyn Write + Send>>) 
             failed = false;
         }
     }
-    let _ = out.flush();
+    if let Err(e) = out.finish() {
+        tracing::error!(error = %e, "log sink cannot flush at shutdown");
+    }
 }
 
 impl EventSink for LogSink {
@@ -165,6 +196,7 @@ mod tests {
         let options = LogOptions {
             path: path.to_string_lossy().into_owned(),
             queue: 1024,
+            ..LogOptions::default()
         };
         let sink = Arc::new(LogSink::open(&options).expect("open"));
         let read = || -> Vec<String> {
@@ -185,6 +217,7 @@ mod tests {
         let options = LogOptions {
             path: blocker.join("events.jsonl").to_string_lossy().into_owned(),
             queue: 4,
+            ..LogOptions::default()
         };
         let err = LogSink::open(&options)
             .err()
