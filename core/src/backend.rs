@@ -92,14 +92,14 @@ pub struct Erased {
 /// length.
 pub trait MemoryBackend: Send + Sync + 'static {
     /// Adds a memory, which must lie in `scope`; an existing id is an
-    /// [`Error::Invalid`](crate::Error::Invalid).
+    /// [`Error::Invalid`].
     fn insert(&self, scope: &Scope, record: MemoryRecord) -> Result<()>;
 
     /// The memory with `id`, if it exists inside `scope`.
     fn get(&self, scope: &Scope, id: MemoryId) -> Result<Option<MemoryRecord>>;
 
     /// Replaces the memory with the record's id; a missing id, or one outside `scope`, is
-    /// [`Error::NotFound`](crate::Error::NotFound). The owner cannot change.
+    /// [`Error::NotFound`]. The owner cannot change.
     fn update(&self, scope: &Scope, record: MemoryRecord) -> Result<()>;
 
     /// Removes the memory with `id` if it lies in `scope`; returns whether it did. `by` says who
@@ -183,7 +183,7 @@ pub trait MemoryBackend: Send + Sync + 'static {
     }
 
     /// Applies a session change (durably, like memories). A turn for a session that another
-    /// user owns is an [`Error::Conflict`](crate::Error::Conflict).
+    /// user owns is an [`Error::Conflict`].
     fn apply_session(&self, change: SessionChange) -> Result<()>;
 
     /// The session with `key`, without its turns.
@@ -222,8 +222,8 @@ pub trait MemoryBackend: Send + Sync + 'static {
 
     /// Replaces the history of one memory of `scope`'s owner with `versions` (oldest first,
     /// all of that memory and owner), durably (for import). A memory id another owner holds
-    /// is an [`Error::Invalid`](crate::Error::Invalid) naming `id`. The default refuses with
-    /// [`Error::Unavailable`](crate::Error::Unavailable): the importer then skips histories.
+    /// is an [`Error::Invalid`] naming `id`. The default refuses with
+    /// [`Error::Unavailable`]: the importer then skips histories.
     fn import_history(&self, scope: &Scope, versions: Vec<Version>) -> Result<()> {
         let _ = (scope, versions);
         Err(crate::Error::Unavailable(
@@ -235,7 +235,7 @@ pub trait MemoryBackend: Send + Sync + 'static {
     /// every writer off while this runs, so it should only note what to copy (the file
     /// backend: its open log and its length, a record boundary) and leave the copying to
     /// [`BackupCopy::write_to`](crate::backup::BackupCopy::write_to), which runs with writes
-    /// flowing again. The default refuses with a [`Error::Conflict`](crate::Error::Conflict):
+    /// flowing again. The default refuses with a [`Error::Conflict`]:
     /// a backend that keeps nothing on disk (`memory`) has nothing to copy.
     fn begin_backup(&self) -> Result<Box<dyn crate::backup::BackupCopy>> {
         Err(crate::Error::Conflict(

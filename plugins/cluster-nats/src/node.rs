@@ -529,9 +529,18 @@ impl<A: Send + 'static> Inner<A> {
                 }
             }
         }
+        if commit {
+            self.commit(seq, backend).await;
+        }
+        self.applied.send_replace(seq);
+        self.applied_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records the position after entry `seq` in the backend, retrying until it can.
+    async fn commit(&self, seq: u64, backend: &Arc<dyn MemoryBackend>) {
         let position = self.sequencer.latest();
         let mut delay = Duration::from_millis(10);
-        while commit {
+        loop {
             let backend = Arc::clone(backend);
             let committed = tokio::task::spawn_blocking(move || backend.commit(position)).await;
             match committed {
@@ -544,8 +553,6 @@ impl<A: Send + 'static> Inner<A> {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
-        self.applied.send_replace(seq);
-        self.applied_total.fetch_add(1, Ordering::Relaxed);
     }
 }
 
