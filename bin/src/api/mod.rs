@@ -180,7 +180,25 @@ pub struct Request<'a> {
     applying: bool,
 }
 
-impl Request<'_> {
+impl<'a> Request<'a> {
+    /// A call from outside HTTP (MCP, the cluster's stream) by a caller already admitted.
+    fn called(
+        state: &'a State,
+        tenant: String,
+        principal: coda::Principal,
+        query: Vec<(String, String)>,
+        body: bytes::Bytes,
+    ) -> Self {
+        Request {
+            state,
+            tenant,
+            principal,
+            query: Query(query),
+            body,
+            applying: false,
+        }
+    }
+
     /// The request's scope from its query string: `user_id` (default `default`), `agent_id`,
     /// `session_id`, each validated (422 naming the field).
     fn scope(&self) -> Result<Scope, ApiError> {
@@ -300,14 +318,7 @@ pub(crate) async fn call_as(
     query: Vec<(String, String)>,
     body: bytes::Bytes,
 ) -> Response {
-    let request = Request {
-        state,
-        tenant,
-        principal,
-        query: Query(query),
-        body,
-        applying: false,
-    };
+    let request = Request::called(state, tenant, principal, query, body);
     dispatch(&method, path, request)
         .await
         .unwrap_or_else(ApiError::into_response)
@@ -325,12 +336,8 @@ pub(crate) async fn call_applied(
     body: bytes::Bytes,
 ) -> Response {
     let request = Request {
-        state,
-        tenant,
-        principal,
-        query: Query(query),
-        body,
         applying: true,
+        ..Request::called(state, tenant, principal, query, body)
     };
     dispatch(&method, path, request)
         .await
