@@ -1,7 +1,7 @@
 //! The running backend: reads from the in-memory live set, writes through the log.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub compaction: Mutex<()>,
     /// A background compaction has been started and not finished.
     compacting: AtomicBool,
+    /// Compactions that rewrote the log since open, manual and background.
+    pub compactions: AtomicU64,
     _lock: DirLock,
 }
 
@@ -52,13 +54,17 @@ impl Shared {
             log,
             compaction: Mutex::new(()),
             compacting: AtomicBool::new(false),
+            compactions: AtomicU64::new(0),
             _lock: lock,
         }
     }
 
-    /// Whether dead records outnumber live ones by the configured ratio.
-    fn wants_compaction(&self, appender: &Appender) -> bool {
-        let live = (self.inner.len().unwrap_or(0) + self.inner.session_count()) as u64;
+    /// Whether dead records outnumber live ones by the configured ratio. Live units are what a
+    /// compaction keeps: records, sessions and histories.
+    pub fn wants_compaction(&self, appender: &Appender) -> bool {
+        let live = (self.inner.len().unwrap_or(0)
+            + self.inner.session_count()
+            + self.inner.history_count()) as u64;
         let dead = appender.units.saturating_sub(live);
         dead >= self.options.compact_min_dead
             && dead as f64 > self.options.compact_ratio * live as f64
@@ -100,6 +106,11 @@ impl FileBackend {
     /// concurrent writers, fewer than the writes (group commit).
     pub fn fsyncs(&self) -> u64 {
         self.shared.log.fsyncs()
+    }
+
+    /// How many compactions rewrote the log since open, manual and background.
+    pub fn compactions(&self) -> u64 {
+        self.shared.compactions.load(Ordering::Relaxed)
     }
 
     /// Rewrites the log now to hold only live records, whatever the threshold says.
@@ -166,8 +177,9 @@ impl FileBackend {
         let spawned = std::thread::Builder::new()
             .name("coda-file-compact".into())
             .spawn(move || {
-                match compact::compact(&shared) {
-                    Ok(done) => tracing::info!(
+                match compact::compact_if_wanted(&shared) {
+                    Ok(None) => {}
+                    Ok(Some(done)) => tracing::info!(
                         log = %shared.log.path().display(),
                         bytes_before = done.bytes_before,
                         bytes_after = done.bytes_after,

@@ -109,6 +109,21 @@ pub fn remove_if_present(path: &Path) -> Result<()> {
 /// Compacts the log of a running backend (see the module docs).
 pub fn compact(shared: &Shared) -> Result<Compacted> {
     let _only_one = shared.compaction.lock();
+    compact_locked(shared)
+}
+
+/// Compacts unless dead records no longer call for it: a background compaction started by a
+/// write finds the work done when a manual one (or one an erasure forced) ran meanwhile, and
+/// rewriting again would only cost I/O.
+pub fn compact_if_wanted(shared: &Shared) -> Result<Option<Compacted>> {
+    let _only_one = shared.compaction.lock();
+    if !shared.wants_compaction(&shared.log.lock()) {
+        return Ok(None);
+    }
+    compact_locked(shared).map(Some)
+}
+
+fn compact_locked(shared: &Shared) -> Result<Compacted> {
     // In a cluster the live set is cut between two operations: the fresh file ends in the
     // commit marker of the state it holds, so no half-applied operation counts as committed.
     // Operations are short; one still open after a second fails this compaction (the next
@@ -180,6 +195,9 @@ pub fn compact(shared: &Shared) -> Result<Compacted> {
     shared
         .log
         .install(&mut appender, file, fresh_len + tail, units);
+    shared
+        .compactions
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(Compacted {
         bytes_before,
         bytes_after: fresh_len + tail,

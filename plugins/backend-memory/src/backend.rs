@@ -217,6 +217,11 @@ impl InMemoryBackend {
     pub fn session_count(&self) -> usize {
         self.sessions.read().len()
     }
+
+    /// How many memories have a history, over every tenant (one log record each once compacted).
+    pub fn history_count(&self) -> usize {
+        self.history.read().len()
+    }
 }
 
 impl MemoryBackend for InMemoryBackend {
