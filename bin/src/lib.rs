@@ -9,6 +9,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod rate;
 pub mod readiness;
+pub mod restore;
 mod routes;
 mod server;
 pub mod state;

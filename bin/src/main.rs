@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod models;
-mod restore_cmd;
 mod snapshot_cmd;
 mod transfer_cmd;
+
+use coda_server::restore as restore_cmd;
 
 /// Coda: a memory service for AI assistants.
 #[derive(Parser)]

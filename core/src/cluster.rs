@@ -19,6 +19,10 @@ pub struct ClusterConfig {
     pub node_id: String,
     /// Stream retention in hours.
     pub max_age_h: u64,
+    /// Seconds between cluster snapshots (written by the node holding the lease).
+    pub snapshot_every_s: u64,
+    /// Cluster snapshots kept in the object store.
+    pub snapshot_keep: usize,
 }
 
 impl Default for ClusterConfig {
@@ -29,6 +33,8 @@ impl Default for ClusterConfig {
             replicas: 1,
             node_id: String::new(),
             max_age_h: 168,
+            snapshot_every_s: 3600,
+            snapshot_keep: 2,
         }
     }
 }
@@ -77,6 +83,19 @@ impl ClusterConfig {
         if self.max_age_h == 0 {
             return Err(Error::config("cluster.max_age_h", "must be at least 1"));
         }
+        // A lease outlives its holder by two periods: the newest snapshot may then be three
+        // periods old, and must still be inside the stream's retention.
+        if self.snapshot_every_s == 0
+            || self.snapshot_every_s.saturating_mul(4) > self.max_age_h.saturating_mul(3600)
+        {
+            return Err(Error::config(
+                "cluster.snapshot_every_s",
+                "must be at least 1 and at most a quarter of `cluster.max_age_h`",
+            ));
+        }
+        if self.snapshot_keep == 0 {
+            return Err(Error::config("cluster.snapshot_keep", "must be at least 1"));
+        }
         if self
             .node_id
             .chars()
@@ -112,6 +131,12 @@ mod tests {
         assert!(e.contains("cluster.replicas"), "{e}");
         let e = error_of("[cluster]\nnats_url = \"nats://a:1\"\nmax_age_h = 0\n");
         assert!(e.contains("cluster.max_age_h"), "{e}");
+        let e = error_of(
+            "[cluster]\nnats_url = \"nats://a:1\"\nmax_age_h = 1\nsnapshot_every_s = 1000\n",
+        );
+        assert!(e.contains("cluster.snapshot_every_s"), "{e}");
+        let e = error_of("[cluster]\nnats_url = \"nats://a:1\"\nsnapshot_keep = 0\n");
+        assert!(e.contains("cluster.snapshot_keep"), "{e}");
         let e = error_of("[cluster]\nnats = \"nats://a:1\"\n");
         assert!(e.contains("nats"), "{e}");
     }

@@ -6,6 +6,7 @@
 //! meanwhile) decided at apply, identical on every node.
 
 mod metrics;
+mod snapshot;
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -154,17 +155,40 @@ pub(crate) async fn connect(config: &Config) -> coda::Result<(Node, Arc<MemoryMa
     let node = Node::connect(&config.cluster, node_id)
         .await
         .map_err(|e| coda::Error::Unavailable(e.to_string()))?;
+    // A new node (no data yet) on a stream that no longer starts at 1.
+    if snapshot::fresh(config) && !node.reachable(0) {
+        snapshot::bootstrap(config, &node, 0).await?;
+    }
+    let manager = open(config, &node).await?;
+    let committed = manager.backend().committed()?;
+    if node.reachable(committed) {
+        return Ok((node, manager));
+    }
+    // The stream no longer holds what this node has not applied: start from the newest
+    // cluster snapshot instead. The manager must be gone first (it holds the data's lock).
+    let only = Arc::try_unwrap(manager).map_err(|_| {
+        coda::Error::Unavailable("cannot close Coda to bootstrap this node from a snapshot".into())
+    })?;
+    tokio::task::spawn_blocking(move || drop(only))
+        .await
+        .map_err(|e| coda::Error::Unavailable(format!("closing Coda failed: {e}")))?;
+    snapshot::bootstrap(config, &node, committed).await?;
+    let manager = open(config, &node).await?;
+    Ok((node, manager))
+}
+
+/// Opens the manager numbering events from the stream.
+async fn open(config: &Config, node: &Node) -> coda::Result<Arc<MemoryManager>> {
     let opened = config.clone();
     let sequencer = node.sequencer();
-    let manager = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         MemoryManager::builder(opened)
             .sequencer(sequencer)
             .expiry_sweeper(false)
             .build()
     })
     .await
-    .map_err(|e| coda::Error::Unavailable(format!("opening Coda failed: {e}")))??;
-    Ok((node, manager))
+    .map_err(|e| coda::Error::Unavailable(format!("opening Coda failed: {e}")))?
 }
 
 /// Starts applying the stream with `state`'s dispatcher, and the sweeps of expired memories.
@@ -175,6 +199,7 @@ pub(crate) fn start(node: &Node, state: &Arc<State>) -> coda::Result<()> {
     state
         .metrics
         .register(Box::new(metrics::ClusterMetrics::new(node.clone())));
+    snapshot::spawn_writer(node.clone(), Arc::downgrade(&state.manager), &state.config);
     let every = Duration::from_secs(state.config.memory.expiry_sweep_s);
     let sweeper = node.clone();
     let weak = Arc::downgrade(state);

@@ -14,7 +14,9 @@
 mod error;
 mod node;
 mod sequencer;
+mod snapshots;
 
 pub use error::ClusterError;
 pub use node::{Apply, Cluster, Entry, Status};
 pub use sequencer::{ClusterSequencer, EVENTS_PER_ENTRY};
+pub use snapshots::{Snapshot, Snapshots};

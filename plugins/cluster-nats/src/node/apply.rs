@@ -132,7 +132,8 @@ impl<A: Send + 'static> Inner<A> {
             if seq > applied + 1 {
                 return Err(ClusterError::Diverged(format!(
                     "the stream delivered sequence {seq} after {applied}: entries {} to {} are \
-                     gone from it (`cluster.max_age_h`)",
+                     gone from it (`cluster.max_age_h`); restart the node: it bootstraps from the \
+                     newest cluster snapshot",
                     applied + 1,
                     seq - 1
                 )));

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::error::ClusterError;
 use crate::sequencer::{ClusterSequencer, EVENTS_PER_ENTRY};
+use crate::snapshots::Snapshots;
 
 mod apply;
 
@@ -95,6 +96,8 @@ struct Inner<A> {
     recent: Mutex<RecentIds>,
     stop: watch::Sender<bool>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The cluster's snapshots and the lease to write them.
+    snapshots: Snapshots,
     /// Notified when the connection (re)opens: the consumer is then recreated, since one
     /// from before an outage may wait a long time before it notices.
     reconnected: Arc<tokio::sync::Notify>,
@@ -179,6 +182,25 @@ impl<A: Send + 'static> Cluster<A> {
         let epoch = Uuid::new_v5(&Uuid::NAMESPACE_OID, identity.as_bytes());
         let last = info.state.last_sequence;
         let first = info.state.first_sequence;
+        let lease_ttl = Duration::from_secs(config.snapshot_every_s.saturating_mul(2));
+        let snapshots = loop {
+            let opened = Snapshots::open(
+                &jetstream,
+                &config.stream,
+                config.replicas,
+                lease_ttl,
+                &node_id,
+            )
+            .await;
+            match opened {
+                Ok(snapshots) => break snapshots,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::info!(error = %e, "JetStream not ready yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         Ok(Cluster {
             inner: Arc::new(Inner {
                 node_id,
@@ -196,6 +218,7 @@ impl<A: Send + 'static> Cluster<A> {
                 recent: Mutex::new(RecentIds::default()),
                 stop: watch::channel(false).0,
                 task: Mutex::new(None),
+                snapshots,
                 reconnected,
             }),
         })
@@ -204,6 +227,24 @@ impl<A: Send + 'static> Cluster<A> {
     /// The epoch every node shares.
     pub fn epoch(&self) -> Uuid {
         self.inner.epoch
+    }
+
+    /// The cluster's snapshots.
+    pub fn snapshots(&self) -> &Snapshots {
+        &self.inner.snapshots
+    }
+
+    /// Whether a backend that committed `committed` (an event position) can go on from the
+    /// stream: nothing it has not applied is gone from it.
+    pub fn reachable(&self, committed: u64) -> bool {
+        let applied = committed / EVENTS_PER_ENTRY;
+        let last = self.inner.stream_last.load(Ordering::SeqCst);
+        last == 0 || applied + 1 >= self.inner.stream_first
+    }
+
+    /// The stream's first sequence when this node connected.
+    pub fn stream_first(&self) -> u64 {
+        self.inner.stream_first
     }
 
     /// The sequencer the node's event bus must use.
@@ -236,8 +277,8 @@ impl<A: Send + 'static> Cluster<A> {
             return Err(ClusterError::Diverged(format!(
                 "this node has applied stream sequence {applied}, but stream `{}` now starts at \
                  {first} (older entries passed `cluster.max_age_h`): the entries in between are \
-                 gone, and bootstrapping from a cluster snapshot is not implemented yet; copy \
-                 the data directory of an up-to-date node (stopped) and start from that",
+                 gone, and this node did not bootstrap from a cluster snapshot (only the \
+                 `file` backend can)",
                 self.inner.stream
             )));
         }

@@ -1,4 +1,5 @@
-//! `coda restore DIR --to DATA_DIR`: checks a backup against its manifest, then lays it out as
+//! Restoring a backup (`coda restore DIR --to DATA_DIR`, and a cluster node bootstrapping from a
+//! cluster snapshot): checks it against its manifest, then lays it out as
 //! a data directory: the backend's files in DATA_DIR (what `[backends.file] dir` names) and the
 //! snapshot store's in DATA_DIR/snapshots (what `[stores.fs] dir` names by default).
 
@@ -13,15 +14,15 @@ type Outcome = Result<(), Box<dyn std::error::Error>>;
 /// mistyped `--to` never deletes anything else.
 const REPLACEABLE: [&str; 4] = ["memory.log", "memory.log.compact", "LOCK", "snapshots"];
 
-/// Where a manifest path goes under the data directory `to`.
-fn destination(to: &Path, path: &str) -> coda::Result<PathBuf> {
+/// Where a manifest path goes: backend files under `to`, snapshot files under `store`.
+fn destination(to: &Path, store: &Path, path: &str) -> coda::Result<PathBuf> {
     let (top, rest) = path.split_once('/').ok_or_else(|| Error::Corrupt {
         path: PathBuf::from(backup::MANIFEST),
         reason: format!("lists `{path}`, outside backend/ and snapshots/"),
     })?;
     match top {
         backup::BACKEND_DIR => backup::inside(to, rest),
-        backup::SNAPSHOTS_DIR => backup::inside(&to.join(backup::SNAPSHOTS_DIR), rest),
+        backup::SNAPSHOTS_DIR => backup::inside(store, rest),
         _ => Err(Error::Corrupt {
             path: PathBuf::from(backup::MANIFEST),
             reason: format!("lists `{path}`, outside backend/ and snapshots/"),
@@ -80,22 +81,7 @@ pub fn restore(dir: &Path, to: &Path, force: bool) -> Outcome {
             clear(to)?;
         }
     }
-    std::fs::create_dir_all(to).map_err(|e| Error::io("create", to, e))?;
-    for file in &manifest.files {
-        let from = backup::inside(dir, &file.path)?;
-        let into = destination(to, &file.path)?;
-        if let Some(parent) = into.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
-        }
-        std::fs::copy(&from, &into).map_err(|e| Error::io("copy", &from, e))?;
-        let (bytes, sha256) = backup::digest(&into)?;
-        if bytes != file.bytes || sha256 != file.sha256 {
-            return Err(Box::new(Error::Corrupt {
-                path: into,
-                reason: "differs from the backup after copying it".into(),
-            }));
-        }
-    }
+    lay_out(dir, &manifest, to, &to.join(backup::SNAPSHOTS_DIR))?;
     eprintln!(
         "restored {} files of a `{}` backup at seq {} (epoch {}) into {}; point \
          [backends.file] dir at it and [stores.fs] dir at {}",
@@ -109,6 +95,29 @@ pub fn restore(dir: &Path, to: &Path, force: bool) -> Outcome {
     Ok(())
 }
 
+/// Copies the files of the backup in `dir` (checked: `manifest` is its verified manifest)
+/// into a data directory: the backend's into `to`, the snapshot store's into `store`; every
+/// copy is checked against the manifest.
+pub fn lay_out(dir: &Path, manifest: &Manifest, to: &Path, store: &Path) -> coda::Result<()> {
+    std::fs::create_dir_all(to).map_err(|e| Error::io("create", to, e))?;
+    for file in &manifest.files {
+        let from = backup::inside(dir, &file.path)?;
+        let into = destination(to, store, &file.path)?;
+        if let Some(parent) = into.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+        }
+        std::fs::copy(&from, &into).map_err(|e| Error::io("copy", &from, e))?;
+        let (bytes, sha256) = backup::digest(&into)?;
+        if bytes != file.bytes || sha256 != file.sha256 {
+            return Err(Error::Corrupt {
+                path: into,
+                reason: "differs from the backup after copying it".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,12 +125,13 @@ mod tests {
     #[test]
     fn manifest_paths_stay_inside_the_data_dir() {
         let to = Path::new("/data");
+        let store = Path::new("/data/snapshots");
         assert_eq!(
-            destination(to, "backend/memory.log").ok(),
+            destination(to, store, "backend/memory.log").ok(),
             Some(PathBuf::from("/data/memory.log"))
         );
         assert_eq!(
-            destination(to, "snapshots/tenants/acme/x.json").ok(),
+            destination(to, store, "snapshots/tenants/acme/x.json").ok(),
             Some(PathBuf::from("/data/snapshots/tenants/acme/x.json"))
         );
         for bad in [
@@ -131,7 +141,7 @@ mod tests {
             "snapshots//x",
             "backend/",
         ] {
-            assert!(destination(to, bad).is_err(), "{bad}");
+            assert!(destination(to, store, bad).is_err(), "{bad}");
         }
     }
 }
