@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use cluster_support::{converged, nats_binary, node_with, state_of, Nats};
+use cluster_support::{config_of, converged, nats_binary, node_with, state_of, Nats};
 use coda_cluster_nats::Cluster;
 use common::http;
 use futures_util::StreamExt;
@@ -209,4 +209,77 @@ async fn one_node_at_a_time_holds_the_snapshot_lease() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!one.snapshots().hold_lease().await.unwrap(), "taken over");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_memories_are_swept_alike_on_every_node() {
+    let Some(binary) = nats_binary() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(&binary, dir.path(), &[]);
+    let mut nodes = Vec::new();
+    for id in ["a", "b"] {
+        let mut config = config_of(&dir.path().join(id), &nats.url(), id, "");
+        config.memory.expiry_sweep_s = 1;
+        nodes.push(coda_server::start(config).await.unwrap());
+    }
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr().to_string()).collect();
+    let r = post(
+        &addrs[0],
+        "/api/v1/memories",
+        json!({"content": "a passing remark", "ttl_s": 1}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let passing = r.json["id"].as_str().unwrap().to_owned();
+    add(&addrs[1], "a lasting fact").await;
+    // Each node asks for a sweep every second; the first one past the expiry deletes it,
+    // on every node, at the same point of the stream.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut gone = true;
+        for addr in &addrs {
+            let r = http(
+                addr,
+                "GET",
+                &format!("/api/v1/memories/{passing}"),
+                &[],
+                None,
+            )
+            .await;
+            gone &= r.status == 404;
+        }
+        if gone {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the expired memory was never swept"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    converged(&addrs).await;
+    let users = ["default".to_string()];
+    let state = state_of(&addrs[0], &users).await;
+    let left = state["default"]["memories"]["memories"].as_array().unwrap();
+    assert_eq!(left.len(), 1, "{state}");
+    assert_eq!(left[0]["content"], "a lasting fact");
+    assert_eq!(state_of(&addrs[1], &users).await, state);
+    // The deletion is the same event on both: same seq, same id.
+    let mut deletes = Vec::new();
+    for addr in &addrs {
+        let history = http(
+            addr,
+            "GET",
+            &format!("/api/v1/memories/{passing}/history"),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(history.status, 200, "{}", history.text);
+        deletes.push(history.json);
+    }
+    assert_eq!(deletes[0], deletes[1]);
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
 }

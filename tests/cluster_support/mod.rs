@@ -26,6 +26,13 @@ pub async fn node_with(
     id: &str,
     cluster: &str,
 ) -> coda_server::ServerHandle {
+    coda_server::start(config_of(dir, nats, id, cluster))
+        .await
+        .unwrap()
+}
+
+/// The configuration of [`node_with`], to change before starting it.
+pub fn config_of(dir: &Path, nats: &str, id: &str, cluster: &str) -> coda::Config {
     let toml = format!(
         r#"
         [memory]
@@ -48,7 +55,7 @@ pub async fn node_with(
     );
     let mut config = coda::Config::from_toml_str(&toml).unwrap();
     config.server.bind = "127.0.0.1:0".into();
-    coda_server::start(config).await.unwrap()
+    config
 }
 
 /// `/healthz`'s cluster object.
