@@ -3,7 +3,7 @@
 //! filter wants; a `replay_gap` still names every asked-for `seq` no longer held, whether or not
 //! those events would have matched (nobody can know any more).
 
-use coda_core::SharedEvent;
+use coda_core::{Archived, SharedEvent};
 
 use crate::connection::ConnectParams;
 use crate::filter::{EventFilter, ScopeFilter, TypeSet};
@@ -20,13 +20,66 @@ pub(crate) struct Subscription {
     pub filter: EventFilter,
 }
 
-/// Queues the welcome's replay: a resume after `since`, or the last N events. Returns the `seq`
-/// the client has already seen, below which live events are skipped.
+/// What the events archive held of a resume older than the ring: every event with `seq` in
+/// `since+1 ..= to`, but for the ranges it names missing.
+pub(crate) struct Deep {
+    /// The ring's floor when fetched: the ring is read after it.
+    to: u64,
+    archived: Archived,
+}
+
+impl Deep {
+    /// The gaps to report and the events to send for a resume after `since`: the archive's,
+    /// then the ring's after them (and a gap if the ring moved on during the fetch).
+    fn join(
+        deep: Option<Deep>,
+        hub: &WebSocketHub,
+        since: u64,
+    ) -> (Vec<(u64, u64)>, Vec<SharedEvent>) {
+        let (after, mut gaps, mut events) = match deep {
+            Some(deep) => (deep.to, deep.archived.missing, deep.archived.events),
+            None => (since, Vec::new(), Vec::new()),
+        };
+        let replay = hub.ring.after(after);
+        gaps.extend(replay.gap);
+        events.extend(replay.events);
+        (gaps, events)
+    }
+}
+
+/// Fetches from the hub's archive what a resume after `since` needs beyond the ring, if the
+/// hub has an archive and the ring no longer holds everything after `since`.
+pub(crate) async fn deep_replay(hub: &WebSocketHub, since: u64) -> Option<Deep> {
+    let archive = hub.archive.get()?;
+    let floor = hub.ring.floor();
+    if since >= floor {
+        return None;
+    }
+    let from = since + 1;
+    let archived = match archive.fetch(from, floor).await {
+        Ok(archived) => archived,
+        Err(e) => {
+            tracing::warn!(error = %e, from, to = floor, "the events archive cannot be read; the client gets a replay_gap");
+            Archived {
+                events: Vec::new(),
+                missing: vec![(from, floor)],
+            }
+        }
+    };
+    Some(Deep {
+        to: floor,
+        archived,
+    })
+}
+
+/// Queues the welcome's replay: a resume after `since` (with what `deep` fetched from the
+/// archive, if anything), or the last N events. Returns the `seq` the client has already seen,
+/// below which live events are skipped.
 pub(crate) fn initial_replay(
     hub: &WebSocketHub,
     outbox: &Outbox,
     params: &ConnectParams,
-    latest: u64,
+    deep: Option<Deep>,
 ) -> u64 {
     let filter = &params.filter;
     // Queues the events this connection wants, as one replay.
@@ -43,28 +96,21 @@ pub(crate) fn initial_replay(
     };
     match params.since {
         Some((since, epoch)) if epoch.is_none_or(|e| e == hub.epoch) => {
-            let replay = hub.ring.after(since);
-            let first = replay
-                .events
-                .first()
-                .map_or(latest.max(since).saturating_add(1), |e| e.seq);
-            // `since` is the client's number (`?since=18446744073709551615` is valid): no
-            // arithmetic on it may overflow.
-            if first > since.saturating_add(1) {
-                outbox.control(Control::Frame(protocol::replay_gap(since + 1, first - 1)));
+            // The ring says what it no longer holds (numbers need not be dense in a cluster),
+            // so no arithmetic on the client's `since` happens here.
+            let (gaps, events) = Deep::join(deep, hub, since);
+            for (from, to) in gaps {
+                outbox.control(Control::Frame(protocol::replay_gap(from, to)));
             }
-            send_held(&replay.events);
+            send_held(&events);
             since
         }
         Some(_) => {
             // Another epoch's sequence numbers mean nothing here: everything before what is
             // held is gone. `to < from` says nothing of this epoch was lost.
             let replay = hub.ring.after(0);
-            let first = replay
-                .events
-                .first()
-                .map_or(latest.saturating_add(1), |e| e.seq);
-            outbox.control(Control::Frame(protocol::replay_gap(1, first - 1)));
+            let to = replay.gap.map_or(0, |(_, to)| to);
+            outbox.control(Control::Frame(protocol::replay_gap(1, to)));
             send_held(&replay.events);
             0
         }
@@ -90,12 +136,40 @@ pub(crate) fn initial_replay(
     }
 }
 
-/// Answers one client operation by queueing frames for the writer.
+/// Answers one client operation, fetching from the hub's archive first what a `replay` with
+/// an old `since` needs beyond the ring.
+pub(crate) async fn answer_deep(
+    hub: &WebSocketHub,
+    outbox: &Outbox,
+    subscription: &mut Subscription,
+    text: &str,
+) {
+    let deep = match ClientOp::parse(text) {
+        Ok(ClientOp::Replay {
+            since: Some(since), ..
+        }) => deep_replay(hub, since).await,
+        _ => None,
+    };
+    answer_with(hub, outbox, subscription, text, deep);
+}
+
+/// Answers one client operation by queueing frames for the writer (from the ring alone).
+#[cfg(test)]
 pub(crate) fn answer(
     hub: &WebSocketHub,
     outbox: &Outbox,
     subscription: &mut Subscription,
     text: &str,
+) {
+    answer_with(hub, outbox, subscription, text, None);
+}
+
+fn answer_with(
+    hub: &WebSocketHub,
+    outbox: &Outbox,
+    subscription: &mut Subscription,
+    text: &str,
+    deep: Option<Deep>,
 ) {
     let refuse = |message: &str| outbox.control(Control::Frame(protocol::error(message)));
     let op = match ClientOp::parse(text) {
@@ -151,12 +225,13 @@ pub(crate) fn answer(
                 TypeSet::of(&types)
             };
             let wanted = |e: &SharedEvent| wanted_types.contains(e.event_type) && current.admits(e);
-            let replay = hub.ring.after(since.unwrap_or(0));
-            if let (Some(_), Some((from, to))) = (since, replay.gap) {
-                outbox.control(Control::Frame(protocol::replay_gap(from, to)));
+            let (gaps, events) = Deep::join(deep, hub, since.unwrap_or(0));
+            if since.is_some() {
+                for (from, to) in gaps {
+                    outbox.control(Control::Frame(protocol::replay_gap(from, to)));
+                }
             }
-            let events: Vec<Wire> = replay
-                .events
+            let events: Vec<Wire> = events
                 .iter()
                 .filter(|e| wanted(e))
                 .filter(|e| from.is_none_or(|from| e.timestamp >= from))

@@ -12,12 +12,13 @@ use async_nats::connection::State as Connection;
 use async_nats::jetstream::{self, stream};
 use chrono::{DateTime, Utc};
 use coda_core::cluster::ClusterConfig;
-use coda_core::MemoryBackend;
+use coda_core::{EventArchive, MemoryBackend, ReplayRing};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+use crate::archive::Archive;
 use crate::error::ClusterError;
 use crate::sequencer::{ClusterSequencer, EVENTS_PER_ENTRY};
 
@@ -98,6 +99,8 @@ struct Inner<A> {
     /// Notified when the connection (re)opens: the consumer is then recreated, since one
     /// from before an outage may wait a long time before it notices.
     reconnected: Arc<tokio::sync::Notify>,
+    /// Where this node's entries' events are published, and deep resumes read them.
+    archive: Arc<Archive>,
 }
 
 impl<A: Send + 'static> Cluster<A> {
@@ -179,6 +182,7 @@ impl<A: Send + 'static> Cluster<A> {
         let epoch = Uuid::new_v5(&Uuid::NAMESPACE_OID, identity.as_bytes());
         let last = info.state.last_sequence;
         let first = info.state.first_sequence;
+        let archive = Arc::new(Archive::open(&jetstream, config, epoch, last).await?);
         Ok(Cluster {
             inner: Arc::new(Inner {
                 node_id,
@@ -197,6 +201,7 @@ impl<A: Send + 'static> Cluster<A> {
                 stop: watch::channel(false).0,
                 task: Mutex::new(None),
                 reconnected,
+                archive,
             }),
         })
     }
@@ -204,6 +209,17 @@ impl<A: Send + 'static> Cluster<A> {
     /// The epoch every node shares.
     pub fn epoch(&self) -> Uuid {
         self.inner.epoch
+    }
+
+    /// Archive the events of this node's entries, read from `ring` (the event bus's) after
+    /// each is applied; call before [`start`](Self::start).
+    pub fn archive_events_from(&self, ring: Arc<ReplayRing>) {
+        self.inner.archive.record_from(ring);
+    }
+
+    /// The events archive every node's writes go to, for resuming from beyond the ring.
+    pub fn events_archive(&self) -> Arc<dyn EventArchive> {
+        Arc::clone(&self.inner.archive) as Arc<dyn EventArchive>
     }
 
     /// The sequencer the node's event bus must use.
@@ -249,6 +265,7 @@ impl<A: Send + 'static> Cluster<A> {
             ))
         })?;
         self.inner.sequencer.reset(committed);
+        self.inner.archive.started(committed);
         self.inner.applied.send_replace(applied);
         let inner = Arc::clone(&self.inner);
         let mut stopped = self.inner.stop.subscribe();
