@@ -472,7 +472,9 @@ mod tests {
         };
         let body = scope.apply(&serde_json::to_string(&body).expect("serialise"));
         let hash = XxHash3_64::oneshot(body.as_bytes());
-        let event = Event::assemble(&body, EventType::MemoryDelete, scope, hash, 9, Utc::now());
+        // Events carry microsecond times (`timestamp::now`), which survive the round trip.
+        let now = crate::model::timestamp::now();
+        let event = Event::assemble(&body, EventType::MemoryDelete, scope, hash, 9, now);
         let back = Event::from_json(event.json()).expect("an event");
         assert_eq!(back.json(), event.json());
         assert_eq!(
