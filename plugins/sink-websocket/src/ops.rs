@@ -246,3 +246,165 @@ fn answer_with(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use coda_core::{
+        ArchiveFetch, Dedup, EventArchive, EventBody, EventBus, EventScope, EventType, Role,
+    };
+
+    use super::*;
+    use crate::filter::{EventFilter, TypeSet};
+    use crate::queue::Work;
+    use crate::{Overflow, WebSocketOptions};
+
+    /// Holds every event but those in `lost`; `broken` fails every fetch.
+    struct Shelf {
+        events: Vec<SharedEvent>,
+        lost: (u64, u64),
+        broken: bool,
+    }
+
+    impl EventArchive for Shelf {
+        fn fetch(&self, from: u64, to: u64) -> ArchiveFetch<'_> {
+            Box::pin(async move {
+                if self.broken {
+                    return Err(coda_core::Error::Unavailable("down".into()));
+                }
+                let (a, b) = self.lost;
+                let events = self
+                    .events
+                    .iter()
+                    .filter(|e| (from..=to).contains(&e.seq) && !(a..=b).contains(&e.seq))
+                    .cloned()
+                    .collect();
+                let (a, b) = (a.max(from), b.min(to));
+                let missing = if a <= b { vec![(a, b)] } else { Vec::new() };
+                Ok(Archived { events, missing })
+            })
+        }
+    }
+
+    /// A hub whose ring of 3 holds events 8 to 10 (turns and clears, alternately), and every
+    /// event published.
+    fn hub() -> (WebSocketHub, Vec<SharedEvent>) {
+        let bus = EventBus::new(3, 0, None);
+        let events: Vec<SharedEvent> = (0..10)
+            .map(|n| {
+                let body = if n % 2 == 0 {
+                    EventBody::ConversationTurn {
+                        role: Role::User,
+                        content: format!("turn {n}"),
+                        turn_index: n,
+                    }
+                } else {
+                    EventBody::MemoryClear {}
+                };
+                bus.emit_in(&EventScope::default_user(), &body, Dedup::Skip)
+                    .expect("published")
+            })
+            .collect();
+        let hub = WebSocketHub::new(
+            WebSocketOptions::default(),
+            bus.epoch(),
+            Arc::clone(bus.replay()),
+        );
+        (hub, events)
+    }
+
+    /// The `replay_gap`s and replayed `seq`s queued, in order.
+    fn sent(work: Work) -> (Vec<String>, Vec<u64>) {
+        let (mut frames, mut seqs) = (Vec::new(), Vec::new());
+        for control in work.control {
+            match control {
+                Control::Frame(text) => frames.push(text),
+                Control::Replay { events, .. } => seqs.extend(events.iter().map(|w| w.seq)),
+            }
+        }
+        (frames, seqs)
+    }
+
+    async fn resume(
+        hub: &WebSocketHub,
+        since: u64,
+        filter: EventFilter,
+    ) -> (Vec<String>, Vec<u64>) {
+        let params = ConnectParams {
+            since: Some((since, Some(hub.epoch))),
+            filter,
+            ..ConnectParams::default()
+        };
+        let outbox = Outbox::new(64, Overflow::DropOldest);
+        let deep = deep_replay(hub, since).await;
+        initial_replay(hub, &outbox, &params, deep);
+        sent(outbox.take())
+    }
+
+    #[tokio::test]
+    async fn a_resume_older_than_the_ring_reads_the_archive_and_names_only_what_it_lacks() {
+        let (hub, events) = hub();
+        // No archive: the ring's gap, as on one node.
+        let (gaps, seqs) = resume(&hub, 1, EventFilter::default()).await;
+        assert_eq!(gaps, [protocol::replay_gap(2, 7)]);
+        assert_eq!(seqs, [8, 9, 10]);
+        hub.set_archive(Arc::new(Shelf {
+            events,
+            lost: (4, 4),
+            broken: false,
+        }));
+        let (gaps, seqs) = resume(&hub, 1, EventFilter::default()).await;
+        assert_eq!(gaps, [protocol::replay_gap(4, 4)]);
+        assert_eq!(seqs, [2, 3, 5, 6, 7, 8, 9, 10]);
+        // Archived events are filtered like held ones.
+        let turns = EventFilter {
+            types: TypeSet::of(&[EventType::ConversationTurn]),
+            ..EventFilter::default()
+        };
+        let (_, seqs) = resume(&hub, 1, turns).await;
+        assert_eq!(seqs, [3, 5, 7, 9]);
+        // Within the ring, the archive is not asked.
+        let (gaps, seqs) = resume(&hub, 8, EventFilter::default()).await;
+        assert!(gaps.is_empty());
+        assert_eq!(seqs, [9, 10]);
+    }
+
+    #[tokio::test]
+    async fn an_archive_that_cannot_be_read_is_one_gap_and_the_ring_still_replays() {
+        let (hub, events) = hub();
+        hub.set_archive(Arc::new(Shelf {
+            events,
+            lost: (0, 0),
+            broken: true,
+        }));
+        let (gaps, seqs) = resume(&hub, 1, EventFilter::default()).await;
+        assert_eq!(gaps, [protocol::replay_gap(2, 7)]);
+        assert_eq!(seqs, [8, 9, 10]);
+    }
+
+    #[tokio::test]
+    async fn a_replay_op_with_an_old_since_reads_the_archive_too() {
+        let (hub, events) = hub();
+        hub.set_archive(Arc::new(Shelf {
+            events,
+            lost: (6, 6),
+            broken: false,
+        }));
+        let outbox = Outbox::new(64, Overflow::DropOldest);
+        let mut subscription = Subscription {
+            id: 0,
+            filter: EventFilter::default(),
+        };
+        answer_deep(
+            &hub,
+            &outbox,
+            &mut subscription,
+            r#"{"op":"replay","since":4}"#,
+        )
+        .await;
+        let (gaps, seqs) = sent(outbox.take());
+        assert_eq!(gaps, [protocol::replay_gap(6, 6)]);
+        assert_eq!(seqs, [5, 7, 8, 9, 10]);
+    }
+}
