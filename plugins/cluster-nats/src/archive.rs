@@ -148,13 +148,8 @@ impl Archive {
         }
         let base = entry.saturating_mul(EVENTS_PER_ENTRY);
         let raised = latest.saturating_sub(base);
-        let events: Vec<String> = ring
-            .after(base)
-            .events
-            .iter()
-            .filter(|e| e.seq / EVENTS_PER_ENTRY == entry)
-            .map(|e| e.json().to_owned())
-            .collect();
+        let mut events = ring.after(base).events;
+        events.retain(|e| e.seq / EVENTS_PER_ENTRY == entry);
         if events.len() as u64 != raised {
             // More events than the ring holds: a partial record would hide the rest.
             tracing::warn!(
@@ -166,21 +161,23 @@ impl Archive {
             );
             return;
         }
-        let record = Record {
-            entry,
-            epoch: self.epoch,
-            events,
-        };
-        let payload = match serde_json::to_vec(&record) {
-            Ok(payload) => bytes::Bytes::from(payload),
-            Err(e) => {
-                tracing::warn!(entry, error = %e, "cannot encode an archive record");
-                return;
-            }
-        };
+        let epoch = self.epoch;
         let jetstream = self.jetstream.clone();
         let subject = self.subject.clone();
+        // Encoding, too, happens off the apply loop.
         tokio::spawn(async move {
+            let record = Record {
+                entry,
+                epoch,
+                events: events.iter().map(|e| e.json().to_owned()).collect(),
+            };
+            let payload = match serde_json::to_vec(&record) {
+                Ok(payload) => bytes::Bytes::from(payload),
+                Err(e) => {
+                    tracing::warn!(entry, error = %e, "cannot encode an archive record");
+                    return;
+                }
+            };
             let mut delay = Duration::from_millis(100);
             for attempt in 1..=PUBLISH_ATTEMPTS {
                 let mut headers = async_nats::HeaderMap::new();

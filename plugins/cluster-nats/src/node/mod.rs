@@ -212,7 +212,8 @@ impl<A: Send + 'static> Cluster<A> {
     }
 
     /// Archive the events of this node's entries, read from `ring` (the event bus's) after
-    /// each is applied; call before [`start`](Self::start).
+    /// each is applied; call before [`start`](Self::start), which also tells `ring` where the
+    /// node starts, so a resume from before that is a gap rather than "nothing missed".
     pub fn archive_events_from(&self, ring: Arc<ReplayRing>) {
         self.inner.archive.record_from(ring);
     }
