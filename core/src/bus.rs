@@ -140,6 +140,11 @@ pub struct Replay {
 pub struct ReplayRing {
     capacity: usize,
     events: RwLock<VecDeque<SharedEvent>>,
+    /// Every event numbered after this was pushed here and is still held: the `seq` of the
+    /// last event evicted, or where the ring started ([`start_after`](Self::start_after)).
+    /// Gaps are decided by it, not by the oldest held `seq`, because numbers need not be
+    /// dense (a cluster numbers each entry's events from `entry × 1,000,000`).
+    floor: AtomicU64,
 }
 
 impl ReplayRing {
@@ -148,7 +153,21 @@ impl ReplayRing {
         ReplayRing {
             capacity,
             events: RwLock::new(VecDeque::with_capacity(capacity.min(1 << 16))),
+            floor: AtomicU64::new(0),
         }
+    }
+
+    /// Says that events up to `seq` were numbered before this ring existed (a cluster node
+    /// restarting at its committed position): asking for them is a gap, not "nothing missed".
+    pub fn start_after(&self, seq: u64) {
+        let _events = self.events.write();
+        self.floor.fetch_max(seq, Ordering::SeqCst);
+    }
+
+    /// The `seq` after which every event is held: asking for events at or below it finds a gap.
+    pub fn floor(&self) -> u64 {
+        let _events = self.events.read();
+        self.floor.load(Ordering::SeqCst)
     }
 
     /// How many events the ring keeps at most.
@@ -157,12 +176,15 @@ impl ReplayRing {
     }
 
     fn push(&self, event: SharedEvent) {
+        let mut events = self.events.write();
         if self.capacity == 0 {
+            self.floor.fetch_max(event.seq, Ordering::SeqCst);
             return;
         }
-        let mut events = self.events.write();
         if events.len() == self.capacity {
-            events.pop_front();
+            if let Some(evicted) = events.pop_front() {
+                self.floor.fetch_max(evicted.seq, Ordering::SeqCst);
+            }
         }
         events.push_back(event);
     }
@@ -172,16 +194,15 @@ impl ReplayRing {
         self.events.read().back().map_or(0, |e| e.seq)
     }
 
-    /// Every held event with `seq > since`, and the gap `since+1 ..= oldest-1` if the ring has
+    /// Every held event with `seq > since`, and the gap `since+1 ..= floor` if the ring has
     /// moved past part of what was asked for.
     pub fn after(&self, since: u64) -> Replay {
         let events = self.events.read();
         let start = events.partition_point(|e| e.seq <= since);
         let held: Vec<SharedEvent> = events.range(start..).cloned().collect();
-        let gap = match held.first() {
-            Some(first) if first.seq > since + 1 => Some((since + 1, first.seq - 1)),
-            _ => None,
-        };
+        let floor = self.floor.load(Ordering::SeqCst);
+        // `since` is a client's number: `since + 1` must not overflow.
+        let gap = (since < floor).then(|| (since + 1, floor));
         Replay { gap, events: held }
     }
 
@@ -532,6 +553,60 @@ mod tests {
         assert_eq!(replay.events.len(), 3);
         assert!(bus.replay().after(5).events.is_empty());
         assert_eq!(bus.replay().last(2).len(), 2);
+    }
+
+    /// Numbers that jump, like a cluster's (`entry × 1,000,000 + n`).
+    struct Sparse(AtomicU64);
+    impl Sequencer for Sparse {
+        fn epoch(&self) -> Uuid {
+            Uuid::nil()
+        }
+        fn next(&self) -> u64 {
+            self.0.fetch_add(1_000_000, Ordering::SeqCst) + 1_000_000
+        }
+        fn latest(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    #[test]
+    fn sparse_numbers_are_no_gap_and_a_late_start_is_one() {
+        let ring = Arc::new(ReplayRing::new(2));
+        let bus = EventBus::with_sequencer(
+            Arc::new(Sparse(AtomicU64::new(0))),
+            Arc::clone(&ring),
+            DedupWindow::new(0, None),
+        );
+        ring.start_after(0);
+        for i in 0..3 {
+            bus.emit(&turn(i));
+        }
+        // Held: 2_000_000 and 3_000_000; 1_000_000 was evicted.
+        assert_eq!(
+            ring.after(2_000_000).gap,
+            None,
+            "nothing numbered in between"
+        );
+        assert_eq!(ring.after(1_000_000).gap, None);
+        assert_eq!(ring.after(999_999).gap, Some((1_000_000, 1_000_000)));
+        let late = ReplayRing::new(4);
+        late.start_after(50);
+        assert_eq!(
+            late.after(10).gap,
+            Some((11, 50)),
+            "numbered before the ring existed"
+        );
+        assert_eq!(late.after(50).gap, None);
+        let none = ReplayRing::new(0);
+        none.push(Arc::new(Event::assemble(
+            r#"{"type":"memory_clear"}"#,
+            EventType::MemoryClear,
+            EventScope::default_user(),
+            0,
+            7,
+            Utc::now(),
+        )));
+        assert_eq!(none.after(3).gap, Some((4, 7)), "a ring of 0 holds nothing");
     }
 
     #[test]

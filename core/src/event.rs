@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use twox_hash::XxHash3_64;
 use uuid::Uuid;
 
 use crate::model::{Metadata, ScoredMemory};
@@ -356,6 +357,52 @@ impl Event {
         }
     }
 
+    /// An event read back from the JSON it was published as (e.g. from an events archive):
+    /// the same text, type, scope, `seq`, id, time and body hash as when it was assembled.
+    pub fn from_json(json: &str) -> Result<Event> {
+        let corrupt = |why: &str| Error::corrupt("events archive", format!("an event {why}"));
+        let value: Map<String, Value> =
+            serde_json::from_str(json).map_err(|e| corrupt(&format!("is not JSON: {e}")))?;
+        let text = |key: &str| value.get(key).and_then(Value::as_str);
+        let event_type = text("type")
+            .ok_or_else(|| corrupt("has no `type`"))?
+            .parse::<EventType>()?;
+        let seq = value
+            .get("seq")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| corrupt("has no `seq`"))?;
+        let event_id = text("event_id")
+            .and_then(|id| id.parse::<Uuid>().ok())
+            .ok_or_else(|| corrupt("has no `event_id`"))?;
+        let timestamp = text("timestamp")
+            .and_then(crate::model::timestamp::parse)
+            .ok_or_else(|| corrupt("has no `timestamp`"))?;
+        let scope = EventScope {
+            tenant: text("tenant")
+                .unwrap_or(crate::scope::DEFAULT_ID)
+                .to_owned(),
+            user_id: text("user_id")
+                .unwrap_or(crate::scope::DEFAULT_ID)
+                .to_owned(),
+            agent_id: text("agent_id").map(str::to_owned),
+            session_id: text("session_id").map(str::to_owned),
+        };
+        // The envelope is always appended last (`assemble`), so the body is what precedes it.
+        let body_hash = match json.rfind(",\"seq\":") {
+            Some(end) => XxHash3_64::oneshot(format!("{}}}", &json[..end]).as_bytes()),
+            None => return Err(corrupt("has no envelope")),
+        };
+        Ok(Event {
+            seq,
+            event_id,
+            timestamp,
+            event_type,
+            body_hash,
+            scope,
+            json: json.into(),
+        })
+    }
+
     /// The complete event as JSON text.
     pub fn json(&self) -> &str {
         &self.json
@@ -409,6 +456,39 @@ mod tests {
             Utc::now(),
         );
         assert_eq!(event.to_value()["tenant"], "acme");
+    }
+
+    #[test]
+    fn an_event_reads_back_from_its_json() {
+        let scope = EventScope {
+            tenant: "acme".into(),
+            user_id: "alice".into(),
+            agent_id: None,
+            session_id: Some("s-1".into()),
+        };
+        let body = EventBody::MemoryDelete {
+            memory_id: Uuid::nil(),
+            reason: None,
+        };
+        let body = scope.apply(&serde_json::to_string(&body).expect("serialise"));
+        let hash = XxHash3_64::oneshot(body.as_bytes());
+        // Events carry microsecond times (`timestamp::now`), which survive the round trip.
+        let now = crate::model::timestamp::now();
+        let event = Event::assemble(&body, EventType::MemoryDelete, scope, hash, 9, now);
+        let back = Event::from_json(event.json()).expect("an event");
+        assert_eq!(back.json(), event.json());
+        assert_eq!(
+            (back.seq, back.event_id, back.timestamp, back.event_type),
+            (event.seq, event.event_id, event.timestamp, event.event_type)
+        );
+        assert_eq!(back.body_hash, hash);
+        assert_eq!(
+            (back.scope.tenant.as_str(), back.scope.user_id.as_str()),
+            ("acme", "alice")
+        );
+        assert_eq!(back.scope.session_id.as_deref(), Some("s-1"));
+        assert!(Event::from_json(r#"{"type":"memory_clear"}"#).is_err());
+        assert!(Event::from_json("not json").is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod archive;
 pub mod backend;
 pub mod backup;
 pub mod bus;
@@ -29,6 +30,7 @@ pub mod tenant;
 pub mod testkit;
 pub mod vector;
 
+pub use archive::{ArchiveFetch, Archived, EventArchive};
 pub use backend::{BackendContext, Change, Erased, MemoryBackend};
 pub use bus::{Dedup, EventBus, ReplayRing, Sequencer};
 pub use config::{Config, SearchFusion, SearchMode};

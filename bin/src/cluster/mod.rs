@@ -194,6 +194,12 @@ async fn open(config: &Config, node: &Node) -> coda::Result<Arc<MemoryManager>> 
 /// Starts applying the stream with `state`'s dispatcher, and the sweeps of expired memories.
 pub(crate) fn start(node: &Node, state: &Arc<State>) -> coda::Result<()> {
     let backend = Arc::clone(state.manager.backend());
+    // Each entry this node writes has its events archived, so a WebSocket client can resume
+    // on any node from further back than that node's ring.
+    node.archive_events_from(Arc::clone(state.manager.bus().replay()));
+    if let Some(hub) = &state.hub {
+        hub.set_archive(node.events_archive());
+    }
     node.start(backend, applier(Arc::downgrade(state)))
         .map_err(|e| coda::Error::Unavailable(e.to_string()))?;
     state

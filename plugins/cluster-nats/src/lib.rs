@@ -11,11 +11,13 @@
 //! The crate knows nothing of HTTP: the server encodes its operations as JSON and applies them
 //! through the same code as a single node.
 
+mod archive;
 mod error;
 mod node;
 mod sequencer;
 mod snapshots;
 
+pub use archive::{MAX_ENTRIES, MAX_EVENTS};
 pub use error::ClusterError;
 pub use node::{Apply, Cluster, Entry, Status};
 pub use sequencer::{ClusterSequencer, EVENTS_PER_ENTRY};

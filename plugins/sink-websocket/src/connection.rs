@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::closing::{self, close_message, CLOSE_GRACE};
 use crate::filter::EventFilter;
-use crate::ops::{initial_replay, Subscription};
+use crate::ops::{deep_replay, initial_replay, Subscription};
 use crate::protocol;
 use crate::queue::{Control, Outbox, Wire};
 use crate::reader::{read_loop, reader_outcome, ReadEnd};
@@ -46,13 +46,22 @@ pub(crate) async fn run<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let options = &hub.options;
+    // A resume from before what the ring holds reads the archive first, before registering,
+    // so live events do not pile up in the queue meanwhile; whatever the ring gains in the
+    // meantime is read after registering, as always.
+    let deep = match params.since {
+        Some((since, epoch)) if epoch.is_none_or(|e| e == hub.epoch) => {
+            deep_replay(&hub, since).await
+        }
+        _ => None,
+    };
     let outbox = Arc::new(Outbox::new(options.queue, options.overflow));
     // Register before reading the ring: an event is then either in the ring read, in the
     // outbox, or both (skipped by seq), never neither.
     let (id, latest) = hub.register(Arc::clone(&outbox), params.filter.clone());
     hub.start_beat();
     outbox.control(Control::Frame(protocol::welcome(hub.epoch, latest)));
-    let baseline = initial_replay(&hub, &outbox, &params, latest);
+    let baseline = initial_replay(&hub, &outbox, &params, deep);
 
     let (sink, stream) = socket.split();
     let clock = Instant::now();

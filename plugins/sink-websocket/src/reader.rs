@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::closing::{self, INTERNAL_ERROR};
-use crate::ops::{answer, Subscription};
+use crate::ops::{answer_deep, Subscription};
 use crate::protocol;
 use crate::queue::{Close, Control, Outbox};
 use crate::sink::WebSocketHub;
@@ -71,7 +71,7 @@ where
         };
         last_heard.store(clock.elapsed().as_millis() as u64, Ordering::Relaxed);
         match message {
-            Ok(Message::Text(text)) => answer(&hub, &outbox, &mut subscription, &text),
+            Ok(Message::Text(text)) => answer_deep(&hub, &outbox, &mut subscription, &text).await,
             Ok(Message::Binary(_)) => outbox.control(Control::Frame(protocol::error(
                 "binary frames are not understood; send JSON text",
             ))),

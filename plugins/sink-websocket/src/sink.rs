@@ -2,9 +2,9 @@
 
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use coda_core::{EventSink, ReplayRing, Result, SharedEvent};
+use coda_core::{EventArchive, EventSink, ReplayRing, Result, SharedEvent};
 use parking_lot::RwLock;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -60,6 +60,8 @@ pub struct WebSocketHub {
     pub(crate) options: WebSocketOptions,
     pub(crate) epoch: Uuid,
     pub(crate) ring: Arc<ReplayRing>,
+    /// Where events older than the ring can be read (a cluster's events archive), if anywhere.
+    pub(crate) archive: OnceLock<Arc<dyn EventArchive>>,
     connections: RwLock<Vec<Registered>>,
     next_id: AtomicU64,
     /// Upgrades admitted and not yet finished (counts toward `max_connections`).
@@ -99,6 +101,7 @@ impl WebSocketHub {
             options,
             epoch,
             ring,
+            archive: OnceLock::new(),
             connections: RwLock::new(Vec::new()),
             next_id: AtomicU64::new(1),
             admitted: AtomicUsize::new(0),
@@ -109,6 +112,15 @@ impl WebSocketHub {
             beating: AtomicBool::new(false),
             first_connection: Arc::new(Notify::new()),
             counters: Counters::default(),
+        }
+    }
+
+    /// Resumes from further back than the ring through `archive`: a connection whose `since`
+    /// is older than the ring holds gets the events in between from it. Set once (the server
+    /// does in a cluster); a second archive is ignored.
+    pub fn set_archive(&self, archive: Arc<dyn EventArchive>) {
+        if self.archive.set(archive).is_err() {
+            tracing::warn!("the websocket sink already has an events archive; kept the first");
         }
     }
 

@@ -165,12 +165,18 @@ impl<A: Send + 'static> Inner<A> {
             }
             Ok(entry) if !self.recent.lock().admit(entry.id) => {
                 tracing::debug!(seq, id = %entry.id, "skipped a duplicate operation");
+                if entry.node == self.node_id {
+                    // It raised nothing; its empty record says so to a deep resume.
+                    self.archive.record(seq, self.sequencer.latest());
+                }
             }
             Ok(entry) => {
                 let id = entry.id;
                 let mine = entry.node == self.node_id;
                 let answer = apply(entry, seq).await;
                 if mine {
+                    // Now, before the next entry is applied: its events are the ring's newest.
+                    self.archive.record(seq, self.sequencer.latest());
                     if let Some(waiter) = self.waiters.lock().remove(&id) {
                         // The caller may have given up; its answer is then dropped.
                         let _ = waiter.send(answer);

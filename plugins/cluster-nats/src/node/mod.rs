@@ -12,12 +12,13 @@ use async_nats::connection::State as Connection;
 use async_nats::jetstream::{self, stream};
 use chrono::{DateTime, Utc};
 use coda_core::cluster::ClusterConfig;
-use coda_core::MemoryBackend;
+use coda_core::{EventArchive, MemoryBackend, ReplayRing};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+use crate::archive::Archive;
 use crate::error::ClusterError;
 use crate::sequencer::{ClusterSequencer, EVENTS_PER_ENTRY};
 use crate::snapshots::Snapshots;
@@ -101,6 +102,8 @@ struct Inner<A> {
     /// Notified when the connection (re)opens: the consumer is then recreated, since one
     /// from before an outage may wait a long time before it notices.
     reconnected: Arc<tokio::sync::Notify>,
+    /// Where this node's entries' events are published, and deep resumes read them.
+    archive: Arc<Archive>,
 }
 
 impl<A: Send + 'static> Cluster<A> {
@@ -201,6 +204,7 @@ impl<A: Send + 'static> Cluster<A> {
                 Err(e) => return Err(e),
             }
         };
+        let archive = Arc::new(Archive::open(&jetstream, config, epoch, last).await?);
         Ok(Cluster {
             inner: Arc::new(Inner {
                 node_id,
@@ -220,6 +224,7 @@ impl<A: Send + 'static> Cluster<A> {
                 task: Mutex::new(None),
                 snapshots,
                 reconnected,
+                archive,
             }),
         })
     }
@@ -245,6 +250,18 @@ impl<A: Send + 'static> Cluster<A> {
     /// The stream's first sequence when this node connected.
     pub fn stream_first(&self) -> u64 {
         self.inner.stream_first
+    }
+
+    /// Archive the events of this node's entries, read from `ring` (the event bus's) after
+    /// each is applied; call before [`start`](Self::start), which also tells `ring` where the
+    /// node starts, so a resume from before that is a gap rather than "nothing missed".
+    pub fn archive_events_from(&self, ring: Arc<ReplayRing>) {
+        self.inner.archive.record_from(ring);
+    }
+
+    /// The events archive every node's writes go to, for resuming from beyond the ring.
+    pub fn events_archive(&self) -> Arc<dyn EventArchive> {
+        Arc::clone(&self.inner.archive) as Arc<dyn EventArchive>
     }
 
     /// The sequencer the node's event bus must use.
@@ -290,6 +307,7 @@ impl<A: Send + 'static> Cluster<A> {
             ))
         })?;
         self.inner.sequencer.reset(committed);
+        self.inner.archive.started(committed);
         self.inner.applied.send_replace(applied);
         let inner = Arc::clone(&self.inner);
         let mut stopped = self.inner.stop.subscribe();
