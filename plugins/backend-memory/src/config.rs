@@ -22,11 +22,17 @@ pub enum IndexKind {
 pub struct IndexOptions {
     kind: IndexKind,
     oversample: usize,
+    exact_below: usize,
 }
 
 impl IndexOptions {
     /// Candidates kept per result wanted by the int8 scan unless configured otherwise.
     pub const DEFAULT_OVERSAMPLE: usize = 4;
+
+    /// Below this many vectors an owner's search scans `f32` exactly even with the int8
+    /// index: `cargo bench --bench core` (its `crossover` lines) shows the int8 scan and its
+    /// rescoring paying off only above roughly this size.
+    pub const DEFAULT_EXACT_BELOW: usize = 2_000;
 
     /// `kind` with `oversample` candidates per wanted result; `section` (e.g.
     /// `backends.memory`) names the table in the error when `oversample` is out of range.
@@ -37,7 +43,11 @@ impl IndexOptions {
                 "must be at least 1",
             ));
         }
-        Ok(IndexOptions { kind, oversample })
+        Ok(IndexOptions {
+            kind,
+            oversample,
+            exact_below: Self::DEFAULT_EXACT_BELOW,
+        })
     }
 
     /// The exact scan.
@@ -45,6 +55,7 @@ impl IndexOptions {
         IndexOptions {
             kind: IndexKind::Exact,
             oversample: Self::DEFAULT_OVERSAMPLE,
+            exact_below: Self::DEFAULT_EXACT_BELOW,
         }
     }
 
@@ -53,7 +64,16 @@ impl IndexOptions {
         IndexOptions {
             kind: IndexKind::Int8,
             oversample: oversample.max(1),
+            exact_below: Self::DEFAULT_EXACT_BELOW,
         }
+    }
+
+    /// The same, scanning exactly only below `count` vectors per owner (default
+    /// [`DEFAULT_EXACT_BELOW`](Self::DEFAULT_EXACT_BELOW)): not a config key, it is for
+    /// measuring where the int8 scan starts to pay (the bench) and for tests on small data.
+    pub fn with_exact_below(mut self, count: usize) -> Self {
+        self.exact_below = count;
+        self
     }
 
     /// Which scan.
@@ -64,6 +84,11 @@ impl IndexOptions {
     /// Candidates per wanted result.
     pub fn oversample(&self) -> usize {
         self.oversample
+    }
+
+    /// The owner size below which searches scan exactly.
+    pub fn exact_below(&self) -> usize {
+        self.exact_below
     }
 }
 

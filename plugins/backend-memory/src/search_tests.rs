@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use coda_core::vector::{dot, normalize, quantize_i8};
 use coda_core::{Filter, Memory, MemoryBackend, MemoryId, MemoryRecord, Metadata, Scope};
 
-use super::{Slots, EXACT_BELOW};
+use super::Slots;
 use crate::config::IndexOptions;
 use crate::InMemoryBackend;
 
@@ -97,8 +97,9 @@ fn recall_at_10(
     found as f64 / (10 * queries.len()) as f64
 }
 
+/// Big enough that the default index takes the int8 path.
 fn size() -> usize {
-    EXACT_BELOW + 1_500
+    IndexOptions::DEFAULT_EXACT_BELOW + 1_500
 }
 
 #[test]

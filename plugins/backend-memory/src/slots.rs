@@ -9,11 +9,6 @@ use coda_core::{Filter, Memory, MemoryId, MemoryRecord, Scope, ScoredMemory};
 use crate::config::{IndexKind, IndexOptions};
 use crate::int8_copy::Int8Copy;
 
-/// Below this many vectors an owner's search scans `f32` exactly even with the int8 index:
-/// measured with `cargo bench --bench core` (the `crossover` lines), the int8 scan and its
-/// rescoring only pay off above roughly this size.
-const EXACT_BELOW: usize = 2_000;
-
 /// The int8 scan keeps at least this many candidates, so a small `limit` (1, 2) still has a
 /// margin for quantisation error; rescoring a few dozen vectors costs microseconds.
 const MIN_CANDIDATES: usize = 32;
@@ -29,7 +24,7 @@ pub(crate) struct Slots {
     dims: usize,
     /// The int8 copy, slot for slot; `None` with `index = "exact"`.
     int8: Option<Int8Copy>,
-    oversample: usize,
+    options: IndexOptions,
 }
 
 impl Slots {
@@ -45,7 +40,7 @@ impl Slots {
                 IndexKind::Int8 => Some(Int8Copy::new(dims)),
                 IndexKind::Exact => None,
             },
-            oversample: index.oversample(),
+            options: index,
         }
     }
 
@@ -234,8 +229,10 @@ impl Slots {
         wanted: Option<&dyn Fn(usize) -> bool>,
     ) -> Option<TopK> {
         let int8 = self.int8.as_ref()?;
-        let keep = limit.saturating_mul(self.oversample).max(MIN_CANDIDATES);
-        if self.len() < EXACT_BELOW || self.len() <= keep || self.dims == 0 {
+        let keep = limit
+            .saturating_mul(self.options.oversample())
+            .max(MIN_CANDIDATES);
+        if self.len() < self.options.exact_below() || self.len() <= keep || self.dims == 0 {
             return None;
         }
         let quantized = QuantizedQuery::new(query);
