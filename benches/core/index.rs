@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use coda::backend_memory::{IndexOptions, InMemoryBackend};
+use coda::backend_memory::{InMemoryBackend, IndexOptions};
 use coda::vector::normalize;
 use coda::{Memory, MemoryBackend, MemoryRecord, Metadata, Scope, ScoredMemory};
 
@@ -71,8 +71,7 @@ fn load(backend: &InMemoryBackend, vectors: &[Vec<f32>]) {
             topics: Vec::new(),
             extra: Default::default(),
         };
-        let memory =
-            Memory::new(uuid::Uuid::new_v4(), format!("v{i}"), metadata).in_scope(&scope);
+        let memory = Memory::new(uuid::Uuid::new_v4(), format!("v{i}"), metadata).in_scope(&scope);
         let record = MemoryRecord {
             memory,
             embedding: embedding.clone(),
@@ -190,33 +189,38 @@ fn faiss_p50(data: &Dataset) -> Option<f64> {
         return None;
     }
     let dir = std::env::temp_dir().join(format!("coda-faiss-{}", std::process::id()));
-    let result = (|| {
-        std::fs::create_dir_all(&dir).ok()?;
-        let (base, queries) = (dir.join("base.f32"), dir.join("queries.f32"));
-        write_rows(&base, &data.vectors).ok()?;
-        write_rows(&queries, &data.queries).ok()?;
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/faiss_side_by_side.py");
-        let out = Command::new("python3")
-            .arg(script)
-            .arg(data.dims.to_string())
-            .arg(&base)
-            .arg(&queries)
-            .output()
-            .ok()?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() {
-            println!("faiss: failed: {}", String::from_utf8_lossy(&out.stderr).trim());
-            return None;
-        }
-        let mut p50 = None;
-        for line in stdout.lines() {
-            match line.strip_prefix("faiss_p50_us ") {
-                Some(v) => p50 = v.trim().parse::<f64>().ok(),
-                None => println!("{line}"),
-            }
-        }
-        p50
-    })();
+    let result = run_faiss(&dir, data);
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// Writes `data` into `dir` and runs the faiss script on it; its p50 in µs.
+fn run_faiss(dir: &Path, data: &Dataset) -> Option<f64> {
+    std::fs::create_dir_all(dir).ok()?;
+    let (base, queries) = (dir.join("base.f32"), dir.join("queries.f32"));
+    write_rows(&base, &data.vectors).ok()?;
+    write_rows(&queries, &data.queries).ok()?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/faiss_side_by_side.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(data.dims.to_string())
+        .arg(&base)
+        .arg(&queries)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        println!(
+            "faiss: failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return None;
+    }
+    let mut p50 = None;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        match line.strip_prefix("faiss_p50_us ") {
+            Some(v) => p50 = v.trim().parse::<f64>().ok(),
+            None => println!("{line}"),
+        }
+    }
+    p50
 }
