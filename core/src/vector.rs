@@ -1,7 +1,12 @@
-//! Vector arithmetic shared by backends: dot products over contiguous `f32` storage and top-k.
+//! Vector arithmetic shared by backends: dot products over contiguous `f32` storage, top-k,
+//! and int8 codes for an approximate first pass (see [`QuantizedQuery`]).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+
+mod int8;
+
+pub use int8::{dot_i8_i16, quantize_i8, QuantizedQuery};
 
 /// Dot product of two equal-length slices; for L2-normalised vectors this is the cosine.
 ///

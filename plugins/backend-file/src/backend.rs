@@ -97,6 +97,11 @@ impl FileBackend {
         &self.recovery
     }
 
+    /// The vector index the live set searches with (`index`, `oversample`).
+    pub fn index(&self) -> coda_backend_memory::IndexOptions {
+        self.shared.inner.index()
+    }
+
     /// The log file's path.
     pub fn log_path(&self) -> PathBuf {
         self.shared.log.path().to_owned()

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use coda_backend_memory::{IndexKind, IndexOptions};
 use coda_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +58,13 @@ pub struct FileOptions {
     /// `reembed` or `refuse`: what to do when the stored vectors came from another embedder.
     #[serde(default = "FileOptions::default_on_embedder_change")]
     pub on_embedder_change: OnEmbedderChange,
+    /// `int8` (default) or `exact`: how searches scan the live vectors, as in backend `memory`
+    /// (see [`IndexKind`]). The log always holds the exact `f32` vectors.
+    #[serde(default)]
+    pub index: IndexKind,
+    /// With `index = "int8"`: candidates kept per result wanted, rescored exactly (at least 1).
+    #[serde(default = "FileOptions::default_oversample")]
+    pub oversample: usize,
 }
 
 impl FileOptions {
@@ -84,6 +92,15 @@ impl FileOptions {
         OnEmbedderChange::Reembed
     }
 
+    fn default_oversample() -> usize {
+        IndexOptions::DEFAULT_OVERSAMPLE
+    }
+
+    /// The checked index options for the live set.
+    pub fn index_options(&self) -> Result<IndexOptions> {
+        IndexOptions::new(self.index, self.oversample, "backends.file")
+    }
+
     /// Options for a log in `dir`, every other option at its default.
     pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
         FileOptions {
@@ -106,7 +123,7 @@ impl FileOptions {
                 format!("{} is not a non-negative number", self.compact_ratio),
             ));
         }
-        Ok(())
+        self.index_options().map(drop)
     }
 }
 
@@ -120,6 +137,8 @@ impl Default for FileOptions {
             compact_ratio: Self::default_compact_ratio(),
             compact_min_dead: Self::default_compact_min_dead(),
             on_embedder_change: Self::default_on_embedder_change(),
+            index: IndexKind::default(),
+            oversample: Self::default_oversample(),
         }
     }
 }

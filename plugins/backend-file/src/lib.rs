@@ -11,6 +11,8 @@ mod open;
 mod recover;
 
 pub use backend::FileBackend;
+/// The live set's vector index, chosen by `index` and `oversample` as in backend `memory`.
+pub use coda_backend_memory::{IndexKind, IndexOptions};
 pub use compact::{Compacted, LOG_FILE, TEMP_FILE};
 pub use config::{FileOptions, OnEmbedderChange, SyncPolicy};
 pub use lock::LOCK_FILE;

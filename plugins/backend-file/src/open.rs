@@ -54,7 +54,8 @@ impl FileBackend {
         }
         let started = Instant::now();
         let (header, scan) = recover::open_log(&path)?;
-        let inner = InMemoryBackend::new(header.dims);
+        let index = options.index_options()?;
+        let inner = InMemoryBackend::with_index(header.dims, index);
         let mut report = Recovery::default();
         let mut apply = |decoded: Decoded| match decoded {
             Decoded::Change(change) => {
@@ -138,7 +139,7 @@ impl FileBackend {
             let records =
                 reembed_or_refuse(&options, &path, &header, &wanted, records, &*embedder)?;
             report.reembedded = Some(records.len());
-            let fresh = InMemoryBackend::new(wanted.dims);
+            let fresh = InMemoryBackend::with_index(wanted.dims, index);
             for record in records {
                 fresh.apply(Change::Insert(record))?;
             }

@@ -7,7 +7,9 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use coda_backend_file::{FileBackend, FileOptions, OnEmbedderChange, SyncPolicy, LOG_FILE};
+use coda_backend_file::{
+    FileBackend, FileOptions, IndexKind, OnEmbedderChange, SyncPolicy, LOG_FILE,
+};
 use coda_core::{Error, MemoryBackend};
 use common::{ds, embedder, open, options, record, DIMS};
 use uuid::Uuid;
@@ -301,6 +303,24 @@ fn a_second_open_of_the_same_directory_is_locked_out() {
 }
 
 #[test]
+fn the_live_set_searches_with_the_configured_index() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(open(options(dir.path())).index().kind(), IndexKind::Int8);
+    let dir = tempfile::tempdir().unwrap();
+    let exact = open(FileOptions {
+        index: IndexKind::Exact,
+        ..options(dir.path())
+    });
+    assert_eq!(exact.index().kind(), IndexKind::Exact);
+    let dir = tempfile::tempdir().unwrap();
+    let wide = open(FileOptions {
+        oversample: 9,
+        ..options(dir.path())
+    });
+    assert_eq!(wide.index().oversample(), 9);
+}
+
+#[test]
 fn options_reject_unknown_keys_and_bad_values() {
     let factory =
         coda_core::registry::find::<coda_core::registry::BackendFactory>(coda_backend_file::NAME)
@@ -313,6 +333,25 @@ fn options_reject_unknown_keys_and_bad_values() {
     assert_eq!(filled["batch_ms"], 1000);
     assert_eq!(filled["repair"], false);
     assert_eq!(filled["on_embedder_change"], "reembed");
+    assert_eq!(filled["index"], "int8");
+    assert_eq!(filled["oversample"], 4);
+    let err = factory
+        .check_options(serde_json::json!({"index": "flat"}), "backends.file")
+        .unwrap_err();
+    assert!(err.to_string().contains("`backends.file.index`"), "{err}");
+    assert!(
+        err.to_string().contains("expected `int8` or `exact`"),
+        "{err}"
+    );
+    let bad = FileOptions {
+        oversample: 0,
+        ..FileOptions::default()
+    };
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("backends.file.oversample"));
     let err = factory
         .check_options(serde_json::json!({"sink": "always"}), "backends.file")
         .unwrap_err();

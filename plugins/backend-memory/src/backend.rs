@@ -7,15 +7,18 @@ use coda_core::{
 };
 use parking_lot::{Mutex, RwLock};
 
+use crate::config::IndexOptions;
 use crate::owners::{Ids, Owners};
 
-/// Backend `memory`: everything in process memory, exact search within one owner's index.
+/// Backend `memory`: everything in process memory, search within one owner's index (an int8
+/// scan rescored exactly, or an exact scan: see [`IndexOptions`]).
 ///
 /// Readers lock only the index of the owner they read. Writers are serialised by one lock held
 /// for a whole change (validation and application), so each change is atomic among writers and
 /// a durable backend in front of it can log changes in the order they apply.
 pub struct InMemoryBackend {
     dims: usize,
+    index: IndexOptions,
     pub(crate) writer: Mutex<Ids>,
     owners: Owners,
     pub(crate) sessions: RwLock<SessionTable>,
@@ -26,12 +29,18 @@ pub struct InMemoryBackend {
 }
 
 impl InMemoryBackend {
-    /// An empty backend for embeddings of `dims`.
+    /// An empty backend for embeddings of `dims`, with the default index (int8, rescored).
     pub fn new(dims: usize) -> Self {
+        Self::with_index(dims, IndexOptions::default())
+    }
+
+    /// An empty backend for embeddings of `dims` whose searches use `index`.
+    pub fn with_index(dims: usize, index: IndexOptions) -> Self {
         InMemoryBackend {
             dims,
+            index,
             writer: Mutex::new(Ids::default()),
-            owners: Owners::new(dims),
+            owners: Owners::new(dims, index),
             sessions: RwLock::new(SessionTable::new()),
             history: RwLock::new(HistoryTable::new()),
             committed: std::sync::atomic::AtomicU64::new(0),
@@ -182,6 +191,21 @@ impl InMemoryBackend {
         self.committed
             .load(std::sync::atomic::Ordering::SeqCst)
             .checked_sub(1)
+    }
+
+    /// The index searches use.
+    pub fn index(&self) -> IndexOptions {
+        self.index
+    }
+
+    /// Bytes the stored vectors take over every owner: the `f32` arrays plus their int8 copies
+    /// (array lengths, not allocator capacity; records and maps are not counted).
+    pub fn vector_bytes(&self) -> usize {
+        self.owners
+            .all()
+            .iter()
+            .map(|(_, slots)| slots.read().vector_bytes())
+            .sum()
     }
 
     /// Replaces the versions of one memory (a durable backend replaying a compacted history).
@@ -410,6 +434,13 @@ mod tests {
     #[test]
     fn passes_the_backend_conformance_kit() {
         coda_core::testkit::backend_conformance(&|| Arc::new(InMemoryBackend::new(8)));
+    }
+
+    #[test]
+    fn passes_the_backend_conformance_kit_with_the_exact_index() {
+        coda_core::testkit::backend_conformance(&|| {
+            Arc::new(InMemoryBackend::with_index(8, IndexOptions::exact()))
+        });
     }
 
     #[test]

@@ -3,12 +3,13 @@
 mod backend;
 mod config;
 mod history_import;
+mod int8_copy;
 mod owners;
 mod slots;
 mod validate;
 
 pub use backend::InMemoryBackend;
-pub use config::MemoryOptions;
+pub use config::{IndexKind, IndexOptions, MemoryOptions};
 
 /// The name this backend registers under.
 pub const NAME: &str = "memory";
@@ -17,8 +18,11 @@ use std::sync::Arc;
 
 use coda_core::{BackendContext, MemoryBackend, Result};
 
-fn build(_options: MemoryOptions, ctx: &BackendContext) -> Result<Arc<dyn MemoryBackend>> {
-    Ok(Arc::new(InMemoryBackend::new(ctx.embedder.dims())))
+fn build(options: MemoryOptions, ctx: &BackendContext) -> Result<Arc<dyn MemoryBackend>> {
+    Ok(Arc::new(InMemoryBackend::with_index(
+        ctx.embedder.dims(),
+        options.index_options()?,
+    )))
 }
 
 coda_core::register_backend!(NAME, MemoryOptions, build);

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use coda_core::{MemoryId, MemoryRecord, Owner};
 use parking_lot::RwLock;
 
+use crate::config::IndexOptions;
 use crate::slots::Slots;
 
 /// One owner's index, shared with readers that looked it up.
@@ -31,14 +32,16 @@ impl Ids {
 /// Every owner's index.
 pub(crate) struct Owners {
     dims: usize,
+    index: IndexOptions,
     map: RwLock<HashMap<Arc<Owner>, SharedSlots>>,
     len: AtomicUsize,
 }
 
 impl Owners {
-    pub(crate) fn new(dims: usize) -> Self {
+    pub(crate) fn new(dims: usize, index: IndexOptions) -> Self {
         Owners {
             dims,
+            index,
             map: RwLock::new(HashMap::new()),
             len: AtomicUsize::new(0),
         }
@@ -72,7 +75,7 @@ impl Owners {
         let key = Arc::new(owner);
         let slots = map
             .entry(Arc::clone(&key))
-            .or_insert_with(|| Arc::new(RwLock::new(Slots::new(self.dims))));
+            .or_insert_with(|| Arc::new(RwLock::new(Slots::new(self.dims, self.index))));
         (key, Arc::clone(slots))
     }
 
@@ -136,7 +139,7 @@ impl Owners {
     pub(crate) fn swap_owner(&self, ids: &mut Ids, owner: &Owner, records: Vec<MemoryRecord>) {
         let count = records.len();
         let new_ids: Vec<MemoryId> = records.iter().map(|r| r.memory.id).collect();
-        let mut fresh = Slots::new(self.dims);
+        let mut fresh = Slots::new(self.dims, self.index);
         for record in records {
             fresh.push(record);
         }

@@ -1,9 +1,17 @@
-//! One owner's memories: records in slots, embeddings in one contiguous array.
+//! One owner's memories: records in slots, embeddings in one contiguous array (and, with
+//! `index = "int8"`, an int8 copy beside it that searches scan first).
 
 use std::collections::HashMap;
 
-use coda_core::vector::{dot, TopK};
+use coda_core::vector::{dot, QuantizedQuery, TopK};
 use coda_core::{Filter, Memory, MemoryId, MemoryRecord, Scope, ScoredMemory};
+
+use crate::config::{IndexKind, IndexOptions};
+use crate::int8_copy::Int8Copy;
+
+/// The int8 scan keeps at least this many candidates, so a small `limit` (1, 2) still has a
+/// margin for quantisation error; rescoring a few dozen vectors costs microseconds.
+const MIN_CANDIDATES: usize = 32;
 
 /// Memories in insertion order; embedding `i` lives at `vectors[i*dims..(i+1)*dims]`.
 pub(crate) struct Slots {
@@ -14,10 +22,13 @@ pub(crate) struct Slots {
     index: HashMap<MemoryId, usize>,
     next_stamp: u64,
     dims: usize,
+    /// The int8 copy, slot for slot; `None` with `index = "exact"`.
+    int8: Option<Int8Copy>,
+    options: IndexOptions,
 }
 
 impl Slots {
-    pub(crate) fn new(dims: usize) -> Self {
+    pub(crate) fn new(dims: usize, index: IndexOptions) -> Self {
         Slots {
             memories: Vec::new(),
             stamps: Vec::new(),
@@ -25,7 +36,18 @@ impl Slots {
             index: HashMap::new(),
             next_stamp: 0,
             dims,
+            int8: match index.kind() {
+                IndexKind::Int8 => Some(Int8Copy::new(dims)),
+                IndexKind::Exact => None,
+            },
+            options: index,
         }
+    }
+
+    /// Bytes the vectors take: the `f32` array plus the int8 copy, if any.
+    pub(crate) fn vector_bytes(&self) -> usize {
+        self.vectors.len() * std::mem::size_of::<f32>()
+            + self.int8.as_ref().map_or(0, Int8Copy::bytes)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -41,6 +63,9 @@ impl Slots {
         self.memories.push(record.memory);
         self.stamps.push(self.next_stamp);
         self.next_stamp += 1;
+        if let Some(int8) = &mut self.int8 {
+            int8.push(&record.embedding);
+        }
         self.vectors.extend_from_slice(&record.embedding);
     }
 
@@ -66,6 +91,9 @@ impl Slots {
         };
         let dims = self.dims;
         self.vectors[slot * dims..(slot + 1) * dims].copy_from_slice(&record.embedding);
+        if let Some(int8) = &mut self.int8 {
+            int8.set(slot, &record.embedding);
+        }
         self.memories[slot] = record.memory;
         true
     }
@@ -85,6 +113,9 @@ impl Slots {
         self.memories.swap_remove(slot);
         self.stamps.swap_remove(slot);
         self.vectors.truncate(last * dims);
+        if let Some(int8) = &mut self.int8 {
+            int8.swap_remove(slot);
+        }
         true
     }
 
@@ -135,6 +166,8 @@ impl Slots {
             .collect()
     }
 
+    /// The `limit` best wanted memories scoring at least `min_similarity`, best first, with
+    /// exact scores; ties go to the earlier slot, as an exact scan gives them.
     pub(crate) fn search(
         &self,
         scope: &Scope,
@@ -143,23 +176,89 @@ impl Slots {
         min_similarity: f32,
         filter: Option<&Filter>,
     ) -> Vec<ScoredMemory> {
-        let mut top = TopK::new(limit);
         // Agent and session are narrower than the owner; check them only when asked for.
         let narrowed = scope.agent_id().is_some() || scope.session_id().is_some();
-        if limit > 0 {
-            for (slot, vector) in self.vectors.chunks_exact(self.dims).enumerate() {
-                if (narrowed || filter.is_some()) && !self.wanted(slot, scope, filter) {
-                    continue;
-                }
-                let score = dot(query, vector);
-                if score >= min_similarity {
-                    top.offer(slot, score);
-                }
-            }
-        }
+        let check = |slot: usize| self.wanted(slot, scope, filter);
+        // Filters run before any scoring, in both scans, so the best `limit` are the best of
+        // the wanted memories however selective the filter is.
+        let wanted: Option<&dyn Fn(usize) -> bool> = if narrowed || filter.is_some() {
+            Some(&check)
+        } else {
+            None
+        };
+        let top = if limit == 0 {
+            TopK::new(0)
+        } else {
+            self.approximate_then_exact(query, limit, min_similarity, wanted)
+                .unwrap_or_else(|| self.exact(query, limit, min_similarity, wanted))
+        };
         top.into_sorted()
             .into_iter()
             .map(|(slot, score)| ScoredMemory::new(self.memories[slot].clone(), score))
             .collect()
     }
+
+    /// Every wanted vector scored in `f32`.
+    fn exact(
+        &self,
+        query: &[f32],
+        limit: usize,
+        min_similarity: f32,
+        wanted: Option<&dyn Fn(usize) -> bool>,
+    ) -> TopK {
+        let mut top = TopK::new(limit);
+        for (slot, vector) in self.vectors.chunks_exact(self.dims).enumerate() {
+            if wanted.is_some_and(|w| !w(slot)) {
+                continue;
+            }
+            let score = dot(query, vector);
+            if score >= min_similarity {
+                top.offer(slot, score);
+            }
+        }
+        top
+    }
+
+    /// The int8 scan's best `limit × oversample` candidates rescored exactly; `None` when the
+    /// exact scan is the better choice (no int8 copy, a small index, a non-finite query).
+    fn approximate_then_exact(
+        &self,
+        query: &[f32],
+        limit: usize,
+        min_similarity: f32,
+        wanted: Option<&dyn Fn(usize) -> bool>,
+    ) -> Option<TopK> {
+        let int8 = self.int8.as_ref()?;
+        let keep = limit
+            .saturating_mul(self.options.oversample())
+            .max(MIN_CANDIDATES);
+        if self.len() < self.options.exact_below() || self.len() <= keep || self.dims == 0 {
+            return None;
+        }
+        let quantized = QuantizedQuery::new(query);
+        if !quantized.is_finite() {
+            return None;
+        }
+        let mut candidates: Vec<usize> = int8
+            .candidates(&quantized, keep, wanted)
+            .into_sorted()
+            .into_iter()
+            .map(|(slot, _)| slot)
+            .collect();
+        // In slot order, so among equal exact scores the earlier slot wins as in `exact`.
+        candidates.sort_unstable();
+        let mut top = TopK::new(limit);
+        for slot in candidates {
+            let score = dot(query, self.vector(slot));
+            // The threshold applies to exact scores only, never to approximate ones.
+            if score >= min_similarity {
+                top.offer(slot, score);
+            }
+        }
+        Some(top)
+    }
 }
+
+#[cfg(test)]
+#[path = "search_tests.rs"]
+mod search_tests;

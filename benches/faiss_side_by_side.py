@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""faiss IndexFlatIP, one thread, top-10 search p50: the yardstick beside Coda's search figures.
+
+`cargo bench --bench core` runs this itself (when `python3 -c 'import faiss'` succeeds) on the
+very vectors and queries it just searched, written as raw little-endian f32 rows:
+
+    faiss_side_by_side.py DIMS BASE.f32 QUERIES.f32 [K]
+
+Standalone, on gaussian unit vectors (not the bench's data, so not a side-by-side figure):
+
+    faiss_side_by_side.py --random N DIMS [QUERIES]
+
+Needs `pip install faiss-cpu numpy`. Prints a line in the bench's format and, last, a line
+`faiss_p50_us <value>` for the bench to read.
+"""
+
+import sys
+import time
+
+import faiss
+import numpy as np
+
+
+def search_p50(base, queries, k):
+    faiss.omp_set_num_threads(1)
+    index = faiss.IndexFlatIP(base.shape[1])
+    index.add(base)
+    for q in queries[: min(10, len(queries))]:  # warm-up, as the bench's first queries are
+        index.search(q[None, :], k)
+    samples = []
+    for q in queries:
+        one = q[None, :]
+        start = time.perf_counter()
+        index.search(one, k)
+        samples.append(time.perf_counter() - start)
+    samples.sort()
+
+    def pct(p):
+        return samples[min(len(samples) - 1, round((len(samples) - 1) * p))]
+
+    return pct(0.5), pct(0.99)
+
+
+def main(argv):
+    if len(argv) >= 3 and argv[0] == "--random":
+        n, dims = int(argv[1]), int(argv[2])
+        nq = int(argv[3]) if len(argv) > 3 else 200
+        rng = np.random.default_rng(7)
+        base = rng.standard_normal((n, dims), dtype=np.float32)
+        base /= np.linalg.norm(base, axis=1, keepdims=True)
+        queries = rng.standard_normal((nq, dims), dtype=np.float32)
+        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+        k = 10
+    elif len(argv) >= 3:
+        dims = int(argv[0])
+        base = np.fromfile(argv[1], dtype="<f4").reshape(-1, dims)
+        queries = np.fromfile(argv[2], dtype="<f4").reshape(-1, dims)
+        k = int(argv[3]) if len(argv) > 3 else 10
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    p50, p99 = search_p50(np.ascontiguousarray(base), np.ascontiguousarray(queries), k)
+    name = f"faiss IndexFlatIP top-{k} over {len(base)}"
+    print(
+        f"{name:<34} n={len(queries):<6} p50 {p50 * 1e6:>10.3f} µs   p99 {p99 * 1e6:>10.3f} µs"
+        f"   (faiss {faiss.__version__}, 1 thread)"
+    )
+    print(f"faiss_p50_us {p50 * 1e6:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
