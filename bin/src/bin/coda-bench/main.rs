@@ -7,6 +7,10 @@
 //! cargo run --release -p coda-server --bin coda-bench -- --clients 100 --rate 5000 --seconds 5
 //! cargo run --release -p coda-server --bin coda-bench -- --clients 100 --rate 0 --batch
 //! ```
+//!
+//! With `--url`, it drives a server in another process over HTTP instead (`remote.rs`).
+
+mod remote;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -45,6 +49,16 @@ struct Args {
     /// processes would have (0 = share the server's).
     #[arg(long, default_value_t = 0)]
     client_threads: usize,
+    /// Drive the server at this URL (`http://HOST:PORT`, started separately) over HTTP: turns
+    /// POSTed by `--posters` keep-alive clients, `--clients` subscribers on `/ws`.
+    #[arg(long)]
+    url: Option<String>,
+    /// With `--url`: the server's process id, to report its CPU per delivery.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// With `--url`: keep-alive HTTP clients POSTing turns.
+    #[arg(long, default_value_t = 16)]
+    posters: usize,
 }
 
 /// What one client saw.
@@ -73,6 +87,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .build()?,
         ),
     };
+    if let Some(url) = args.url.clone() {
+        return runtime
+            .block_on(remote::run(&args, &url))
+            .map_err(|e| e as Box<dyn std::error::Error>);
+    }
     let handle = clients
         .as_ref()
         .map_or_else(|| runtime.handle().clone(), |c| c.handle().clone());
