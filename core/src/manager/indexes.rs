@@ -13,6 +13,8 @@ use crate::scope::Owner;
 use crate::stats::LongTermSummary;
 use crate::Result;
 
+use super::lifecycle::restatement_hashes;
+
 /// One owner's derived state.
 #[derive(Default)]
 pub(super) struct OwnerIndex {
@@ -22,9 +24,36 @@ pub(super) struct OwnerIndex {
     pub user_summary_keys: BTreeSet<String>,
     /// The memories holding each slot and not superseded (normally one per slot).
     pub slots: HashMap<String, Vec<MemoryId>>,
+    /// Every memory under the hashes of the words it says ([`restatement_hashes`]), so the
+    /// check for a restatement on add looks candidates up instead of scanning every vector.
+    /// A superset: whoever reads it checks each candidate against the backend.
+    pub restated: HashMap<u64, Vec<MemoryId>>,
 }
 
 impl OwnerIndex {
+    /// Notes `memory` in every derived map that is not a running total: its slot and its words.
+    pub fn note(&mut self, memory: &Memory) {
+        self.hold_slot(memory);
+        for hash in restatement_hashes(&memory.content) {
+            let ids = self.restated.entry(hash).or_default();
+            if !ids.contains(&memory.id) {
+                ids.push(memory.id);
+            }
+        }
+    }
+
+    /// Forgets the words of `memory` saying `content`.
+    fn unsay(&mut self, id: MemoryId, content: &str) {
+        for hash in restatement_hashes(content) {
+            if let Some(ids) = self.restated.get_mut(&hash) {
+                ids.retain(|held| *held != id);
+                if ids.is_empty() {
+                    self.restated.remove(&hash);
+                }
+            }
+        }
+    }
+
     /// Notes `memory` in its slot if it holds one.
     pub fn hold_slot(&mut self, memory: &Memory) {
         if let (Some(slot), None) = (&memory.slot, memory.superseded_by) {
@@ -75,7 +104,7 @@ impl Indexes {
             if let Some((_, index)) = current.as_mut() {
                 index.summary.add(&memory.metadata);
                 index.lexical.insert(memory.id, &memory.content);
-                index.hold_slot(memory);
+                index.note(memory);
                 if let Some(key) = crate::extract::summary_key_of(&memory.metadata) {
                     index.user_summary_keys.insert(key.to_owned());
                 }
@@ -109,7 +138,7 @@ impl Indexes {
         self.write(&Owner::of(memory), |index| {
             index.summary.add(&memory.metadata);
             index.lexical.insert(memory.id, &memory.content);
-            index.hold_slot(memory);
+            index.note(memory);
         });
     }
 
@@ -119,11 +148,12 @@ impl Indexes {
             index.summary.remove(&old.metadata);
             index.summary.add(&new.metadata);
             index.release_slot(old);
-            index.hold_slot(new);
             if old.content != new.content {
                 index.lexical.remove_text(old.id, &old.content);
                 index.lexical.insert(new.id, &new.content);
+                index.unsay(old.id, &old.content);
             }
+            index.note(new);
         });
     }
 
@@ -133,6 +163,7 @@ impl Indexes {
             index.summary.remove(&memory.metadata);
             index.lexical.remove_text(memory.id, &memory.content);
             index.release_slot(memory);
+            index.unsay(memory.id, &memory.content);
         });
     }
 
@@ -153,6 +184,22 @@ impl Indexes {
         })
     }
 
+    /// `owner`'s memories saying `content` in the words that make a restatement (a superset:
+    /// check each).
+    pub fn restating(&self, owner: &Owner, content: &str) -> Vec<MemoryId> {
+        self.read(owner, |index| {
+            let mut ids: Vec<MemoryId> = restatement_hashes(content)
+                .iter()
+                .filter_map(|hash| index.restated.get(hash))
+                .flatten()
+                .copied()
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        })
+    }
+
     /// BM25 candidates among `owner`'s memories, and the score of a typical full match.
     pub fn lexical(&self, owner: &Owner, query: &str, k: usize) -> (Vec<(MemoryId, f32)>, f32) {
         self.read(owner, |index| {
@@ -161,5 +208,80 @@ impl Indexes {
                 index.lexical.max_score(query),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory(id: u128, content: &str) -> Memory {
+        let metadata = serde_json::from_value(serde_json::json!({
+            "source_type": "fact", "importance": 0.5, "timestamp": "2025-04-26T12:05:00Z"
+        }))
+        .expect("metadata");
+        Memory::new(uuid::Uuid::from_u128(id), content, metadata)
+    }
+
+    fn empty() -> Indexes {
+        Indexes {
+            owners: RwLock::new(HashMap::new()),
+        }
+    }
+
+    #[test]
+    fn a_restatement_is_found_by_its_words_or_its_normalised_text() {
+        let indexes = empty();
+        let tea = memory(1, "The user likes green tea.");
+        let owner = Owner::of(&tea);
+        indexes.added(&tea);
+        indexes.added(&memory(2, "The user walks the dog"));
+        // Same words but for the article and a plural; same text but for case and punctuation.
+        assert_eq!(
+            indexes.restating(&owner, "user likes green teas"),
+            vec![tea.id]
+        );
+        assert_eq!(
+            indexes.restating(&owner, "the USER likes green tea!"),
+            vec![tea.id]
+        );
+        assert!(indexes
+            .restating(&owner, "the user likes black tea")
+            .is_empty());
+    }
+
+    #[test]
+    fn an_edit_moves_a_memory_to_its_new_words_and_a_removal_forgets_it() {
+        let indexes = empty();
+        let old = memory(1, "The user likes green tea");
+        let owner = Owner::of(&old);
+        indexes.added(&old);
+        let mut new = old.clone();
+        new.content = "The user likes coffee".into();
+        indexes.updated(&old, &new);
+        assert!(indexes
+            .restating(&owner, "The user likes green tea")
+            .is_empty());
+        assert_eq!(
+            indexes.restating(&owner, "the user likes coffee"),
+            vec![new.id]
+        );
+        indexes.removed(&new);
+        assert!(indexes
+            .restating(&owner, "the user likes coffee")
+            .is_empty());
+        assert!(indexes.read(&owner, |index| index.restated.is_empty()));
+    }
+
+    #[test]
+    fn another_owners_memories_are_not_candidates() {
+        let indexes = empty();
+        let mut theirs = memory(1, "The user likes green tea");
+        theirs.user_id = "bob".into();
+        indexes.added(&theirs);
+        let mine = Owner::of(&memory(2, "x"));
+        assert!(indexes
+            .restating(&mine, "The user likes green tea")
+            .is_empty());
     }
 }

@@ -8,11 +8,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
+use twox_hash::XxHash3_64;
 
 use super::{MemoryManager, Scoped};
 use crate::bus::Dedup;
 use crate::event::{EventBody, EventScope};
-use crate::filter::Filter;
 use crate::model::{timestamp, By, Memory, MemoryId, MemoryRecord};
 use crate::scope::{Owner, Scope};
 use crate::Result;
@@ -67,6 +67,16 @@ pub(super) fn restatement_key(text: &str) -> Vec<String> {
         .filter(|w| !matches!(w.as_str(), "a" | "an" | "the"))
         .map(|w| crate::embed::stem(w).to_owned())
         .collect()
+}
+
+/// The two hashes a memory is found under by the restatement check: of its
+/// [`restatement_key`] and of its [`normalised`] text (either may match).
+pub(super) fn restatement_hashes(text: &str) -> [u64; 2] {
+    let key = restatement_key(text).join("\u{1f}");
+    [
+        XxHash3_64::oneshot_with_seed(1, key.as_bytes()),
+        XxHash3_64::oneshot_with_seed(2, normalised(text).as_bytes()),
+    ]
 }
 
 impl Scoped<'_> {
@@ -137,31 +147,34 @@ impl Scoped<'_> {
         }
         // No slot: only a near-verbatim restatement of a slot-less memory of the same type —
         // the same words (tests/dedup.rs: minilm puts "9 am" and "9 pm" at 0.986, above real
-        // restatements, so similarity only confirms what the words say).
+        // restatements, so similarity only confirms what the words say). Candidates come from
+        // the index of words, not from a scan of every vector: adding stays O(1) in the
+        // user's memories.
         let key = restatement_key(&memory.content);
-        let visible = Filter::And(vec![
-            Filter::source_type(memory.metadata.source_type.clone()),
-            Filter::Visible {
-                at: now,
-                superseded: false,
-                expired: false,
-            },
-        ]);
         let threshold = m.config.memory.dedup_similarity as f32;
-        for hit in m.backend.search(
-            &user,
-            &record.embedding,
-            5,
-            threshold.min(0.9),
-            Some(&visible),
-        )? {
-            let same_words = hit.similarity >= threshold && restatement_key(&hit.content) == key;
-            if hit.slot.is_none() && (same_words || normalised(&hit.content) == text) {
-                let existing = m.backend.get(&user, hit.id)?.map(|r| r.memory);
-                if let Some(existing) = existing {
-                    return Ok(Plan::Duplicate(Box::new(existing)));
-                }
+        let mut best: Option<(f32, Memory)> = None;
+        for id in m.indexes.restating(user.owner(), &memory.content) {
+            let Some(held) = m.backend.get(&user, id)? else {
+                continue;
+            };
+            let h = &held.memory;
+            let visible = h.superseded_by.is_none() && !h.is_expired(now);
+            if !visible || h.slot.is_some() || h.metadata.source_type != memory.metadata.source_type
+            {
+                continue;
             }
+            let similarity = crate::vector::dot(&record.embedding, &held.embedding);
+            if similarity < threshold.min(0.9) {
+                continue;
+            }
+            let same_words = similarity >= threshold && restatement_key(&h.content) == key;
+            let better = best.as_ref().is_none_or(|(s, _)| similarity > *s);
+            if (same_words || normalised(&h.content) == text) && better {
+                best = Some((similarity, held.memory));
+            }
+        }
+        if let Some((_, existing)) = best {
+            return Ok(Plan::Duplicate(Box::new(existing)));
         }
         Ok(Plan::Add)
     }

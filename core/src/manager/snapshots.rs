@@ -264,9 +264,9 @@ impl Scoped<'_> {
         });
         let (records, lexical) = (records?, lexical?);
         let summary = LongTermSummary::of(records.iter().map(|r| &r.memory.metadata));
-        let mut slots = OwnerIndex::default();
+        let mut noted = OwnerIndex::default();
         for record in &records {
-            slots.hold_slot(&record.memory);
+            noted.note(&record.memory);
         }
         let key = target.session_key();
         let _session = m.session_locks.lock(&key);
@@ -307,7 +307,8 @@ impl Scoped<'_> {
                     .iter()
                     .cloned()
                     .collect(),
-                slots: slots.slots,
+                slots: noted.slots,
+                restated: noted.restated,
             },
         );
         self.emit_snapshot(SnapshotAction::Apply, &snapshot.meta());
