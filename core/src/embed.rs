@@ -45,6 +45,12 @@ pub trait Embedder: Send + Sync + 'static {
     /// The L2-normalised embedding of `text`.
     fn embed(&self, text: &str) -> Result<Vec<f32>>;
 
+    /// Whether embedding a text takes microseconds (no model to run), so the server may embed
+    /// on the request's own thread rather than on its blocking pool.
+    fn is_cheap(&self) -> bool {
+        false
+    }
+
     /// Embeddings of many texts; embedders that batch faster override this.
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         texts.iter().map(|text| self.embed(text)).collect()
@@ -119,6 +125,10 @@ impl HashingEmbedder {
 impl Embedder for HashingEmbedder {
     fn name(&self) -> &str {
         HASHING_NAME
+    }
+
+    fn is_cheap(&self) -> bool {
+        true
     }
 
     fn dims(&self) -> usize {

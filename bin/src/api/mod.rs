@@ -84,7 +84,7 @@ where
 
 /// Runs `f` on the blocking pool: backend calls may fsync. Records its latency under `op`.
 /// Only for settings that belong to no scope (automatic snapshots); data goes through
-/// [`scoped`].
+/// [`scoped`]. A quick operation ([`runs_inline`]) runs on this task instead.
 async fn blocking_global<T, F>(state: &State, op: Option<&'static str>, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&coda::MemoryManager) -> coda::Result<T> + Send + 'static,
@@ -94,7 +94,7 @@ where
     let metrics: Arc<Metrics> = Arc::clone(&state.metrics);
     // An operation applied from the cluster's stream runs with its time and id seed.
     let stamp = crate::cluster::current_stamp();
-    let joined = tokio::task::spawn_blocking(move || {
+    let run = move || {
         let start = Instant::now();
         // A change and its event happen together with respect to an online backup.
         let writing = manager.write_gate();
@@ -107,9 +107,11 @@ where
             metrics.observe(op, start.elapsed());
         }
         result
-    })
-    .await;
-    match joined {
+    };
+    if runs_inline(&state.manager, op) {
+        return run().map_err(ApiError::from);
+    }
+    match tokio::task::spawn_blocking(run).await {
         Ok(result) => result.map_err(ApiError::from),
         Err(e) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -117,6 +119,19 @@ where
             format!("the operation did not complete: {e}"),
         )),
     }
+}
+
+/// Whether `op` is quick enough to run on an async thread: adding a memory, searching, or
+/// adding a turn (unless automatic snapshots are on: a turn may then write one to the
+/// store), with a backend that never blocks and a cheap embedder. Two thread hand-offs are
+/// most of such a request's cost.
+fn runs_inline(manager: &coda::MemoryManager, op: Option<&'static str>) -> bool {
+    let quick = match op {
+        Some("add" | "search") => true,
+        Some("turn") => !manager.auto_snapshot_settings().0,
+        _ => false,
+    };
+    quick && manager.answers_inline()
 }
 
 /// The query string as pairs.
@@ -597,6 +612,38 @@ mod tests {
         }
         assert!(!takes_body(&Method::POST, &["persist"]));
         assert!(!takes_body(&Method::DELETE, &["memories", "x"]));
+    }
+
+    fn manager(dir: &std::path::Path, backend: &str, embedder: &str) -> Arc<coda::MemoryManager> {
+        let toml = format!(
+            "[memory]\nbackend = \"{backend}\"\nembedder = \"{embedder}\"\n\
+             [backends.file]\ndir = \"{}\"\n[stores.fs]\ndir = \"{}\"\n",
+            dir.join("memory").display(),
+            dir.join("snapshots").display()
+        );
+        let config = coda::Config::from_toml_str(&toml).expect("config");
+        coda::MemoryManager::builder(config)
+            .build()
+            .expect("manager")
+    }
+
+    #[test]
+    fn only_quick_operations_on_a_backend_in_memory_with_a_cheap_embedder_run_inline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let quick = manager(dir.path(), "memory", "hashing");
+        for op in ["add", "search", "turn"] {
+            assert!(runs_inline(&quick, Some(op)), "{op}");
+        }
+        for op in [None, Some("persist"), Some("snapshot"), Some("erase")] {
+            assert!(!runs_inline(&quick, op), "{op:?}");
+        }
+        // A turn may write an automatic snapshot to the store.
+        quick.enable_auto_snapshot(10).expect("auto");
+        assert!(!runs_inline(&quick, Some("turn")));
+        assert!(runs_inline(&quick, Some("add")));
+        // The file backend may fsync: everything goes to the blocking pool.
+        let file = manager(dir.path(), "file", "hashing");
+        assert!(!runs_inline(&file, Some("add")));
     }
 
     #[test]

@@ -440,6 +440,13 @@ impl MemoryManager {
         self.writes.write()
     }
 
+    /// Whether an operation that only touches the backend, the embedder and the sinks (adding a
+    /// memory, a search) never waits on I/O or a model, so it can run on an async thread:
+    /// the backend never blocks and the embedder is cheap. (Sinks never block by contract.)
+    pub fn answers_inline(&self) -> bool {
+        !self.backend.may_block() && self.embedder.is_cheap()
+    }
+
     /// Flushes the backend and every sink.
     pub fn flush(&self) -> Result<()> {
         let backend = self.backend.flush();

@@ -249,6 +249,11 @@ impl InMemoryBackend {
 }
 
 impl MemoryBackend for InMemoryBackend {
+    /// Everything is in memory: no call waits on I/O.
+    fn may_block(&self) -> bool {
+        false
+    }
+
     fn insert(&self, scope: &Scope, record: MemoryRecord) -> Result<()> {
         Self::check_scope(scope, &record.memory)?;
         self.apply(Change::Insert(record)).map(drop)
