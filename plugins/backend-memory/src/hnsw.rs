@@ -21,10 +21,11 @@ const MAX_LAYERS: usize = 16;
 /// Tombstones tolerated before a rebuild, whatever the live count.
 const MIN_TOMBSTONES: usize = 1_000;
 
-/// A finished build is installed when fewer than this many vectors (or half the built ones)
-/// were added meanwhile; past that a fresh build starts from the current vectors instead, so
-/// a bulk load (a log replay at open) never ends in a long catch-up under the owner's lock.
-const MAX_CATCH_UP: usize = 1_000;
+/// A finished build takes the owner's write lock to install only once fewer than this many
+/// vectors were added meanwhile; until then it copies the added ones out under a read lock and
+/// inserts them without any lock, so a bulk load (a log replay at open) never ends in a long
+/// catch-up that blocks the owner's writes and searches.
+pub(crate) const MAX_CATCH_UP: usize = 1_000;
 
 /// `1 − dot`, floored at 0: the crate asserts that distances are not negative, which rounding
 /// (or a vector longer than 1) would break; a NaN also becomes 0. Ranking is that of `dot`
@@ -126,8 +127,14 @@ impl BuildJob {
         Built {
             graph,
             upto: self.upto,
-            count: self.gids.len(),
         }
+    }
+}
+
+impl BuildJob {
+    /// Vectors copied.
+    pub(crate) fn len(&self) -> usize {
+        self.gids.len()
     }
 }
 
@@ -135,7 +142,21 @@ impl BuildJob {
 pub(crate) struct Built {
     graph: Graph,
     upto: usize,
-    count: usize,
+}
+
+impl Built {
+    /// Inserts vectors added since the build's copy (from [`GraphIndex::added_since`]).
+    pub(crate) fn extend(&mut self, added: BuildJob) {
+        if added.dims > 0 {
+            let rows: Vec<(&[f32], usize)> = added
+                .vectors
+                .chunks_exact(added.dims)
+                .zip(added.gids.iter().copied())
+                .collect();
+            self.graph.insert_all(&rows);
+        }
+        self.upto = added.upto;
+    }
 }
 
 /// One owner's graph, its id mapping, and whether a build is under way.
@@ -252,33 +273,37 @@ impl GraphIndex {
         }
     }
 
-    /// Installs a finished build after adding what changed meanwhile; or, when too much was
-    /// added meanwhile, returns a fresh job to run instead. The build is dropped when the
+    /// The vectors added (or replaced) since `built` copied its own, copied out.
+    pub(crate) fn added_since(&self, built: &Built, vectors: &[f32], dims: usize) -> BuildJob {
+        let mut added = BuildJob {
+            options: self.options,
+            dims,
+            vectors: Vec::new(),
+            gids: Vec::new(),
+            upto: self.next_gid,
+        };
+        for (slot, &gid) in self.gids.iter().enumerate() {
+            if gid >= built.upto {
+                added
+                    .vectors
+                    .extend_from_slice(&vectors[slot * dims..(slot + 1) * dims]);
+                added.gids.push(gid);
+            }
+        }
+        added
+    }
+
+    /// Installs a finished build after inserting what was added meanwhile (the caller catches
+    /// up outside the lock first, see [`MAX_CATCH_UP`]). The build is dropped instead when the
     /// owner shrank below half of `min_vectors` meanwhile.
-    pub(crate) fn install(
-        &mut self,
-        mut built: Built,
-        vectors: &[f32],
-        dims: usize,
-    ) -> Option<BuildJob> {
-        if self.gids.len() < self.options.min_vectors / 2 {
-            self.building = false;
-            return None;
-        }
-        let added: Vec<(&[f32], usize)> = self
-            .gids
-            .iter()
-            .enumerate()
-            .filter(|&(_, &gid)| gid >= built.upto)
-            .map(|(slot, &gid)| (&vectors[slot * dims..(slot + 1) * dims], gid))
-            .collect();
-        if added.len() > MAX_CATCH_UP.max(built.count / 2) {
-            return Some(self.job(vectors, dims));
-        }
-        built.graph.insert_all(&added);
-        self.graph = Some(built.graph);
+    pub(crate) fn install(&mut self, mut built: Built, vectors: &[f32], dims: usize) {
         self.building = false;
-        None
+        if self.gids.len() < self.options.min_vectors / 2 {
+            return;
+        }
+        let added = self.added_since(&built, vectors, dims);
+        built.extend(added);
+        self.graph = Some(built.graph);
     }
 
     /// The graph's best `limit` live points that `wanted` accepts, as slots; `None` without a

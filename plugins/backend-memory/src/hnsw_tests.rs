@@ -236,7 +236,7 @@ fn tombstones_past_the_live_count_rebuild_the_graph() {
         slots.push(r);
     }
     let job = slots.build_job().unwrap();
-    assert!(slots.install(job.run()).is_none());
+    slots.install(job.run());
     assert!(slots.graph_ready());
     // Replace every vector: the graph then holds more tombstones than live points.
     for r in live.iter_mut() {
@@ -252,7 +252,7 @@ fn tombstones_past_the_live_count_rebuild_the_graph() {
     assert!(graph.points() > 2 * live.len());
     let job = slots.build_job().expect("a rebuild is due");
     assert!(slots.build_job().is_none(), "one build at a time");
-    assert!(slots.install(job.run()).is_none());
+    slots.install(job.run());
     let graph = slots.graph.as_ref().unwrap();
     graph.assert_in_step();
     assert_eq!(graph.points(), live.len());
@@ -263,30 +263,44 @@ fn tombstones_past_the_live_count_rebuild_the_graph() {
 }
 
 #[test]
-fn a_build_outrun_by_writes_starts_again_from_the_current_vectors() {
+fn a_build_outrun_by_writes_catches_up_before_it_is_installed() {
     let mut rng = Rng(0x5EED_0005);
     let scope = Scope::default();
     let mut slots = Slots::new(DIMS, options());
+    let mut first = Vec::new();
     for _ in 0..1_000 {
-        slots.push(record(&scope, rng.unit(), "fact"));
+        let r = record(&scope, rng.unit(), "fact");
+        first.push(r.clone());
+        slots.push(r);
     }
     let job = slots.build_job().unwrap();
-    // A replay goes on while the first build runs: far more than it can catch up with.
+    // A replay goes on while the first build runs: adds, a replace and a delete.
     let mut later = Vec::new();
     for _ in 0..1_500 {
         let r = record(&scope, rng.unit(), "fact");
         later.push(r.clone());
         slots.push(r);
     }
-    let again = slots.install(job.run()).expect("a fresh build");
-    assert!(!slots.graph_ready());
-    assert!(slots.install(again.run()).is_none());
+    let mut moved = first[0].clone();
+    moved.embedding = rng.unit();
+    assert!(slots.replace(moved.clone()));
+    assert!(slots.remove(first[1].memory.id));
+    let mut built = job.run();
+    let added = slots.added_since(&built).unwrap();
+    assert_eq!(added.len(), 1_501, "the adds and the replaced vector");
+    built.extend(added);
+    assert!(slots.added_since(&built).unwrap().len() == 0);
+    slots.install(built);
     assert!(slots.graph_ready());
-    assert_eq!(slots.graph.as_ref().unwrap().points(), 2_500);
-    for r in later.iter().step_by(53) {
+    let graph = slots.graph.as_ref().unwrap();
+    graph.assert_in_step();
+    assert_eq!(graph.points(), 2_501);
+    for r in later.iter().step_by(53).chain([&moved]) {
         let hits = slots.search(&scope, &r.embedding, 1, -1.0, None);
         assert_eq!(hits[0].id, r.memory.id);
     }
+    let hits = slots.search(&scope, &first[1].embedding, 10, -1.0, None);
+    assert!(hits.iter().all(|h| h.id != first[1].memory.id));
 }
 
 #[test]
@@ -343,6 +357,19 @@ fn hnsw_options_are_checked_and_name_their_key() {
     };
     let err = zero.index_options().unwrap_err().to_string();
     assert!(err.contains("backends.memory.hnsw_ef"), "{err}");
+}
+
+#[test]
+fn the_backend_conformance_kit_passes_with_background_builds() {
+    coda_core::testkit::backend_conformance(&|| {
+        std::sync::Arc::new(InMemoryBackend::with_index(
+            8,
+            IndexOptions::hnsw(HnswOptions {
+                min_vectors: 2,
+                ..HnswOptions::default()
+            }),
+        ))
+    });
 }
 
 #[test]

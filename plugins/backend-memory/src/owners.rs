@@ -15,7 +15,7 @@ use coda_core::{MemoryId, MemoryRecord, Owner};
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::IndexOptions;
-use crate::hnsw::BuildJob;
+use crate::hnsw::{BuildJob, MAX_CATCH_UP};
 use crate::slots::Slots;
 
 /// One owner's index, shared with readers that looked it up.
@@ -45,19 +45,24 @@ pub(crate) struct Owners {
     builds: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// Runs `job`, then installs the graph into `slots` unless the owner's index is gone; runs the
-/// fresh job `install` hands back instead, when writes outran the build.
-fn build_and_install(slots: Weak<RwLock<Slots>>, mut job: BuildJob) {
+/// Runs `job`, catches up with the vectors added meanwhile outside any lock (copying them
+/// under a read lock) until few are left, then installs the graph under the write lock;
+/// stops when the owner's index is gone.
+fn build_and_install(slots: Weak<RwLock<Slots>>, job: BuildJob) {
+    let mut built = job.run();
     loop {
-        let built = job.run();
         let Some(slots) = slots.upgrade() else {
             return;
         };
-        let next = slots.write().install(built);
-        match next {
-            Some(fresh) => job = fresh,
-            None => return,
+        let Some(added) = slots.read().added_since(&built) else {
+            return;
+        };
+        if added.len() <= MAX_CATCH_UP {
+            slots.write().install(built);
+            return;
         }
+        drop(slots);
+        built.extend(added);
     }
 }
 

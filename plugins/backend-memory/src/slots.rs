@@ -75,10 +75,18 @@ impl Slots {
         self.graph.as_mut()?.build_job(vectors, dims)
     }
 
-    /// Installs a finished build; or a fresh job to run instead (see [`GraphIndex::install`]).
-    pub(crate) fn install(&mut self, built: Built) -> Option<BuildJob> {
+    /// The vectors added since `built` copied its own; `None` without a graph index.
+    pub(crate) fn added_since(&self, built: &Built) -> Option<BuildJob> {
+        let graph = self.graph.as_ref()?;
+        Some(graph.added_since(built, &self.vectors, self.dims))
+    }
+
+    /// Installs a finished build (see [`GraphIndex::install`]).
+    pub(crate) fn install(&mut self, built: Built) {
         let (vectors, dims) = (&self.vectors, self.dims);
-        self.graph.as_mut()?.install(built, vectors, dims)
+        if let Some(graph) = &mut self.graph {
+            graph.install(built, vectors, dims);
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
