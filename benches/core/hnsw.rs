@@ -136,7 +136,7 @@ pub fn compare(data: &Dataset) {
         let (got_v, t_v) = run_filtered(&hnsw, &data.queries, &visible);
         let (p, p_v) = (p50(&t), p50(&t_v));
         report(&format!("search top-10 over {n} hnsw ef {ef}"), t);
-        report(&format!("  ... with the visibility filter"), t_v);
+        report("  ... with the visibility filter", t_v);
         println!(
             "summary hnsw {} {n} x {dims} ef {ef}: p50 {:.3} ms (exact {:.2} ms, {:.0}x), \
              recall@10 {:.4}; with the visibility filter p50 {:.3} ms, recall@10 {:.4}",
