@@ -10,6 +10,11 @@ Standalone, on gaussian unit vectors (not the bench's data, so not a side-by-sid
 
     faiss_side_by_side.py --random N DIMS [QUERIES]
 
+HNSW beside Coda's `index = "hnsw"` (build on every thread, searches on one; recall@10
+against IndexFlatIP on the same vectors), one line per efSearch:
+
+    faiss_side_by_side.py --hnsw M EF_CONSTRUCTION EF_SEARCH[,EF_SEARCH...] DIMS BASE.f32 QUERIES.f32
+
 Needs `pip install faiss-cpu numpy`. Prints a line in the bench's format and, last, a line
 `faiss_p50_us <value>` for the bench to read.
 """
@@ -41,7 +46,50 @@ def search_p50(base, queries, k):
     return pct(0.5), pct(0.99)
 
 
+def hnsw(argv):
+    m, ef_construction = int(argv[0]), int(argv[1])
+    ef_searches = [int(e) for e in argv[2].split(",")]
+    dims = int(argv[3])
+    base = np.ascontiguousarray(np.fromfile(argv[4], dtype="<f4").reshape(-1, dims))
+    queries = np.ascontiguousarray(np.fromfile(argv[5], dtype="<f4").reshape(-1, dims))
+    k = 10
+    flat = faiss.IndexFlatIP(dims)
+    flat.add(base)
+    _, truth = flat.search(queries, k)
+    index = faiss.IndexHNSWFlat(dims, m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = ef_construction
+    threads = faiss.omp_get_max_threads()
+    start = time.perf_counter()
+    index.add(base)
+    build = time.perf_counter() - start
+    print(
+        f"faiss IndexHNSWFlat build {len(base)} x {dims}: {build:.1f} s on {threads} threads "
+        f"(M {m}, efConstruction {ef_construction}, faiss {faiss.__version__})"
+    )
+    faiss.omp_set_num_threads(1)
+    for ef in ef_searches:
+        index.hnsw.efSearch = ef
+        for q in queries[: min(10, len(queries))]:
+            index.search(q[None, :], k)
+        samples, found = [], 0
+        for i, q in enumerate(queries):
+            start = time.perf_counter()
+            _, ids = index.search(q[None, :], k)
+            samples.append(time.perf_counter() - start)
+            found += len(set(ids[0]) & set(truth[i]))
+        samples.sort()
+        p50 = samples[(len(samples) - 1) // 2]
+        p99 = samples[min(len(samples) - 1, round((len(samples) - 1) * 0.99))]
+        print(
+            f"summary faiss hnsw {len(base)} x {dims} ef {ef}: p50 {p50 * 1e3:.3f} ms, "
+            f"p99 {p99 * 1e3:.3f} ms, recall@10 {found / (k * len(queries)):.4f} (1 thread)"
+        )
+    return 0
+
+
 def main(argv):
+    if len(argv) >= 6 and argv[0] == "--hnsw":
+        return hnsw(argv[1:])
     if len(argv) >= 3 and argv[0] == "--random":
         n, dims = int(argv[1]), int(argv[2])
         nq = int(argv[3]) if len(argv) > 3 else 200

@@ -61,7 +61,7 @@ impl Dataset {
     }
 }
 
-fn load(backend: &InMemoryBackend, vectors: &[Vec<f32>]) {
+pub fn load(backend: &InMemoryBackend, vectors: &[Vec<f32>]) {
     let scope = Scope::default();
     for (i, embedding) in vectors.iter().enumerate() {
         let metadata = Metadata {
@@ -81,7 +81,10 @@ fn load(backend: &InMemoryBackend, vectors: &[Vec<f32>]) {
 }
 
 /// Every query's top 10, and the time each took.
-fn run(backend: &InMemoryBackend, queries: &[Vec<f32>]) -> (Vec<Vec<ScoredMemory>>, Vec<Duration>) {
+pub fn run(
+    backend: &InMemoryBackend,
+    queries: &[Vec<f32>],
+) -> (Vec<Vec<ScoredMemory>>, Vec<Duration>) {
     let scope = Scope::default();
     // A few untimed searches first, so page faults and cold caches are not in the figures.
     for q in queries.iter().take(5) {
@@ -93,7 +96,7 @@ fn run(backend: &InMemoryBackend, queries: &[Vec<f32>]) -> (Vec<Vec<ScoredMemory
         .unzip()
 }
 
-fn p50(samples: &[Duration]) -> f64 {
+pub fn p50(samples: &[Duration]) -> f64 {
     let mut s = samples.to_vec();
     s.sort();
     s[(s.len() - 1) / 2].as_secs_f64() * 1e6
@@ -101,7 +104,7 @@ fn p50(samples: &[Duration]) -> f64 {
 
 /// Recall@10 that counts ties as hits: a returned memory counts when its (exact) score is at
 /// least the exact 10th best, so equal scores broken differently are not misses.
-fn recall(exact: &[Vec<ScoredMemory>], int8: &[Vec<ScoredMemory>]) -> f64 {
+pub fn recall(exact: &[Vec<ScoredMemory>], int8: &[Vec<ScoredMemory>]) -> f64 {
     let mut hits = 0;
     let mut wanted = 0;
     for (want, got) in exact.iter().zip(int8) {
@@ -166,7 +169,7 @@ pub fn crossover(dims: usize) {
     }
 }
 
-fn write_rows(path: &Path, rows: &[Vec<f32>]) -> std::io::Result<()> {
+pub fn write_rows(path: &Path, rows: &[Vec<f32>]) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     for row in rows {
         for x in row {

@@ -2,9 +2,13 @@
 //! with the exact index and the int8 one, faiss `IndexFlatIP` beside them when it is installed.
 //!
 //! `cargo bench --bench core` (optionally `-- --quick` for a smaller run: no 100k, no
-//! crossover). Prints p50/p99 per operation, then one `summary` line per data set; the search
-//! target is < 20 ms p50 over 100k × 384 on one core, and int8 ≤ 0.6 × faiss.
+//! crossover, no HNSW). Prints p50/p99 per operation, then one `summary` line per data set; the
+//! search target is < 20 ms p50 over 100k × 384 on one core, and int8 ≤ 0.6 × faiss.
+//!
+//! Then `index = "hnsw"` over `CODA_BENCH_HNSW_N` vectors (default 200,000; see `hnsw.rs`);
+//! `-- --hnsw-only` runs that part alone.
 
+mod hnsw;
 mod index;
 
 use std::sync::Arc;
@@ -99,6 +103,10 @@ fn hashing_dataset(embedder: &HashingEmbedder, n: usize, queries: usize) -> Data
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let embedder = HashingEmbedder::new(384).expect("embedder");
+    if std::env::args().any(|a| a == "--hnsw-only") {
+        hnsw_part(&embedder);
+        return;
+    }
 
     let samples: Vec<Duration> = (0..20_000)
         .map(|i| {
@@ -135,5 +143,21 @@ fn main() {
         index::compare(&hashing_dataset(&embedder, 100_000, 200));
         index::compare(&Dataset::random(100_000, dims, 200, 2));
         index::crossover(dims);
+        hnsw_part(&embedder);
+    }
+}
+
+/// The HNSW figures over one user of `hnsw::size()` memories (see `hnsw.rs` for the data).
+fn hnsw_part(embedder: &HashingEmbedder) {
+    let n = hnsw::size();
+    if n < 2 {
+        return;
+    }
+    let hashing = hashing_dataset(embedder, n, 200);
+    hnsw::compare(&hashing);
+    hnsw::open(&hashing);
+    drop(hashing);
+    if std::env::var("CODA_BENCH_HNSW_GAUSSIAN").is_ok_and(|v| v == "1") {
+        hnsw::compare(&Dataset::random(n, embedder.dims(), 200, 3));
     }
 }

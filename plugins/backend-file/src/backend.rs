@@ -102,6 +102,17 @@ impl FileBackend {
         self.shared.inner.index()
     }
 
+    /// Waits until every HNSW graph whose build has started (at open, for users past
+    /// `hnsw_min_vectors`) serves searches; see [`InMemoryBackend::wait_for_index`].
+    pub fn wait_for_index(&self) {
+        self.shared.inner.wait_for_index();
+    }
+
+    /// How many users' searches an HNSW graph serves now.
+    pub fn graphs_ready(&self) -> usize {
+        self.shared.inner.graphs_ready()
+    }
+
     /// The log file's path.
     pub fn log_path(&self) -> PathBuf {
         self.shared.log.path().to_owned()

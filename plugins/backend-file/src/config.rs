@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use coda_backend_memory::{IndexKind, IndexOptions};
+use coda_backend_memory::{HnswOptions, IndexKind, IndexOptions};
 use coda_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -58,13 +58,22 @@ pub struct FileOptions {
     /// `reembed` or `refuse`: what to do when the stored vectors came from another embedder.
     #[serde(default = "FileOptions::default_on_embedder_change")]
     pub on_embedder_change: OnEmbedderChange,
-    /// `int8` (default) or `exact`: how searches scan the live vectors, as in backend `memory`
-    /// (see [`IndexKind`]). The log always holds the exact `f32` vectors.
+    /// `int8` (default), `exact` or `hnsw`: how searches find the best live vectors, as in
+    /// backend `memory` (see [`IndexKind`]). The log always holds the exact `f32` vectors; an
+    /// HNSW graph is not stored but rebuilt in the background after open (searches scan until
+    /// it is ready).
     #[serde(default)]
     pub index: IndexKind,
-    /// With `index = "int8"`: candidates kept per result wanted, rescored exactly (at least 1).
+    /// With `index = "int8"` or `"hnsw"`: candidates kept per result wanted by the int8 scan,
+    /// rescored exactly (at least 1).
     #[serde(default = "FileOptions::default_oversample")]
     pub oversample: usize,
+    /// With `index = "hnsw"`: a user's graph is built from this many memories on.
+    #[serde(default = "FileOptions::default_hnsw_min_vectors")]
+    pub hnsw_min_vectors: usize,
+    /// With `index = "hnsw"`: search breadth, 1 to 10000 (higher: better recall, slower).
+    #[serde(default = "FileOptions::default_hnsw_ef")]
+    pub hnsw_ef: usize,
 }
 
 impl FileOptions {
@@ -96,9 +105,21 @@ impl FileOptions {
         IndexOptions::DEFAULT_OVERSAMPLE
     }
 
+    fn default_hnsw_min_vectors() -> usize {
+        HnswOptions::DEFAULT_MIN_VECTORS
+    }
+
+    fn default_hnsw_ef() -> usize {
+        HnswOptions::DEFAULT_EF_SEARCH
+    }
+
     /// The checked index options for the live set.
     pub fn index_options(&self) -> Result<IndexOptions> {
-        IndexOptions::new(self.index, self.oversample, "backends.file")
+        IndexOptions::new(self.index, self.oversample, "backends.file")?.with_hnsw_settings(
+            self.hnsw_min_vectors,
+            self.hnsw_ef,
+            "backends.file",
+        )
     }
 
     /// Options for a log in `dir`, every other option at its default.
@@ -139,6 +160,8 @@ impl Default for FileOptions {
             on_embedder_change: Self::default_on_embedder_change(),
             index: IndexKind::default(),
             oversample: Self::default_oversample(),
+            hnsw_min_vectors: Self::default_hnsw_min_vectors(),
+            hnsw_ef: Self::default_hnsw_ef(),
         }
     }
 }

@@ -340,7 +340,8 @@ fn options_reject_unknown_keys_and_bad_values() {
         .unwrap_err();
     assert!(err.to_string().contains("`backends.file.index`"), "{err}");
     assert!(
-        err.to_string().contains("expected `int8` or `exact`"),
+        err.to_string()
+            .contains("expected one of `int8`, `exact`, `hnsw`"),
         "{err}"
     );
     let bad = FileOptions {

@@ -1,9 +1,8 @@
 //! The in-memory store: one index per owner (see `owners.rs`), sessions in a [`SessionTable`].
 
 use coda_core::{
-    By, Change, Erased, Error, Filter, HistoryTable, Memory, MemoryBackend, MemoryId, MemoryRecord,
-    Owner, Result, Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey, SessionState,
-    SessionTable, Version,
+    By, Change, Erased, Error, HistoryTable, Memory, MemoryRecord, Result, Scope, SessionChange,
+    SessionState, SessionTable, Version,
 };
 use parking_lot::{Mutex, RwLock};
 
@@ -17,10 +16,10 @@ use crate::owners::{Ids, Owners};
 /// for a whole change (validation and application), so each change is atomic among writers and
 /// a durable backend in front of it can log changes in the order they apply.
 pub struct InMemoryBackend {
-    dims: usize,
+    pub(crate) dims: usize,
     index: IndexOptions,
     pub(crate) writer: Mutex<Ids>,
-    owners: Owners,
+    pub(crate) owners: Owners,
     pub(crate) sessions: RwLock<SessionTable>,
     pub(crate) history: RwLock<HistoryTable>,
     /// One more than the last replicated log position committed ([`Change::Commit`]); 0
@@ -61,7 +60,7 @@ impl InMemoryBackend {
         Ok(())
     }
 
-    fn check_scope(scope: &Scope, memory: &Memory) -> Result<()> {
+    pub(crate) fn check_scope(scope: &Scope, memory: &Memory) -> Result<()> {
         if scope.owner().owns(memory) {
             Ok(())
         } else {
@@ -139,7 +138,7 @@ impl InMemoryBackend {
         }
     }
 
-    fn apply_locked(&self, ids: &mut Ids, change: Change) -> Erased {
+    pub(crate) fn apply_locked(&self, ids: &mut Ids, change: Change) -> Erased {
         let histories = match &change {
             Change::EraseUser(owner) => self.history.read().owner_len(owner),
             _ => 0,
@@ -198,6 +197,27 @@ impl InMemoryBackend {
         self.index
     }
 
+    /// Waits until every HNSW graph whose build has started is built and serving searches
+    /// (with `index = "hnsw"`; returns at once otherwise). Searches are correct meanwhile, by
+    /// scanning; this is for benches, tests, and a caller that wants graph speed from the start.
+    pub fn wait_for_index(&self) {
+        self.owners.wait_for_builds();
+    }
+
+    /// Sets the HNSW search breadth (`hnsw_ef`) of every user's graph from now on, without a
+    /// rebuild: for sweeping the speed–recall trade-off (the bench) or tuning a running store.
+    /// Users that appear later get the configured value.
+    pub fn set_hnsw_ef(&self, ef: usize) {
+        for (_, slots) in self.owners.all() {
+            slots.write().set_hnsw_ef(ef);
+        }
+    }
+
+    /// How many users' searches an HNSW graph serves now.
+    pub fn graphs_ready(&self) -> usize {
+        self.owners.graphs_ready()
+    }
+
     /// Bytes the stored vectors take over every owner: the `f32` arrays plus their int8 copies
     /// (array lengths, not allocator capacity; records and maps are not counted).
     pub fn vector_bytes(&self) -> usize {
@@ -248,246 +268,6 @@ impl InMemoryBackend {
     }
 }
 
-impl MemoryBackend for InMemoryBackend {
-    /// Everything is in memory: no call waits on I/O.
-    fn may_block(&self) -> bool {
-        false
-    }
-
-    fn insert(&self, scope: &Scope, record: MemoryRecord) -> Result<()> {
-        Self::check_scope(scope, &record.memory)?;
-        self.apply(Change::Insert(record)).map(drop)
-    }
-
-    fn get(&self, scope: &Scope, id: MemoryId) -> Result<Option<MemoryRecord>> {
-        Ok(self
-            .owners
-            .get(scope.owner())
-            .and_then(|slots| slots.read().get(id))
-            .filter(|r| scope.matches(&r.memory)))
-    }
-
-    fn update(&self, scope: &Scope, record: MemoryRecord) -> Result<()> {
-        let id = record.memory.id;
-        if self.get(scope, id)?.is_none() || !scope.owner().owns(&record.memory) {
-            return Err(Error::memory_not_found(id));
-        }
-        self.apply(Change::Update(record)).map(drop)
-    }
-
-    fn delete(&self, scope: &Scope, id: MemoryId, by: By) -> Result<bool> {
-        let mut ids = self.writer.lock();
-        let inside = self
-            .owners
-            .get(scope.owner())
-            .is_some_and(|slots| slots.read().memory(id).is_some_and(|m| scope.matches(m)));
-        if inside {
-            let at = coda_core::model::timestamp::now();
-            self.apply_locked(&mut ids, Change::Delete { id, by, at });
-        }
-        Ok(inside)
-    }
-
-    fn history(&self, scope: &Scope, id: MemoryId) -> Result<Option<Vec<Version>>> {
-        Ok(self.history.read().get(scope, id))
-    }
-
-    fn list(
-        &self,
-        scope: &Scope,
-        offset: usize,
-        limit: usize,
-        filter: Option<&Filter>,
-    ) -> Result<Vec<Memory>> {
-        Ok(self
-            .owners
-            .get(scope.owner())
-            .map(|slots| slots.read().list(scope, offset, limit, filter))
-            .unwrap_or_default())
-    }
-
-    fn search(
-        &self,
-        scope: &Scope,
-        query: &[f32],
-        limit: usize,
-        min_similarity: f32,
-        filter: Option<&Filter>,
-    ) -> Result<Vec<ScoredMemory>> {
-        if query.len() != self.dims {
-            return Err(Error::invalid(
-                "query",
-                format!("has {} dimensions; expected {}", query.len(), self.dims),
-            ));
-        }
-        Ok(self
-            .owners
-            .get(scope.owner())
-            .map(|slots| {
-                slots
-                    .read()
-                    .search(scope, query, limit, min_similarity, filter)
-            })
-            .unwrap_or_default())
-    }
-
-    fn len(&self) -> Result<usize> {
-        Ok(self.owners.len())
-    }
-
-    fn count(&self, scope: &Scope) -> Result<usize> {
-        Ok(self
-            .owners
-            .get(scope.owner())
-            .map_or(0, |slots| slots.read().len()))
-    }
-
-    fn owners(&self, tenant: &str) -> Result<Vec<(Owner, usize)>> {
-        Ok(self
-            .owners
-            .all()
-            .into_iter()
-            .filter(|(owner, _)| owner.tenant == tenant)
-            .map(|(owner, slots)| ((*owner).clone(), slots.read().len()))
-            .filter(|(_, n)| *n > 0)
-            .collect())
-    }
-
-    fn scan(&self, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()> {
-        for (_, slots) in self.owners.all() {
-            slots.read().scan(visit);
-        }
-        Ok(())
-    }
-
-    fn scan_owner(&self, scope: &Scope, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()> {
-        if let Some(slots) = self.owners.get(scope.owner()) {
-            slots.read().scan(visit);
-        }
-        Ok(())
-    }
-
-    fn replace_owner(&self, scope: &Scope, records: Vec<MemoryRecord>) -> Result<()> {
-        self.apply(Change::ReplaceUser {
-            owner: scope.owner().clone(),
-            records,
-        })
-        .map(drop)
-    }
-
-    fn erase_owner(&self, scope: &Scope) -> Result<Erased> {
-        self.apply(Change::EraseUser(scope.owner().clone()))
-    }
-
-    fn apply_session(&self, change: SessionChange) -> Result<()> {
-        self.apply(Change::Session(change)).map(drop)
-    }
-
-    fn persist(
-        &self,
-        scope: &Scope,
-        records: Vec<MemoryRecord>,
-        session: SessionState,
-    ) -> Result<()> {
-        if let Some(record) = records.iter().find(|r| !scope.owner().owns(&r.memory)) {
-            Self::check_scope(scope, &record.memory)?;
-        }
-        self.apply(Change::Persist { records, session }).map(drop)
-    }
-
-    fn commit(&self, seq: u64) -> Result<()> {
-        self.apply(Change::Commit(seq)).map(drop)
-    }
-
-    fn committed(&self) -> Result<u64> {
-        Ok(self.commit_mark().unwrap_or(0))
-    }
-
-    fn session(&self, key: &SessionKey) -> Result<Option<SessionInfo>> {
-        Ok(self.sessions.read().info(key))
-    }
-
-    fn session_state(&self, key: &SessionKey) -> Result<Option<SessionState>> {
-        Ok(self.sessions.read().state(key))
-    }
-
-    fn sessions(&self, tenant: &str, visit: &mut dyn FnMut(&SessionState)) -> Result<()> {
-        self.sessions.read().visit(tenant, visit);
-        Ok(())
-    }
-
-    fn owner_sessions(&self, scope: &Scope, visit: &mut dyn FnMut(&SessionState)) -> Result<()> {
-        self.sessions.read().visit_owner(scope.owner(), visit);
-        Ok(())
-    }
-
-    fn owner_histories(&self, scope: &Scope, visit: &mut dyn FnMut(&[Version])) -> Result<()> {
-        self.history.read().visit_owner(scope.owner(), visit);
-        Ok(())
-    }
-
-    fn import_history(&self, scope: &Scope, versions: Vec<Version>) -> Result<()> {
-        self.import_history_checked(scope, versions)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    #[test]
-    fn passes_the_backend_conformance_kit() {
-        coda_core::testkit::backend_conformance(&|| Arc::new(InMemoryBackend::new(8)));
-    }
-
-    #[test]
-    fn passes_the_backend_conformance_kit_with_the_exact_index() {
-        coda_core::testkit::backend_conformance(&|| {
-            Arc::new(InMemoryBackend::with_index(8, IndexOptions::exact()))
-        });
-    }
-
-    #[test]
-    #[allow(clippy::unwrap_used)]
-    fn a_write_holding_one_users_index_never_blocks_another_users_search() {
-        let backend = Arc::new(InMemoryBackend::new(2));
-        let (alice, bob) = (Scope::user("alice").unwrap(), Scope::user("bob").unwrap());
-        for (scope, text) in [(&alice, "a"), (&bob, "b")] {
-            let metadata = coda_core::Metadata {
-                source_type: "fact".into(),
-                importance: 0.5,
-                timestamp: chrono::Utc::now(),
-                topics: Vec::new(),
-                extra: Default::default(),
-            };
-            let memory = Memory::new(uuid::Uuid::new_v4(), text, metadata).in_scope(scope);
-            let record = MemoryRecord {
-                memory,
-                embedding: vec![1.0, 0.0],
-            };
-            backend.insert(scope, record).unwrap();
-        }
-        // Hold bob's index as a long write into it would (growing it, rehashing its map).
-        let bobs = backend.owners.get(bob.owner()).unwrap();
-        let _writing = bobs.write();
-        let (done, wait) = std::sync::mpsc::channel();
-        let reader = Arc::clone(&backend);
-        std::thread::spawn(move || {
-            let hits = reader.search(&alice, &[1.0, 0.0], 5, -1.0, None).unwrap();
-            let _ = done.send(hits.len());
-        });
-        let found = wait
-            .recv_timeout(std::time::Duration::from_secs(10))
-            .expect("alice's search finishes while bob's index is locked");
-        assert_eq!(found, 1);
-    }
-
-    #[test]
-    fn wrong_dimensions_are_refused() {
-        let backend = InMemoryBackend::new(8);
-        assert!(backend
-            .search(&Scope::default(), &[1.0; 4], 1, 0.0, None)
-            .is_err());
-    }
-}
+#[path = "backend_tests.rs"]
+mod tests;

@@ -3,13 +3,15 @@
 mod backend;
 mod config;
 mod history_import;
+mod hnsw;
 mod int8_copy;
+mod memory_backend;
 mod owners;
 mod slots;
 mod validate;
 
 pub use backend::InMemoryBackend;
-pub use config::{IndexKind, IndexOptions, MemoryOptions};
+pub use config::{HnswOptions, IndexKind, IndexOptions, MemoryOptions};
 
 /// The name this backend registers under.
 pub const NAME: &str = "memory";

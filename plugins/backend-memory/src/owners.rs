@@ -1,15 +1,21 @@
 //! Every owner's [`Slots`], each behind a lock of its own: a write to one user (even one that
 //! grows its arrays or rehashes its maps) never blocks a search of another user. The map from
 //! owner to index is locked only for a lookup, or briefly when an owner appears or goes.
+//!
+//! With `index = "hnsw"`, a write that makes an owner's graph due (see `hnsw.rs`) starts its
+//! build on a thread of its own: the owner's lock is held only to copy the vectors out and,
+//! at the end, to install the graph; searches scan meanwhile.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
 
 use coda_core::{MemoryId, MemoryRecord, Owner};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::config::IndexOptions;
+use crate::hnsw::{BuildJob, MAX_CATCH_UP};
 use crate::slots::Slots;
 
 /// One owner's index, shared with readers that looked it up.
@@ -35,6 +41,29 @@ pub(crate) struct Owners {
     index: IndexOptions,
     map: RwLock<HashMap<Arc<Owner>, SharedSlots>>,
     len: AtomicUsize,
+    /// Graph builds started and not yet joined.
+    builds: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Runs `job`, catches up with the vectors added meanwhile outside any lock (copying them
+/// under a read lock) until few are left, then installs the graph under the write lock;
+/// stops when the owner's index is gone.
+fn build_and_install(slots: Weak<RwLock<Slots>>, job: BuildJob) {
+    let mut built = job.run();
+    loop {
+        let Some(slots) = slots.upgrade() else {
+            return;
+        };
+        let Some(added) = slots.read().added_since(&built) else {
+            return;
+        };
+        if added.len() <= MAX_CATCH_UP {
+            slots.write().install(built);
+            return;
+        }
+        drop(slots);
+        built.extend(added);
+    }
 }
 
 impl Owners {
@@ -44,7 +73,56 @@ impl Owners {
             index,
             map: RwLock::new(HashMap::new()),
             len: AtomicUsize::new(0),
+            builds: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Applies `write` to `slots`, then starts the graph build it made due, if any.
+    fn write<R>(&self, slots: &SharedSlots, write: impl FnOnce(&mut Slots) -> R) -> R {
+        let (out, job) = {
+            let mut guard = slots.write();
+            let out = write(&mut guard);
+            (out, guard.build_job())
+        };
+        if let Some(job) = job {
+            let weak = Arc::downgrade(slots);
+            if !self.index.hnsw_options().background {
+                build_and_install(weak, job);
+                return out;
+            }
+            let handle = std::thread::Builder::new()
+                .name("coda-hnsw-build".into())
+                .spawn(move || build_and_install(weak, job));
+            let mut builds = self.builds.lock();
+            builds.retain(|b| !b.is_finished());
+            // No thread to be had: searches go on scanning, which is always correct.
+            if let Ok(handle) = handle {
+                builds.push(handle);
+            }
+        }
+        out
+    }
+
+    /// Waits until every graph build started so far (and any it led to) is installed.
+    pub(crate) fn wait_for_builds(&self) {
+        loop {
+            let pending: Vec<JoinHandle<()>> = std::mem::take(&mut *self.builds.lock());
+            if pending.is_empty() {
+                return;
+            }
+            for build in pending {
+                // A build that panicked leaves its owner scanning, which is still correct.
+                let _ = build.join();
+            }
+        }
+    }
+
+    /// Owners whose searches a graph serves now.
+    pub(crate) fn graphs_ready(&self) -> usize {
+        self.all()
+            .iter()
+            .filter(|(_, slots)| slots.read().graph_ready())
+            .count()
     }
 
     /// `owner`'s index, if it has memories.
@@ -83,7 +161,7 @@ impl Owners {
     pub(crate) fn insert(&self, ids: &mut Ids, record: MemoryRecord) {
         let (key, slots) = self.entry(Owner::of(&record.memory));
         ids.owner_of.insert(record.memory.id, key);
-        slots.write().push(record);
+        self.write(&slots, |s| s.push(record));
         self.len.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -96,7 +174,7 @@ impl Owners {
             return false;
         }
         match self.get(owner) {
-            Some(slots) => slots.write().replace(record),
+            Some(slots) => self.write(&slots, |s| s.replace(record)),
             None => false,
         }
     }
@@ -107,11 +185,10 @@ impl Owners {
             return false;
         };
         if let Some(slots) = self.get(&owner) {
-            let now_empty = {
-                let mut slots = slots.write();
+            let now_empty = self.write(&slots, |slots| {
                 slots.remove(id);
                 slots.len() == 0
-            };
+            });
             if now_empty {
                 // Writers are serialised, so nothing refilled it since.
                 self.map.write().remove(&owner);
@@ -144,14 +221,17 @@ impl Owners {
             fresh.push(record);
         }
         let key = Arc::new(owner.clone());
+        let fresh = Arc::new(RwLock::new(fresh));
         let old = {
             let mut map = self.map.write();
             let old = map.remove(owner);
             if count > 0 {
-                map.insert(Arc::clone(&key), Arc::new(RwLock::new(fresh)));
+                map.insert(Arc::clone(&key), Arc::clone(&fresh));
             }
             old
         };
+        // A restored large owner gets its graph built as a grown one would.
+        self.write(&fresh, |_| ());
         // Old ids first: a snapshot restores many of the same ids.
         let removed = match old {
             Some(old) => {

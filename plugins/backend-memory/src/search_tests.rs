@@ -11,13 +11,13 @@ use super::Slots;
 use crate::config::IndexOptions;
 use crate::InMemoryBackend;
 
-const DIMS: usize = 384;
+pub(super) const DIMS: usize = 384;
 
 /// A deterministic xorshift64 stream, so every run sees the same vectors.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -31,14 +31,14 @@ impl Rng {
             .sum()
     }
 
-    fn unit(&mut self) -> Vec<f32> {
+    pub(super) fn unit(&mut self) -> Vec<f32> {
         let mut v: Vec<f32> = (0..DIMS).map(|_| self.gaussian()).collect();
         normalize(&mut v);
         v
     }
 
     /// `center` plus noise of relative size `spread`, normalised.
-    fn near(&mut self, center: &[f32], spread: f32) -> Vec<f32> {
+    pub(super) fn near(&mut self, center: &[f32], spread: f32) -> Vec<f32> {
         let noise = self.unit();
         let mut v: Vec<f32> = center
             .iter()
@@ -50,7 +50,7 @@ impl Rng {
     }
 }
 
-fn record(scope: &Scope, embedding: Vec<f32>, source_type: &str) -> MemoryRecord {
+pub(super) fn record(scope: &Scope, embedding: Vec<f32>, source_type: &str) -> MemoryRecord {
     let metadata = Metadata {
         source_type: source_type.into(),
         importance: 0.5,
@@ -75,7 +75,7 @@ fn pair(scope: &Scope, vectors: &[Vec<f32>]) -> (InMemoryBackend, InMemoryBacken
     (int8, exact)
 }
 
-fn ids(hits: &[coda_core::ScoredMemory]) -> Vec<MemoryId> {
+pub(super) fn ids(hits: &[coda_core::ScoredMemory]) -> Vec<MemoryId> {
     hits.iter().map(|h| h.id).collect()
 }
 
@@ -292,12 +292,12 @@ fn options_name_the_index_and_reject_unknown_values() {
         .unwrap();
     assert_eq!(exact["index"], "exact");
     let err = factory
-        .check_options(serde_json::json!({"index": "hnsw"}), "backends.memory")
+        .check_options(serde_json::json!({"index": "annoy"}), "backends.memory")
         .unwrap_err()
         .to_string();
     assert!(err.contains("`backends.memory.index`"), "{err}");
     assert!(
-        err.contains("unknown variant `hnsw`, expected `int8` or `exact`"),
+        err.contains("unknown variant `annoy`, expected one of `int8`, `exact`, `hnsw`"),
         "{err}"
     );
     let zero = crate::MemoryOptions {

@@ -1,5 +1,6 @@
 //! One owner's memories: records in slots, embeddings in one contiguous array (and, with
-//! `index = "int8"`, an int8 copy beside it that searches scan first).
+//! `index = "int8"` or `"hnsw"`, an int8 copy beside it that searches scan first; with
+//! `"hnsw"`, a graph over the vectors once the owner is large enough).
 
 use std::collections::HashMap;
 
@@ -7,6 +8,7 @@ use coda_core::vector::{dot, QuantizedQuery, TopK};
 use coda_core::{Filter, Memory, MemoryId, MemoryRecord, Scope, ScoredMemory};
 
 use crate::config::{IndexKind, IndexOptions};
+use crate::hnsw::{BuildJob, Built, GraphIndex};
 use crate::int8_copy::Int8Copy;
 
 /// The int8 scan keeps at least this many candidates, so a small `limit` (1, 2) still has a
@@ -24,6 +26,8 @@ pub(crate) struct Slots {
     dims: usize,
     /// The int8 copy, slot for slot; `None` with `index = "exact"`.
     int8: Option<Int8Copy>,
+    /// The graph and its ids, slot for slot; `None` unless `index = "hnsw"`.
+    graph: Option<GraphIndex>,
     options: IndexOptions,
 }
 
@@ -37,17 +41,52 @@ impl Slots {
             next_stamp: 0,
             dims,
             int8: match index.kind() {
-                IndexKind::Int8 => Some(Int8Copy::new(dims)),
+                IndexKind::Int8 | IndexKind::Hnsw => Some(Int8Copy::new(dims)),
                 IndexKind::Exact => None,
             },
+            graph: (index.kind() == IndexKind::Hnsw).then(|| GraphIndex::new(index.hnsw_options())),
             options: index,
         }
     }
 
-    /// Bytes the vectors take: the `f32` array plus the int8 copy, if any.
+    /// Bytes the vectors take: the `f32` array plus the int8 copy, if any, plus the graph's
+    /// estimated size, if any.
     pub(crate) fn vector_bytes(&self) -> usize {
         self.vectors.len() * std::mem::size_of::<f32>()
             + self.int8.as_ref().map_or(0, Int8Copy::bytes)
+            + self.graph.as_ref().map_or(0, |g| g.bytes(self.dims))
+    }
+
+    /// Whether a graph serves this owner's searches now.
+    pub(crate) fn graph_ready(&self) -> bool {
+        self.graph.as_ref().is_some_and(GraphIndex::is_ready)
+    }
+
+    /// Sets the graph's search breadth (HNSW's `ef`) from now on.
+    pub(crate) fn set_hnsw_ef(&mut self, ef: usize) {
+        if let Some(graph) = &mut self.graph {
+            graph.set_ef_search(ef);
+        }
+    }
+
+    /// A graph build to start in the background, if one is due (see [`GraphIndex::build_job`]).
+    pub(crate) fn build_job(&mut self) -> Option<BuildJob> {
+        let (vectors, dims) = (&self.vectors, self.dims);
+        self.graph.as_mut()?.build_job(vectors, dims)
+    }
+
+    /// The vectors added since `built` copied its own; `None` without a graph index.
+    pub(crate) fn added_since(&self, built: &Built) -> Option<BuildJob> {
+        let graph = self.graph.as_ref()?;
+        Some(graph.added_since(built, &self.vectors, self.dims))
+    }
+
+    /// Installs a finished build (see [`GraphIndex::install`]).
+    pub(crate) fn install(&mut self, built: Built) {
+        let (vectors, dims) = (&self.vectors, self.dims);
+        if let Some(graph) = &mut self.graph {
+            graph.install(built, vectors, dims);
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -65,6 +104,9 @@ impl Slots {
         self.next_stamp += 1;
         if let Some(int8) = &mut self.int8 {
             int8.push(&record.embedding);
+        }
+        if let Some(graph) = &mut self.graph {
+            graph.push(self.memories.len() - 1, &record.embedding);
         }
         self.vectors.extend_from_slice(&record.embedding);
     }
@@ -94,6 +136,9 @@ impl Slots {
         if let Some(int8) = &mut self.int8 {
             int8.set(slot, &record.embedding);
         }
+        if let Some(graph) = &mut self.graph {
+            graph.replace(slot, &record.embedding);
+        }
         self.memories[slot] = record.memory;
         true
     }
@@ -115,6 +160,9 @@ impl Slots {
         self.vectors.truncate(last * dims);
         if let Some(int8) = &mut self.int8 {
             int8.swap_remove(slot);
+        }
+        if let Some(graph) = &mut self.graph {
+            graph.swap_remove(slot, last);
         }
         true
     }
@@ -189,7 +237,8 @@ impl Slots {
         let top = if limit == 0 {
             TopK::new(0)
         } else {
-            self.approximate_then_exact(query, limit, min_similarity, wanted)
+            self.graph_then_exact(query, limit, min_similarity, wanted)
+                .or_else(|| self.approximate_then_exact(query, limit, min_similarity, wanted))
                 .unwrap_or_else(|| self.exact(query, limit, min_similarity, wanted))
         };
         top.into_sorted()
@@ -217,6 +266,36 @@ impl Slots {
             }
         }
         top
+    }
+
+    /// The graph's best `limit` wanted candidates rescored exactly; `None` when a scan must
+    /// answer instead: no graph (yet), a non-finite query, or fewer than `limit` wanted
+    /// candidates found (a selective filter: the scan then finds every match).
+    fn graph_then_exact(
+        &self,
+        query: &[f32],
+        limit: usize,
+        min_similarity: f32,
+        wanted: Option<&dyn Fn(usize) -> bool>,
+    ) -> Option<TopK> {
+        if !query.iter().all(|x| x.is_finite()) {
+            return None;
+        }
+        let mut candidates = self.graph.as_ref()?.candidates(query, limit, wanted)?;
+        if candidates.len() < limit {
+            return None;
+        }
+        // In slot order, so among equal exact scores the earlier slot wins as in `exact`.
+        candidates.sort_unstable();
+        candidates.dedup();
+        let mut top = TopK::new(limit);
+        for slot in candidates {
+            let score = dot(query, self.vector(slot));
+            if score >= min_similarity {
+                top.offer(slot, score);
+            }
+        }
+        Some(top)
     }
 
     /// The int8 scan's best `limit × oversample` candidates rescored exactly; `None` when the
@@ -262,3 +341,7 @@ impl Slots {
 #[cfg(test)]
 #[path = "search_tests.rs"]
 mod search_tests;
+
+#[cfg(test)]
+#[path = "hnsw_tests.rs"]
+mod hnsw_tests;
