@@ -44,13 +44,7 @@ fn resident_bytes() -> Option<usize> {
 }
 
 fn record(embedding: &[f32], i: usize) -> MemoryRecord {
-    let metadata = Metadata {
-        source_type: "fact".into(),
-        importance: 0.5,
-        timestamp: chrono::Utc::now(),
-        topics: Vec::new(),
-        extra: Default::default(),
-    };
+    let metadata = Metadata::new("fact", 0.5);
     MemoryRecord {
         memory: Memory::new(uuid::Uuid::new_v4(), format!("v{i}"), metadata),
         embedding: embedding.to_vec(),

@@ -64,13 +64,7 @@ impl Dataset {
 pub fn load(backend: &InMemoryBackend, vectors: &[Vec<f32>]) {
     let scope = Scope::default();
     for (i, embedding) in vectors.iter().enumerate() {
-        let metadata = Metadata {
-            source_type: "fact".into(),
-            importance: 0.5,
-            timestamp: chrono::Utc::now(),
-            topics: Vec::new(),
-            extra: Default::default(),
-        };
+        let metadata = Metadata::new("fact", 0.5);
         let memory = Memory::new(uuid::Uuid::new_v4(), format!("v{i}"), metadata).in_scope(&scope);
         let record = MemoryRecord {
             memory,

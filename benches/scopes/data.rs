@@ -64,13 +64,7 @@ pub fn text(i: usize) -> String {
 
 /// Memory `i` of `scope`, with a fresh id and a random unit vector.
 pub fn record(rng: &mut XorShift, scope: &Scope, i: usize) -> MemoryRecord {
-    let metadata = Metadata {
-        source_type: "fact".into(),
-        importance: 0.5,
-        timestamp: chrono::Utc::now(),
-        topics: Vec::new(),
-        extra: Default::default(),
-    };
+    let metadata = Metadata::new("fact", 0.5);
     MemoryRecord {
         memory: Memory::new(rng.uuid(), text(i), metadata).in_scope(scope),
         embedding: rng.unit_vector(),

@@ -150,6 +150,17 @@ pub struct Metadata {
 }
 
 impl Metadata {
+    /// Metadata of a memory of `source_type` added now, with no topics or keys of its own.
+    pub fn new(source_type: impl Into<String>, importance: f64) -> Self {
+        Metadata {
+            source_type: source_type.into(),
+            importance,
+            timestamp: timestamp::now(),
+            topics: Vec::new(),
+            extra: Map::new(),
+        }
+    }
+
     /// The value of `key` as JSON, looking at the fixed fields first, then the caller's keys.
     pub fn field(&self, key: &str) -> Option<Value> {
         match key {

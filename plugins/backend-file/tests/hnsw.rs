@@ -31,13 +31,7 @@ impl Rng {
 }
 
 fn record(embedding: Vec<f32>, i: usize) -> MemoryRecord {
-    let metadata = Metadata {
-        source_type: "fact".into(),
-        importance: 0.5,
-        timestamp: chrono::Utc::now(),
-        topics: Vec::new(),
-        extra: Default::default(),
-    };
+    let metadata = Metadata::new("fact", 0.5);
     MemoryRecord {
         memory: Memory::new(uuid::Uuid::new_v4(), format!("m{i}"), metadata),
         embedding,

@@ -24,13 +24,7 @@ fn a_write_holding_one_users_index_never_blocks_another_users_search() {
     let backend = Arc::new(InMemoryBackend::new(2));
     let (alice, bob) = (Scope::user("alice").unwrap(), Scope::user("bob").unwrap());
     for (scope, text) in [(&alice, "a"), (&bob, "b")] {
-        let metadata = coda_core::Metadata {
-            source_type: "fact".into(),
-            importance: 0.5,
-            timestamp: chrono::Utc::now(),
-            topics: Vec::new(),
-            extra: Default::default(),
-        };
+        let metadata = coda_core::Metadata::new("fact", 0.5);
         let memory = Memory::new(uuid::Uuid::new_v4(), text, metadata).in_scope(scope);
         let record = MemoryRecord {
             memory,

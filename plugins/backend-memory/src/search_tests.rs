@@ -51,13 +51,7 @@ impl Rng {
 }
 
 pub(super) fn record(scope: &Scope, embedding: Vec<f32>, source_type: &str) -> MemoryRecord {
-    let metadata = Metadata {
-        source_type: source_type.into(),
-        importance: 0.5,
-        timestamp: chrono::Utc::now(),
-        topics: Vec::new(),
-        extra: Default::default(),
-    };
+    let metadata = Metadata::new(source_type, 0.5);
     let memory = Memory::new(uuid::Uuid::new_v4(), "m", metadata).in_scope(scope);
     MemoryRecord { memory, embedding }
 }

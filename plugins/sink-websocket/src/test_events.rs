@@ -7,13 +7,7 @@ use crate::queue::Wire;
 
 /// A body of type `event_type` (`n` keeps bodies distinct).
 fn body(event_type: EventType, n: u64) -> EventBody {
-    let metadata = || Metadata {
-        source_type: "fact".into(),
-        importance: 0.5,
-        timestamp: chrono::Utc::now(),
-        topics: Vec::new(),
-        extra: Default::default(),
-    };
+    let metadata = || Metadata::new("fact", 0.5);
     match event_type {
         EventType::MemoryStore => EventBody::MemoryStore {
             memory_id: uuid::Uuid::new_v4(),
