@@ -281,21 +281,11 @@ impl Slots {
         if !query.iter().all(|x| x.is_finite()) {
             return None;
         }
-        let mut candidates = self.graph.as_ref()?.candidates(query, limit, wanted)?;
+        let candidates = self.graph.as_ref()?.candidates(query, limit, wanted)?;
         if candidates.len() < limit {
             return None;
         }
-        // In slot order, so among equal exact scores the earlier slot wins as in `exact`.
-        candidates.sort_unstable();
-        candidates.dedup();
-        let mut top = TopK::new(limit);
-        for slot in candidates {
-            let score = dot(query, self.vector(slot));
-            if score >= min_similarity {
-                top.offer(slot, score);
-            }
-        }
-        Some(top)
+        Some(self.rescored(query, limit, min_similarity, candidates))
     }
 
     /// The int8 scan's best `limit × oversample` candidates rescored exactly; `None` when the
@@ -318,23 +308,35 @@ impl Slots {
         if !quantized.is_finite() {
             return None;
         }
-        let mut candidates: Vec<usize> = int8
+        let candidates: Vec<usize> = int8
             .candidates(&quantized, keep, wanted)
             .into_sorted()
             .into_iter()
             .map(|(slot, _)| slot)
             .collect();
+        Some(self.rescored(query, limit, min_similarity, candidates))
+    }
+
+    /// The best `limit` of `candidates` by exact score, at least `min_similarity` (the
+    /// threshold applies to exact scores only, never to approximate ones).
+    fn rescored(
+        &self,
+        query: &[f32],
+        limit: usize,
+        min_similarity: f32,
+        mut candidates: Vec<usize>,
+    ) -> TopK {
         // In slot order, so among equal exact scores the earlier slot wins as in `exact`.
         candidates.sort_unstable();
+        candidates.dedup();
         let mut top = TopK::new(limit);
         for slot in candidates {
             let score = dot(query, self.vector(slot));
-            // The threshold applies to exact scores only, never to approximate ones.
             if score >= min_similarity {
                 top.offer(slot, score);
             }
         }
-        Some(top)
+        top
     }
 }
 
