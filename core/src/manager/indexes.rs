@@ -184,11 +184,11 @@ impl Indexes {
         })
     }
 
-    /// `owner`'s memories saying `content` in the words that make a restatement (a superset:
-    /// check each).
-    pub fn restating(&self, owner: &Owner, content: &str) -> Vec<MemoryId> {
+    /// `owner`'s memories found under `hashes` (a text's [`restatement_hashes`]): those that
+    /// may say it again (a superset: check each).
+    pub fn restating(&self, owner: &Owner, hashes: [u64; 2]) -> Vec<MemoryId> {
         self.read(owner, |index| {
-            let mut ids: Vec<MemoryId> = restatement_hashes(content)
+            let mut ids: Vec<MemoryId> = hashes
                 .iter()
                 .filter_map(|hash| index.restated.get(hash))
                 .flatten()
@@ -223,6 +223,10 @@ mod tests {
         Memory::new(uuid::Uuid::from_u128(id), content, metadata)
     }
 
+    fn restating(indexes: &Indexes, owner: &Owner, text: &str) -> Vec<MemoryId> {
+        indexes.restating(owner, restatement_hashes(text))
+    }
+
     fn empty() -> Indexes {
         Indexes {
             owners: RwLock::new(HashMap::new()),
@@ -238,16 +242,14 @@ mod tests {
         indexes.added(&memory(2, "The user walks the dog"));
         // Same words but for the article and a plural; same text but for case and punctuation.
         assert_eq!(
-            indexes.restating(&owner, "user likes green teas"),
+            restating(&indexes, &owner, "user likes green teas"),
             vec![tea.id]
         );
         assert_eq!(
-            indexes.restating(&owner, "the USER likes green tea!"),
+            restating(&indexes, &owner, "the USER likes green tea!"),
             vec![tea.id]
         );
-        assert!(indexes
-            .restating(&owner, "the user likes black tea")
-            .is_empty());
+        assert!(restating(&indexes, &owner, "the user likes black tea").is_empty());
     }
 
     #[test]
@@ -259,17 +261,13 @@ mod tests {
         let mut new = old.clone();
         new.content = "The user likes coffee".into();
         indexes.updated(&old, &new);
-        assert!(indexes
-            .restating(&owner, "The user likes green tea")
-            .is_empty());
+        assert!(restating(&indexes, &owner, "The user likes green tea").is_empty());
         assert_eq!(
-            indexes.restating(&owner, "the user likes coffee"),
+            restating(&indexes, &owner, "the user likes coffee"),
             vec![new.id]
         );
         indexes.removed(&new);
-        assert!(indexes
-            .restating(&owner, "the user likes coffee")
-            .is_empty());
+        assert!(restating(&indexes, &owner, "the user likes coffee").is_empty());
         assert!(indexes.read(&owner, |index| index.restated.is_empty()));
     }
 
@@ -280,8 +278,6 @@ mod tests {
         theirs.user_id = "bob".into();
         indexes.added(&theirs);
         let mine = Owner::of(&memory(2, "x"));
-        assert!(indexes
-            .restating(&mine, "The user likes green tea")
-            .is_empty());
+        assert!(restating(&indexes, &mine, "The user likes green tea").is_empty());
     }
 }

@@ -72,10 +72,14 @@ pub(super) fn restatement_key(text: &str) -> Vec<String> {
 /// The two hashes a memory is found under by the restatement check: of its
 /// [`restatement_key`] and of its [`normalised`] text (either may match).
 pub(super) fn restatement_hashes(text: &str) -> [u64; 2] {
-    let key = restatement_key(text).join("\u{1f}");
+    hashes_of(&restatement_key(text), &normalised(text))
+}
+
+/// [`restatement_hashes`] from a key and normalised text already at hand.
+fn hashes_of(key: &[String], normalised: &str) -> [u64; 2] {
     [
-        XxHash3_64::oneshot_with_seed(1, key.as_bytes()),
-        XxHash3_64::oneshot_with_seed(2, normalised(text).as_bytes()),
+        XxHash3_64::oneshot_with_seed(1, key.join("\u{1f}").as_bytes()),
+        XxHash3_64::oneshot_with_seed(2, normalised.as_bytes()),
     ]
 }
 
@@ -153,7 +157,7 @@ impl Scoped<'_> {
         let key = restatement_key(&memory.content);
         let threshold = m.config.memory.dedup_similarity as f32;
         let mut best: Option<(f32, Memory)> = None;
-        for id in m.indexes.restating(user.owner(), &memory.content) {
+        for id in m.indexes.restating(user.owner(), hashes_of(&key, &text)) {
             let Some(held) = m.backend.get(&user, id)? else {
                 continue;
             };
