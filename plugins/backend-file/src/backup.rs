@@ -6,9 +6,12 @@
 //! The log is append-only and a compaction swaps in a new file rather than rewriting the old
 //! one, so holding the open file and its length at capture time is enough: those bytes never
 //! change, and they end at a record boundary because they were read under the appender lock.
+//! The copy reads them by position: a cloned handle shares the appender's file offset, which
+//! every append moves to the end, so a seek-then-read copy would read from wherever the last
+//! append left it.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -30,16 +33,12 @@ pub(crate) struct LogCopy {
 impl BackupCopy for LogCopy {
     fn write_to(self: Box<Self>, dir: &Path) -> Result<Vec<PathBuf>> {
         let to = dir.join(LOG_FILE);
-        // A handle of our own, so seeking it cannot disturb the appender (which writes in
-        // append mode, wherever the offset is).
-        let mut from = self
-            .file
-            .try_clone()
-            .map_err(|e| Error::io("open", &self.source, e))?;
-        from.seek(SeekFrom::Start(0))
-            .map_err(|e| Error::io("seek", &self.source, e))?;
+        let from = Positional {
+            file: &self.file,
+            at: 0,
+        };
         let mut out = File::create(&to).map_err(|e| Error::io("create", &to, e))?;
-        let copied = std::io::copy(&mut from.take(self.len), &mut out)
+        let copied = io::copy(&mut from.take(self.len), &mut out)
             .map_err(|e| Error::io("copy", &self.source, e))?;
         if copied != self.len {
             return Err(Error::Corrupt {
@@ -51,6 +50,23 @@ impl BackupCopy for LogCopy {
             .and_then(|()| out.sync_all())
             .map_err(|e| Error::io("fsync", &to, e))?;
         Ok(vec![PathBuf::from(LOG_FILE)])
+    }
+}
+
+/// Reads a file from `at` on by position, leaving the file's shared offset alone.
+struct Positional<'a> {
+    file: &'a File,
+    at: u64,
+}
+
+impl Read for Positional<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(self.file, buf, self.at)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(self.file, buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
     }
 }
 
@@ -93,5 +109,46 @@ impl FileBackend {
             shared.log.wait_durable(lsn)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Appends racing the copy move the shared offset to the end after every write; the copy
+    /// must hold exactly the captured bytes all the same.
+    #[test]
+    fn a_copy_holds_the_captured_bytes_while_appends_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join(LOG_FILE);
+        let captured: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&source, &captured).unwrap();
+        let file = Arc::new(crate::log::open_append(&source).unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let appender = {
+            let (file, stop) = (Arc::clone(&file), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut appended = 0;
+                while !stop.load(Ordering::Acquire) || appended == 0 {
+                    (&*file).write_all(b"more").unwrap();
+                    appended += 1;
+                }
+            })
+        };
+        let out = tempfile::tempdir().unwrap();
+        let copy = Box::new(LogCopy {
+            file: Arc::clone(&file),
+            len: captured.len() as u64,
+            source,
+        });
+        let written = copy.write_to(out.path());
+        stop.store(true, Ordering::Release);
+        appender.join().unwrap();
+        assert_eq!(written.unwrap(), vec![PathBuf::from(LOG_FILE)]);
+        assert!(std::fs::read(out.path().join(LOG_FILE)).unwrap() == captured);
     }
 }
