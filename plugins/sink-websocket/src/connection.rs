@@ -94,7 +94,10 @@ pub(crate) async fn run<S>(
     tokio::pin!(writer);
     let mut read_end = None;
     let write_end = loop {
+        // `biased`: polled in order, without drawing a random number on every wake-up of a
+        // busy connection.
         tokio::select! {
+            biased;
             end = &mut writer => break end,
             joined = &mut reader, if read_end.is_none() => {
                 read_end = Some(reader_outcome(joined, &outbox));
@@ -150,6 +153,8 @@ impl Writer {
         let tick = tokio::time::sleep(interval);
         tokio::pin!(tick);
         let mut ping_due = false;
+        // A ping was queued and not yet flushed (writes of work flush themselves).
+        let mut unflushed = false;
         let mut last_write = Instant::now()
             .checked_sub(COALESCE)
             .unwrap_or_else(Instant::now);
@@ -176,17 +181,22 @@ impl Writer {
                         responsive: true,
                     };
                 }
+                unflushed = true;
             }
             let work = self.outbox.take();
             if work.is_empty() {
-                if let Err(e) = sink.flush().await {
-                    tracing::debug!(error = %e, "websocket flush failed; closing");
-                    return WriteEnd {
-                        sink,
-                        responsive: true,
-                    };
+                if unflushed {
+                    if let Err(e) = sink.flush().await {
+                        tracing::debug!(error = %e, "websocket flush failed; closing");
+                        return WriteEnd {
+                            sink,
+                            responsive: true,
+                        };
+                    }
+                    unflushed = false;
                 }
                 tokio::select! {
+                    biased;
                     _ = self.outbox.woken() => {}
                     _ = &mut tick => {
                         ping_due = true;
@@ -200,6 +210,7 @@ impl Writer {
                 if last_write.elapsed() < COALESCE {
                     let beat = self.hub.beat.notified();
                     tokio::select! {
+                        biased;
                         _ = beat => {}
                         _ = &mut tick => {
                             ping_due = true;
@@ -225,6 +236,7 @@ impl Writer {
                 };
                 tokio::pin!(write);
                 loop {
+                    // Unbiased: a connection always busy writing still polls its ping timer.
                     tokio::select! {
                         result = &mut write => break Some(result),
                         _ = &mut tick => {
@@ -239,7 +251,11 @@ impl Writer {
                 }
             };
             match written {
-                Some(Ok(())) if close.is_none() => last_write = Instant::now(),
+                Some(Ok(())) if close.is_none() => {
+                    // The flush that ended the write sent any ping queued before it too.
+                    unflushed = false;
+                    last_write = Instant::now();
+                }
                 Some(result) => {
                     if let Err(e) = result {
                         // After the client's close tungstenite refuses further frames; the

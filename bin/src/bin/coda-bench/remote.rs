@@ -9,13 +9,13 @@
 //! coda-bench --url http://127.0.0.1:18765 --server-pid $! --clients 1000 --rate 200 --seconds 10
 //! ```
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::Args;
@@ -49,23 +49,30 @@ fn now_us() -> i64 {
 }
 
 /// One subscriber: counts deliveries and their latency until told to stop.
-async fn subscribe(url: String, stop: Arc<AtomicBool>) -> Outcome<(u64, Vec<u32>)> {
+///
+/// Cheap per frame, since on a shared machine the load tool's CPU is the server's latency:
+/// no timer per read (the stop signal is a watch), and the type is checked in the frame's
+/// first bytes (an event's JSON starts with its `type`).
+async fn subscribe(url: String, mut stop: watch::Receiver<bool>) -> Outcome<(u64, Vec<u32>)> {
+    const TURN: &str = "{\"type\":\"conversation_turn\"";
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(16 * 1024);
     let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
     let mut deliveries = 0u64;
     let mut latencies = Vec::new();
-    while !stop.load(Ordering::Acquire) {
-        let next = tokio::time::timeout(Duration::from_millis(200), ws.next()).await;
-        let message = match next {
-            Err(_) => continue,
-            Ok(Some(Ok(message))) => message,
-            Ok(_) => break,
+    loop {
+        let message = tokio::select! {
+            biased;
+            next = ws.next() => match next {
+                Some(Ok(message)) => message,
+                _ => break,
+            },
+            _ = stop.changed() => break,
         };
         let Message::Text(text) = message else {
             continue;
         };
-        if !text.contains("\"type\":\"conversation_turn\"") {
+        if !text.starts_with(TURN) {
             continue;
         }
         deliveries += 1;
@@ -140,11 +147,11 @@ pub async fn run(args: &Args, url: &str) -> Outcome<()> {
         .ok_or("--url must be http://HOST:PORT")?
         .trim_end_matches('/')
         .to_owned();
-    let stop = Arc::new(AtomicBool::new(false));
+    let (stop, stopped) = watch::channel(false);
     let mut subscribers = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
         let url = format!("ws://{host}/ws?replay=0&types=conversation_turn");
-        subscribers.push(tokio::spawn(subscribe(url, Arc::clone(&stop))));
+        subscribers.push(tokio::spawn(subscribe(url, stopped.clone())));
     }
     // Let every upgrade finish before the clock starts.
     let ready = Instant::now() + Duration::from_secs(30);
@@ -179,7 +186,8 @@ pub async fn run(args: &Args, url: &str) -> Outcome<()> {
         (Some(pid), Some(before)) => Some(cpu_seconds(pid)? - before),
         _ => None,
     };
-    stop.store(true, Ordering::Release);
+    // Every subscriber holds a receiver, so the send reaches them.
+    let _ = stop.send(true);
     let mut deliveries = 0u64;
     let mut latencies = Vec::new();
     for s in subscribers {
