@@ -18,7 +18,7 @@ use crate::ops::{deep_replay, initial_replay, Subscription};
 use crate::protocol;
 use crate::queue::{Control, Outbox, Wire};
 use crate::reader::{read_loop, reader_outcome, ReadEnd};
-use crate::sink::{Admission, WebSocketHub, COALESCE};
+use crate::sink::{Admission, WebSocketHub};
 
 /// Events in one `batch` frame at most.
 const MAX_BATCH: usize = 512;
@@ -155,9 +155,11 @@ impl Writer {
         let mut ping_due = false;
         // A ping was queued and not yet flushed (writes of work flush themselves).
         let mut unflushed = false;
-        let mut last_write = Instant::now()
-            .checked_sub(COALESCE)
-            .unwrap_or_else(Instant::now);
+        let coalesce = self.hub.options.coalesce();
+        // On tokio's clock, which the beat keeps too (and tests can pause).
+        let mut last_write = tokio::time::Instant::now()
+            .checked_sub(coalesce)
+            .unwrap_or_else(tokio::time::Instant::now);
         loop {
             if ping_due {
                 ping_due = false;
@@ -207,7 +209,7 @@ impl Writer {
                 // Woken by an event soon after a write: hold it until the next beat, so a
                 // busy connection writes at most once per beat with everything queued, while
                 // an idle one writes at once.
-                if last_write.elapsed() < COALESCE {
+                if last_write.elapsed() < coalesce {
                     let beat = self.hub.beat.notified();
                     tokio::select! {
                         biased;
@@ -254,7 +256,7 @@ impl Writer {
                 Some(Ok(())) if close.is_none() => {
                     // The flush that ended the write sent any ping queued before it too.
                     unflushed = false;
-                    last_write = Instant::now();
+                    last_write = tokio::time::Instant::now();
                 }
                 Some(result) => {
                     if let Err(e) = result {

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod closing;
+#[cfg(test)]
+mod coalesce_tests;
 mod config;
 mod connection;
 mod filter;

@@ -69,7 +69,7 @@ pub struct WebSocketHub {
     latest: AtomicU64,
     closing: AtomicBool,
     all_closed: Notify,
-    /// Beats every [`COALESCE`]: a connection that has just written waits for the next beat
+    /// Beats every `coalesce_ms`: a connection that has just written waits for the next beat
     /// before writing again, so under load each write carries every event of the interval.
     pub(crate) beat: Notify,
     beating: AtomicBool,
@@ -77,9 +77,6 @@ pub struct WebSocketHub {
     first_connection: Arc<Notify>,
     pub(crate) counters: Counters,
 }
-
-/// The write-coalescing interval: the longest a busy connection holds events back.
-pub(crate) const COALESCE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A slot toward `max_connections`, released when the connection ends.
 pub(crate) struct Admission {
@@ -205,7 +202,11 @@ impl WebSocketHub {
             // If the runtime goes away, the next connection (perhaps on another runtime)
             // starts a new beat.
             let _restart = BeatStopped(hub.clone());
-            let mut ticks = tokio::time::interval(COALESCE);
+            let every = match hub.upgrade() {
+                Some(hub) => hub.options.coalesce(),
+                None => return,
+            };
+            let mut ticks = tokio::time::interval(every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;

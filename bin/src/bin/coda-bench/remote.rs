@@ -113,7 +113,15 @@ async fn response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Outcome<u16> {
 }
 
 /// One keep-alive poster: `share` turns per second (0: as fast as it goes) until `until`.
-async fn post(host: String, poster: usize, share: f64, until: Instant) -> Outcome<u64> {
+/// One keep-alive client POSTing turns, `share` a second (0: as fast as it goes). Poster `i` of
+/// `posters` starts `i / posters` of a period late, so together they post evenly spaced turns
+/// rather than bursts of one turn from each at the same instant.
+async fn post(
+    host: String,
+    (poster, posters): (usize, usize),
+    share: f64,
+    until: Instant,
+) -> Outcome<u64> {
     let mut stream = TcpStream::connect(&host).await?;
     stream.set_nodelay(true)?;
     let mut buf = Vec::with_capacity(8192);
@@ -121,7 +129,8 @@ async fn post(host: String, poster: usize, share: f64, until: Instant) -> Outcom
     let mut sent = 0u64;
     while Instant::now() < until {
         if share > 0.0 {
-            let due = start + Duration::from_secs_f64(sent as f64 / share);
+            let offset = poster as f64 / posters as f64;
+            let due = start + Duration::from_secs_f64((sent as f64 + offset) / share);
             tokio::time::sleep_until(due.into()).await;
         }
         let body = format!(r#"{{"role":"user","content":"poster {poster} turn {sent}"}}"#);
@@ -174,7 +183,8 @@ pub async fn run(args: &Args, url: &str) -> Outcome<()> {
     let posted = AtomicU64::new(0);
     let mut posters = Vec::new();
     for poster in 0..args.posters.max(1) {
-        posters.push(tokio::spawn(post(host.clone(), poster, share, until)));
+        let of = (poster, args.posters.max(1));
+        posters.push(tokio::spawn(post(host.clone(), of, share, until)));
     }
     for p in posters {
         posted.fetch_add(p.await??, Ordering::Relaxed);
