@@ -105,7 +105,7 @@ pub fn compare(data: &Dataset) {
     load(&hnsw, &data.vectors[..n - 1]);
     let loaded = start.elapsed();
     // The n-th insert makes the graph due; with `background: false` it is built before the
-    // insert returns, on every core (rayon).
+    // insert returns, on every core (a thread per core, USearch insertion being thread-safe).
     let start = Instant::now();
     load(&hnsw, last);
     let build = start.elapsed();

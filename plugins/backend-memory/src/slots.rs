@@ -44,7 +44,8 @@ impl Slots {
                 IndexKind::Int8 | IndexKind::Hnsw => Some(Int8Copy::new(dims)),
                 IndexKind::Exact => None,
             },
-            graph: (index.kind() == IndexKind::Hnsw).then(|| GraphIndex::new(index.hnsw_options())),
+            graph: (index.kind() == IndexKind::Hnsw)
+                .then(|| GraphIndex::new(index.hnsw_options(), dims)),
             options: index,
         }
     }
@@ -54,7 +55,7 @@ impl Slots {
     pub(crate) fn vector_bytes(&self) -> usize {
         self.vectors.len() * std::mem::size_of::<f32>()
             + self.int8.as_ref().map_or(0, Int8Copy::bytes)
-            + self.graph.as_ref().map_or(0, |g| g.bytes(self.dims))
+            + self.graph.as_ref().map_or(0, GraphIndex::bytes)
     }
 
     /// Whether a graph serves this owner's searches now.
@@ -71,21 +72,21 @@ impl Slots {
 
     /// A graph build to start in the background, if one is due (see [`GraphIndex::build_job`]).
     pub(crate) fn build_job(&mut self) -> Option<BuildJob> {
-        let (vectors, dims) = (&self.vectors, self.dims);
-        self.graph.as_mut()?.build_job(vectors, dims)
+        let vectors = &self.vectors;
+        self.graph.as_mut()?.build_job(vectors)
     }
 
     /// The vectors added since `built` copied its own; `None` without a graph index.
     pub(crate) fn added_since(&self, built: &Built) -> Option<BuildJob> {
         let graph = self.graph.as_ref()?;
-        Some(graph.added_since(built, &self.vectors, self.dims))
+        Some(graph.added_since(built, &self.vectors))
     }
 
     /// Installs a finished build (see [`GraphIndex::install`]).
     pub(crate) fn install(&mut self, built: Built) {
-        let (vectors, dims) = (&self.vectors, self.dims);
+        let vectors = &self.vectors;
         if let Some(graph) = &mut self.graph {
-            graph.install(built, vectors, dims);
+            graph.install(built, vectors);
         }
     }
 
