@@ -8,7 +8,7 @@ use coda_core::vector::{dot, QuantizedQuery, TopK};
 use coda_core::{Filter, Memory, MemoryId, MemoryRecord, Scope, ScoredMemory};
 
 use crate::config::{IndexKind, IndexOptions};
-use crate::hnsw::{BuildJob, Built, GraphIndex};
+use crate::hnsw::{BuildJob, Built, GraphAttached, GraphIndex};
 use crate::int8_copy::Int8Copy;
 
 /// The int8 scan keeps at least this many candidates, so a small `limit` (1, 2) still has a
@@ -92,6 +92,27 @@ impl Slots {
 
     pub(crate) fn len(&self) -> usize {
         self.memories.len()
+    }
+
+    /// The change stamp of this owner's graph, `None` without one.
+    pub(crate) fn graph_version(&self) -> Option<u64> {
+        self.graph.as_ref()?.version()
+    }
+
+    /// This owner's graph, saved with the memory and vector hash behind each point (see
+    /// [`GraphIndex::save`]); `None` without a graph.
+    pub(crate) fn save_graph(&self) -> Option<Result<Vec<u8>, String>> {
+        let ids: Vec<MemoryId> = self.memories.iter().map(|m| m.id).collect();
+        self.graph.as_ref()?.save(&ids, &self.vectors)
+    }
+
+    /// Attaches a graph [`save_graph`](Self::save_graph) wrote (see [`GraphIndex::attach`]).
+    pub(crate) fn attach_graph(&mut self, blob: &[u8]) -> Result<GraphAttached, String> {
+        let (index, vectors) = (&self.index, &self.vectors);
+        match &mut self.graph {
+            Some(graph) => graph.attach(blob, index, vectors),
+            None => Err("the index is not hnsw".into()),
+        }
     }
 
     fn vector(&self, slot: usize) -> &[f32] {
