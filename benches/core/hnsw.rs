@@ -28,7 +28,7 @@ use super::index::{load, p50, recall, run, write_rows, Dataset};
 use super::report;
 
 /// Search breadths swept; the default (`HnswOptions::DEFAULT_EF_SEARCH`) is among them.
-const EFS: &[usize] = &[32, 64, 128, 256];
+const EFS: &[usize] = &[32, 64, 128, 256, 512];
 
 /// Vectors from the environment's `CODA_BENCH_HNSW_N`, or the default.
 pub fn size() -> usize {
