@@ -1,12 +1,13 @@
 //! The running backend: reads from the in-memory live set, writes through the log.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use coda_backend_memory::InMemoryBackend;
+use coda_backend_memory::{InMemoryBackend, IndexKind};
 use coda_core::{
     By, Change, Erased, Error, Filter, Memory, MemoryBackend, MemoryId, MemoryRecord, Owner,
     Result, Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey, SessionState, Version,
@@ -16,6 +17,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::compact::{self, Compacted};
 use crate::config::{FileOptions, SyncPolicy};
 use crate::format::{self, Header};
+use crate::graphs::{self, LogPosition};
 use crate::lock::DirLock;
 use crate::log::{Appender, Log};
 use crate::open::Recovery;
@@ -35,6 +37,8 @@ pub(crate) struct Shared {
     compacting: AtomicBool,
     /// Compactions that rewrote the log since open, manual and background.
     pub compactions: AtomicU64,
+    /// The change stamp of each user's graph file on disk (see `graphs.rs`).
+    graphs_on_disk: Mutex<HashMap<Owner, u64>>,
     _lock: DirLock,
 }
 
@@ -45,6 +49,7 @@ impl Shared {
         inner: InMemoryBackend,
         log: Log,
         lock: DirLock,
+        graphs_on_disk: HashMap<Owner, u64>,
     ) -> Self {
         Shared {
             dir: options.dir.clone(),
@@ -55,8 +60,36 @@ impl Shared {
             compaction: Mutex::new(()),
             compacting: AtomicBool::new(false),
             compactions: AtomicU64::new(0),
+            graphs_on_disk: Mutex::new(graphs_on_disk),
             _lock: lock,
         }
+    }
+
+    /// With `index = "hnsw"`: saves each user's graph that changed since it was last saved
+    /// or loaded, beside the log (see `graphs.rs`); the caller holds the compaction lock, so
+    /// saves never overlap. Returns how many graphs were written.
+    pub(crate) fn save_graphs(&self) -> usize {
+        if self.inner.index().kind() != IndexKind::Hnsw {
+            return 0;
+        }
+        let at = {
+            let appender = self.log.lock();
+            LogPosition {
+                offset: appender.offset,
+                units: appender.units,
+            }
+        };
+        let started = std::time::Instant::now();
+        let written = graphs::save_all(&self.dir, &self.inner, at, &mut self.graphs_on_disk.lock());
+        if written > 0 {
+            tracing::info!(
+                dir = %self.dir.display(),
+                graphs = written,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "saved HNSW graphs beside the memory log"
+            );
+        }
+        written
     }
 
     /// Whether dead records outnumber live ones by the configured ratio. Live units are what a
@@ -111,6 +144,18 @@ impl FileBackend {
     /// How many users' searches an HNSW graph serves now.
     pub fn graphs_ready(&self) -> usize {
         self.shared.inner.graphs_ready()
+    }
+
+    /// HNSW graph builds started since open (a graph loaded from its file is not built).
+    pub fn graph_builds(&self) -> u64 {
+        self.shared.inner.graph_builds()
+    }
+
+    /// Saves every user's HNSW graph that changed since it was last saved or loaded, beside
+    /// the log, as compactions and a clean shutdown do; returns how many were written.
+    pub fn save_graphs(&self) -> usize {
+        let _only_one = self.shared.compaction.lock();
+        self.shared.save_graphs()
     }
 
     /// The log file's path.
@@ -449,5 +494,8 @@ impl Drop for FileBackend {
         if let Err(e) = self.shared.log.sync_all_appended() {
             tracing::error!(error = %e, "final fsync of the memory log failed");
         }
+        // So the next open loads large users' graphs instead of rebuilding them.
+        let _only_one = self.shared.compaction.lock();
+        self.shared.save_graphs();
     }
 }

@@ -6,6 +6,9 @@
 //! 3. Under the appender lock: append what writers logged meanwhile (the old log from the noted
 //!    end on), fsync, rename over `memory.log`, fsync the directory, append to the new file.
 //!
+//! 4. With `index = "hnsw"`, each user's graph that changed since its last save is saved beside
+//!    the new log (see `graphs.rs`), still under the compaction lock but no other.
+//!
 //! A crash before the rename leaves the old log whole (the temp file is deleted on open); after
 //! it, the new log is whole. Either way nothing acknowledged is lost.
 
@@ -109,7 +112,9 @@ pub fn remove_if_present(path: &Path) -> Result<()> {
 /// Compacts the log of a running backend (see the module docs).
 pub fn compact(shared: &Shared) -> Result<Compacted> {
     let _only_one = shared.compaction.lock();
-    compact_locked(shared)
+    let done = compact_locked(shared)?;
+    shared.save_graphs();
+    Ok(done)
 }
 
 /// Compacts unless dead records no longer call for it: a background compaction started by a
@@ -120,7 +125,9 @@ pub fn compact_if_wanted(shared: &Shared) -> Result<Option<Compacted>> {
     if !shared.wants_compaction(&shared.log.lock()) {
         return Ok(None);
     }
-    compact_locked(shared).map(Some)
+    let done = compact_locked(shared)?;
+    shared.save_graphs();
+    Ok(Some(done))
 }
 
 fn compact_locked(shared: &Shared) -> Result<Compacted> {

@@ -1,11 +1,12 @@
 //! Opening a log directory: lock, replay, cut a torn tail, repair, re-embed.
 
+use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use coda_backend_memory::InMemoryBackend;
+use coda_backend_memory::{InMemoryBackend, IndexKind};
 use coda_core::{Change, Embedder, Error, MemoryBackend, MemoryRecord, Result, SessionChange};
 
 use crate::backend::{FileBackend, Shared};
@@ -13,6 +14,7 @@ use crate::compact::{self, LOG_FILE, TEMP_FILE};
 use crate::config::{FileOptions, OnEmbedderChange};
 use crate::format::Decoded;
 use crate::format::Header;
+use crate::graphs::{self, GraphsLoaded};
 use crate::lock::DirLock;
 use crate::log::Log;
 use crate::recover::{self, Dropped};
@@ -32,6 +34,8 @@ pub struct Recovery {
     pub skipped: u64,
     /// Memories re-embedded because the embedder or `dims` changed.
     pub reembedded: Option<usize>,
+    /// With `index = "hnsw"`: the users' graphs loaded from their files beside the log.
+    pub graphs: GraphsLoaded,
 }
 
 impl FileBackend {
@@ -56,6 +60,8 @@ impl FileBackend {
         let (header, scan) = recover::open_log(&path)?;
         let index = options.index_options()?;
         let inner = InMemoryBackend::with_index(header.dims, index);
+        // Saved graphs are attached after the replay; the others are built after that.
+        inner.hold_graph_builds();
         let mut report = Recovery::default();
         let mut apply = |decoded: Decoded| match decoded {
             Decoded::Change(change) => {
@@ -140,6 +146,7 @@ impl FileBackend {
                 reembed_or_refuse(&options, &path, &header, &wanted, records, &*embedder)?;
             report.reembedded = Some(records.len());
             let fresh = InMemoryBackend::with_index(wanted.dims, index);
+            fresh.hold_graph_builds();
             for record in records {
                 fresh.apply(Change::Insert(record))?;
             }
@@ -168,6 +175,21 @@ impl FileBackend {
         } else {
             (replayed.end, replayed.units)
         };
+        let graphs_on_disk = if index.kind() == IndexKind::Hnsw {
+            match graphs::load_all(&dir, &inner) {
+                Ok((loaded, on_disk)) => {
+                    report.graphs = loaded;
+                    on_disk
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not list saved HNSW graphs; rebuilding");
+                    HashMap::new()
+                }
+            }
+        } else {
+            HashMap::new()
+        };
+        inner.release_graph_builds();
         tracing::info!(
             log = %path.display(),
             memories = report.live,
@@ -177,7 +199,7 @@ impl FileBackend {
         );
         let log = Log::open(&path, end, units)?;
         Ok(FileBackend::start(
-            Shared::new(options, header, inner, log, lock),
+            Shared::new(options, header, inner, log, lock, graphs_on_disk),
             report,
         ))
     }

@@ -143,3 +143,169 @@ fn hnsw_options_are_checked_and_name_their_key() {
         .unwrap();
     assert_eq!(filled["hnsw_min_vectors"], 200_000);
 }
+
+/// The graph files beside the log in `dir`.
+fn graph_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with(coda_backend_file::GRAPH_PREFIX)
+                && name.ends_with(coda_backend_file::GRAPH_SUFFIX)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// A log of `n` memories whose graph was built and saved at a clean shutdown; the records
+/// and the top 10 of `queries` before the shutdown.
+fn saved_graph(
+    dir: &std::path::Path,
+    n: usize,
+    rng: &mut Rng,
+    queries: &[Vec<f32>],
+) -> (Vec<MemoryRecord>, Vec<Vec<MemoryId>>) {
+    let scope = Scope::default();
+    let records: Vec<MemoryRecord> = (0..n).map(|i| record(rng.unit(), i)).collect();
+    let backend = open(dir);
+    for r in &records {
+        backend.insert(&scope, r.clone()).unwrap();
+    }
+    backend.wait_for_index();
+    assert_eq!(backend.graphs_ready(), 1);
+    assert_eq!(backend.graph_builds(), 1);
+    let before = top10(&backend, queries);
+    drop(backend);
+    assert_eq!(graph_files(dir).len(), 1, "the shutdown saved the graph");
+    (records, before)
+}
+
+#[test]
+fn a_saved_graph_is_loaded_at_reopen_instead_of_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0x5A7E);
+    let queries: Vec<Vec<f32>> = (0..40).map(|_| rng.unit()).collect();
+    let (_, before) = saved_graph(dir.path(), 2_000, &mut rng, &queries);
+    let backend = open(dir.path());
+    let loaded = backend.recovery().graphs;
+    assert_eq!((loaded.loaded, loaded.rejected), (1, 0));
+    assert_eq!((loaded.added, loaded.removed), (0, 0));
+    // Serving from the open on, with no build started: the very graph that was saved.
+    assert_eq!(backend.graphs_ready(), 1);
+    assert_eq!(backend.graph_builds(), 0);
+    assert_eq!(top10(&backend, &queries), before);
+    // Unchanged since it was loaded: nothing to write again.
+    assert_eq!(backend.save_graphs(), 0);
+}
+
+#[test]
+fn a_compaction_saves_the_graph_beside_the_new_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let scope = Scope::default();
+    let mut rng = Rng(0xC0C0);
+    let backend = open(dir.path());
+    let records: Vec<MemoryRecord> = (0..1_500).map(|i| record(rng.unit(), i)).collect();
+    for r in &records {
+        backend.insert(&scope, r.clone()).unwrap();
+    }
+    backend.wait_for_index();
+    for r in records.iter().step_by(4) {
+        backend.delete(&scope, r.memory.id, By::Api).unwrap();
+    }
+    assert!(graph_files(dir.path()).is_empty());
+    backend.compact().unwrap();
+    assert_eq!(graph_files(dir.path()).len(), 1);
+    // Saved at the compaction and unchanged since: the shutdown writes nothing new.
+    assert_eq!(backend.save_graphs(), 0);
+}
+
+#[test]
+fn a_damaged_or_truncated_graph_file_is_rejected_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0xBAD0);
+    let queries: Vec<Vec<f32>> = (0..20).map(|_| rng.unit()).collect();
+    saved_graph(dir.path(), 1_500, &mut rng, &queries);
+    type Damage<'a> = &'a dyn Fn(&mut Vec<u8>);
+    let damages: [Damage; 3] = [
+        &|bytes| {
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x40;
+        },
+        &|bytes| bytes.truncate(bytes.len() / 3),
+        &|bytes| bytes.truncate(20),
+    ];
+    for damage in damages {
+        let file = graph_files(dir.path()).pop().unwrap();
+        let mut bytes = std::fs::read(&file).unwrap();
+        damage(&mut bytes);
+        std::fs::write(&file, bytes).unwrap();
+        let backend = open(dir.path());
+        let loaded = backend.recovery().graphs;
+        assert_eq!((loaded.loaded, loaded.rejected), (0, 1));
+        assert!(graph_files(dir.path()).is_empty(), "the bad file is gone");
+        backend.wait_for_index();
+        assert_eq!(backend.graph_builds(), 1, "rebuilt in the background");
+        assert_eq!(backend.graphs_ready(), 1);
+        drop(backend);
+        assert_eq!(graph_files(dir.path()).len(), 1, "and saved again");
+    }
+}
+
+#[test]
+fn a_graph_from_an_older_log_state_gets_the_later_appends_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let scope = Scope::default();
+    let mut rng = Rng(0x01D5);
+    let queries: Vec<Vec<f32>> = (0..20).map(|_| rng.unit()).collect();
+    let (records, _) = saved_graph(dir.path(), 2_000, &mut rng, &queries);
+    let file = graph_files(dir.path()).pop().unwrap();
+    let old_graph = std::fs::read(&file).unwrap();
+    // More writes, then a shutdown that saves them; the older graph is put back after it.
+    let added: Vec<MemoryRecord> = (0..300).map(|i| record(rng.unit(), 5_000 + i)).collect();
+    let deleted: Vec<MemoryId> = records.iter().step_by(10).map(|r| r.memory.id).collect();
+    let moved: Vec<MemoryRecord> = records
+        .iter()
+        .skip(1)
+        .step_by(40)
+        .map(|r| MemoryRecord {
+            embedding: rng.unit(),
+            ..r.clone()
+        })
+        .collect();
+    {
+        let backend = open(dir.path());
+        for r in &added {
+            backend.insert(&scope, r.clone()).unwrap();
+        }
+        for id in &deleted {
+            assert!(backend.delete(&scope, *id, By::Api).unwrap());
+        }
+        for r in &moved {
+            backend.update(&scope, r.clone()).unwrap();
+        }
+    }
+    std::fs::write(&file, &old_graph).unwrap();
+    let backend = open(dir.path());
+    let loaded = backend.recovery().graphs;
+    assert_eq!((loaded.loaded, loaded.rejected), (1, 0));
+    assert_eq!(loaded.added, added.len() + moved.len());
+    assert_eq!(loaded.removed, deleted.len() + moved.len());
+    assert_eq!(backend.graph_builds(), 0, "caught up, not rebuilt");
+    assert_eq!(backend.graphs_ready(), 1);
+    let gone: HashSet<MemoryId> = deleted.iter().copied().collect();
+    for r in added.iter().chain(&moved) {
+        let hits = backend
+            .search(&scope, &r.embedding, 10, -1.0, None)
+            .unwrap();
+        assert_eq!(hits[0].id, r.memory.id, "a later append or update is found");
+        assert!(hits.iter().all(|h| !gone.contains(&h.id)));
+    }
+    for r in records.iter().step_by(10).take(100) {
+        let hits = backend
+            .search(&scope, &r.embedding, 10, -1.0, None)
+            .unwrap();
+        assert!(hits.iter().all(|h| !gone.contains(&h.id)), "a deleted one");
+    }
+}

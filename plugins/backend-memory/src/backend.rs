@@ -1,13 +1,27 @@
 //! The in-memory store: one index per owner (see `owners.rs`), sessions in a [`SessionTable`].
 
 use coda_core::{
-    By, Change, Erased, Error, HistoryTable, Memory, MemoryRecord, Result, Scope, SessionChange,
-    SessionState, SessionTable, Version,
+    By, Change, Erased, Error, HistoryTable, Memory, MemoryRecord, Owner, Result, Scope,
+    SessionChange, SessionState, SessionTable, Version,
 };
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::IndexOptions;
+use crate::hnsw::GraphAttached;
 use crate::owners::{Ids, Owners};
+
+/// One user's HNSW graph as [`InMemoryBackend::save_graphs`] hands it over.
+#[derive(Debug, Clone)]
+pub struct SavedGraph {
+    /// Whose graph.
+    pub owner: Owner,
+    /// Its change stamp when saved.
+    pub version: u64,
+    /// The user's memories it covers.
+    pub memories: usize,
+    /// The graph, for [`InMemoryBackend::attach_graph`].
+    pub bytes: Vec<u8>,
+}
 
 /// Backend `memory`: everything in process memory, search within one owner's index (an int8
 /// scan rescored exactly, or an exact scan: see [`IndexOptions`]).
@@ -216,6 +230,92 @@ impl InMemoryBackend {
     /// How many users' searches an HNSW graph serves now.
     pub fn graphs_ready(&self) -> usize {
         self.owners.graphs_ready()
+    }
+
+    /// HNSW graph builds started since creation (a graph attached from a save is not built).
+    pub fn graph_builds(&self) -> u64 {
+        self.owners.builds_started()
+    }
+
+    /// Holds HNSW graph builds until [`release_graph_builds`](Self::release_graph_builds): a
+    /// durable backend replays its log first, then attaches the graphs it saved, then lets the
+    /// other users' graphs build.
+    pub fn hold_graph_builds(&self) {
+        self.owners.hold_builds(true);
+    }
+
+    /// Lets graph builds start again, and starts every build due now.
+    pub fn release_graph_builds(&self) {
+        self.owners.hold_builds(false);
+    }
+
+    /// The change stamp of each user's HNSW graph now: a graph [`save_graphs`] or
+    /// [`attach_graph`] reported with the same stamp has not changed since.
+    ///
+    /// [`save_graphs`]: Self::save_graphs
+    /// [`attach_graph`]: Self::attach_graph
+    pub fn graph_versions(&self) -> Vec<(Owner, u64)> {
+        self.owners
+            .all()
+            .into_iter()
+            .filter_map(|(owner, slots)| Some(((*owner).clone(), slots.read().graph_version()?)))
+            .collect()
+    }
+
+    /// Saves the HNSW graph of each user that has one and for whom `wanted(owner, stamp)` says
+    /// so, handing each to `visit` (serialised under that user's read lock, handed over
+    /// without it). A graph that fails to serialise is skipped with a logged warning.
+    pub fn save_graphs(
+        &self,
+        wanted: &dyn Fn(&Owner, u64) -> bool,
+        visit: &mut dyn FnMut(SavedGraph),
+    ) {
+        for (owner, slots) in self.owners.all() {
+            let saved = {
+                let slots = slots.read();
+                let Some(version) = slots.graph_version() else {
+                    continue;
+                };
+                if !wanted(&owner, version) {
+                    continue;
+                }
+                slots
+                    .save_graph()
+                    .map(|bytes| (version, slots.len(), bytes))
+            };
+            match saved {
+                Some((version, memories, Ok(bytes))) => visit(SavedGraph {
+                    owner: (*owner).clone(),
+                    version,
+                    memories,
+                    bytes,
+                }),
+                Some((_, _, Err(e))) => tracing::warn!(
+                    tenant = %owner.tenant,
+                    user = %owner.user_id,
+                    error = %e,
+                    "could not serialise the user's HNSW graph; it is not saved"
+                ),
+                None => {}
+            }
+        }
+    }
+
+    /// Attaches a graph [`save_graphs`](Self::save_graphs) produced to `owner`'s memories as
+    /// they are now: points of memories deleted or changed since are removed, memories added
+    /// or changed since are inserted. Returns what it did and the graph's change stamp.
+    /// Refused when the bytes are damaged or do not match, when they cover less than half of
+    /// the memories, or when the user has no memories, too few for a graph, or a graph already.
+    pub fn attach_graph(&self, owner: &Owner, bytes: &[u8]) -> Result<(GraphAttached, u64)> {
+        let refused = |e: String| Error::invalid("saved graph", e);
+        let _writes = self.writer.lock();
+        let slots = self
+            .owners
+            .get(owner)
+            .ok_or_else(|| refused("the user has no memories".into()))?;
+        let mut slots = slots.write();
+        let attached = slots.attach_graph(bytes).map_err(refused)?;
+        Ok((attached, slots.graph_version().unwrap_or(0)))
     }
 
     /// Bytes the stored vectors take over every owner: the `f32` arrays plus their int8 copies

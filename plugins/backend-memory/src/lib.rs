@@ -10,8 +10,9 @@ mod owners;
 mod slots;
 mod validate;
 
-pub use backend::InMemoryBackend;
+pub use backend::{InMemoryBackend, SavedGraph};
 pub use config::{HnswOptions, IndexKind, IndexOptions, MemoryOptions};
+pub use hnsw::GraphAttached;
 
 /// The name this backend registers under.
 pub const NAME: &str = "memory";

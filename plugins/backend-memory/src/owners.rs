@@ -7,7 +7,7 @@
 //! at the end, to install the graph; searches scan meanwhile.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
@@ -43,6 +43,11 @@ pub(crate) struct Owners {
     len: AtomicUsize,
     /// Graph builds started and not yet joined.
     builds: Mutex<Vec<JoinHandle<()>>>,
+    /// No build starts while set (a durable backend replaying its log, to attach saved graphs
+    /// before building the others).
+    held: AtomicBool,
+    /// Graph builds started since creation.
+    started: AtomicU64,
 }
 
 /// Runs `job`, catches up with the vectors added meanwhile outside any lock (copying them
@@ -74,7 +79,24 @@ impl Owners {
             map: RwLock::new(HashMap::new()),
             len: AtomicUsize::new(0),
             builds: Mutex::new(Vec::new()),
+            held: AtomicBool::new(false),
+            started: AtomicU64::new(0),
         }
+    }
+
+    /// Holds graph builds (`true`) or lets them start again (`false`), starting those due.
+    pub(crate) fn hold_builds(&self, hold: bool) {
+        self.held.store(hold, Ordering::Release);
+        if !hold {
+            for (_, slots) in self.all() {
+                self.write(&slots, |_| ());
+            }
+        }
+    }
+
+    /// Graph builds started since creation.
+    pub(crate) fn builds_started(&self) -> u64 {
+        self.started.load(Ordering::Acquire)
     }
 
     /// Applies `write` to `slots`, then starts the graph build it made due, if any.
@@ -82,9 +104,15 @@ impl Owners {
         let (out, job) = {
             let mut guard = slots.write();
             let out = write(&mut guard);
-            (out, guard.build_job())
+            let job = if self.held.load(Ordering::Acquire) {
+                None
+            } else {
+                guard.build_job()
+            };
+            (out, job)
         };
         if let Some(job) = job {
+            self.started.fetch_add(1, Ordering::AcqRel);
             let weak = Arc::downgrade(slots);
             if !self.index.hnsw_options().background {
                 build_and_install(weak, job);

@@ -8,7 +8,7 @@ use coda_core::vector::{dot, QuantizedQuery, TopK};
 use coda_core::{Filter, Memory, MemoryId, MemoryRecord, Scope, ScoredMemory};
 
 use crate::config::{IndexKind, IndexOptions};
-use crate::hnsw::{BuildJob, Built, GraphIndex};
+use crate::hnsw::{BuildJob, Built, GraphAttached, GraphIndex};
 use crate::int8_copy::Int8Copy;
 
 /// The int8 scan keeps at least this many candidates, so a small `limit` (1, 2) still has a
@@ -44,7 +44,8 @@ impl Slots {
                 IndexKind::Int8 | IndexKind::Hnsw => Some(Int8Copy::new(dims)),
                 IndexKind::Exact => None,
             },
-            graph: (index.kind() == IndexKind::Hnsw).then(|| GraphIndex::new(index.hnsw_options())),
+            graph: (index.kind() == IndexKind::Hnsw)
+                .then(|| GraphIndex::new(index.hnsw_options(), dims)),
             options: index,
         }
     }
@@ -54,7 +55,7 @@ impl Slots {
     pub(crate) fn vector_bytes(&self) -> usize {
         self.vectors.len() * std::mem::size_of::<f32>()
             + self.int8.as_ref().map_or(0, Int8Copy::bytes)
-            + self.graph.as_ref().map_or(0, |g| g.bytes(self.dims))
+            + self.graph.as_ref().map_or(0, GraphIndex::bytes)
     }
 
     /// Whether a graph serves this owner's searches now.
@@ -71,26 +72,47 @@ impl Slots {
 
     /// A graph build to start in the background, if one is due (see [`GraphIndex::build_job`]).
     pub(crate) fn build_job(&mut self) -> Option<BuildJob> {
-        let (vectors, dims) = (&self.vectors, self.dims);
-        self.graph.as_mut()?.build_job(vectors, dims)
+        let vectors = &self.vectors;
+        self.graph.as_mut()?.build_job(vectors)
     }
 
     /// The vectors added since `built` copied its own; `None` without a graph index.
     pub(crate) fn added_since(&self, built: &Built) -> Option<BuildJob> {
         let graph = self.graph.as_ref()?;
-        Some(graph.added_since(built, &self.vectors, self.dims))
+        Some(graph.added_since(built, &self.vectors))
     }
 
     /// Installs a finished build (see [`GraphIndex::install`]).
     pub(crate) fn install(&mut self, built: Built) {
-        let (vectors, dims) = (&self.vectors, self.dims);
+        let vectors = &self.vectors;
         if let Some(graph) = &mut self.graph {
-            graph.install(built, vectors, dims);
+            graph.install(built, vectors);
         }
     }
 
     pub(crate) fn len(&self) -> usize {
         self.memories.len()
+    }
+
+    /// The change stamp of this owner's graph, `None` without one.
+    pub(crate) fn graph_version(&self) -> Option<u64> {
+        self.graph.as_ref()?.version()
+    }
+
+    /// This owner's graph, saved with the memory and vector hash behind each point (see
+    /// [`GraphIndex::save`]); `None` without a graph.
+    pub(crate) fn save_graph(&self) -> Option<Result<Vec<u8>, String>> {
+        let ids: Vec<MemoryId> = self.memories.iter().map(|m| m.id).collect();
+        self.graph.as_ref()?.save(&ids, &self.vectors)
+    }
+
+    /// Attaches a graph [`save_graph`](Self::save_graph) wrote (see [`GraphIndex::attach`]).
+    pub(crate) fn attach_graph(&mut self, blob: &[u8]) -> Result<GraphAttached, String> {
+        let (index, vectors) = (&self.index, &self.vectors);
+        match &mut self.graph {
+            Some(graph) => graph.attach(blob, index, vectors),
+            None => Err("the index is not hnsw".into()),
+        }
     }
 
     fn vector(&self, slot: usize) -> &[f32] {

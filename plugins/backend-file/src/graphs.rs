@@ -1,0 +1,327 @@
+//! Saved HNSW graphs (`index = "hnsw"`): one file per user with a graph, beside the log, so an
+//! open loads a large user's graph instead of rebuilding it for minutes.
+//!
+//! A graph is saved after each compaction and at a clean shutdown (only when it changed since
+//! it was last saved or loaded), written to a temp file, fsynced, renamed over the user's file
+//! and the directory fsynced: a crash leaves the old file or the new one, never half of one.
+//!
+//! File layout (little-endian): magic `CODAHNSW`, format version (u32), tenant and user (each a
+//! u32 length and UTF-8 bytes), the log's end offset and record units when the save began
+//! (u64 each), the user's memory count the graph covers (u64), the payload's length (u64) and
+//! its `xxh3` (u64), then the payload: the memory backend's saved graph, which lists the memory
+//! and a hash of the vector behind each point.
+//!
+//! At open, after the log is replayed, each file is checked (magic, version, lengths, checksum)
+//! and attached to its user's replayed memories: points of memories deleted or changed since the
+//! save are removed and memories added since are inserted (see
+//! [`InMemoryBackend::attach_graph`]). A damaged, truncated or stale file is ignored with a
+//! warning and deleted; that user's graph is then built in the background as without a file.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use coda_backend_memory::{InMemoryBackend, SavedGraph};
+use coda_core::{Error, Owner, Result};
+use twox_hash::XxHash3_64;
+
+use crate::log::sync_dir;
+
+/// Names of graph files start with this.
+pub const GRAPH_PREFIX: &str = "graph-";
+/// And end with this.
+pub const GRAPH_SUFFIX: &str = ".hnsw";
+/// A graph being written, before its rename.
+const TEMP_SUFFIX: &str = ".hnsw.tmp";
+
+const MAGIC: &[u8; 8] = b"CODAHNSW";
+const VERSION: u32 = 1;
+/// Longest tenant or user name a header may hold (names are far shorter).
+const MAX_NAME: usize = 4_096;
+
+/// Where the log stood when a save began, for the header.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LogPosition {
+    pub offset: u64,
+    pub units: u64,
+}
+
+/// What opening did with the saved graphs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GraphsLoaded {
+    /// Graphs loaded and attached: those users' searches use a graph from the start.
+    pub loaded: usize,
+    /// Files ignored (damaged, truncated, stale, or for a user now too small) and deleted.
+    pub rejected: usize,
+    /// Points removed from loaded graphs: memories deleted or changed after the save.
+    pub removed: usize,
+    /// Memories inserted into loaded graphs: added or changed after the save.
+    pub added: usize,
+}
+
+/// The graph file of `owner` in `dir`: named by a hash of the owner, which the header holds.
+pub(crate) fn path_of(dir: &Path, owner: &Owner) -> PathBuf {
+    let mut key = Vec::with_capacity(owner.tenant.len() + owner.user_id.len() + 1);
+    key.extend_from_slice(owner.tenant.as_bytes());
+    key.push(0);
+    key.extend_from_slice(owner.user_id.as_bytes());
+    dir.join(format!(
+        "{GRAPH_PREFIX}{:016x}{GRAPH_SUFFIX}",
+        XxHash3_64::oneshot(&key)
+    ))
+}
+
+/// Every graph file in `dir` (temp files of a save a crash interrupted are deleted).
+fn graph_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with(GRAPH_PREFIX) {
+            continue;
+        }
+        if name.ends_with(TEMP_SUFFIX) {
+            let _ = fs::remove_file(entry.path());
+        } else if name.ends_with(GRAPH_SUFFIX) {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn encode(graph: &SavedGraph, at: LogPosition) -> Vec<u8> {
+    let (tenant, user) = (
+        graph.owner.tenant.as_bytes(),
+        graph.owner.user_id.as_bytes(),
+    );
+    let mut out = Vec::with_capacity(64 + tenant.len() + user.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    for name in [tenant, user] {
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(name);
+    }
+    for n in [
+        at.offset,
+        at.units,
+        graph.memories as u64,
+        graph.bytes.len() as u64,
+        XxHash3_64::oneshot(&graph.bytes),
+    ] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    out
+}
+
+/// A graph file's header, checked against its payload.
+struct Decoded<'a> {
+    owner: Owner,
+    at: LogPosition,
+    memories: u64,
+    payload: &'a [u8],
+}
+
+/// Bounds-checked reads: a damaged file is an error, never a panic.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err("truncated".into());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> std::result::Result<u32, String> {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(self.take(4)?);
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn u64(&mut self) -> std::result::Result<u64, String> {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn name(&mut self) -> std::result::Result<String, String> {
+        let len = self.u32()? as usize;
+        if len > MAX_NAME {
+            return Err(format!("a name of {len} bytes"));
+        }
+        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| "a name is not UTF-8".into())
+    }
+}
+
+fn decode(bytes: &[u8]) -> std::result::Result<Decoded<'_>, String> {
+    let mut r = Reader(bytes);
+    if r.take(MAGIC.len())? != MAGIC {
+        return Err("not a graph file (bad magic)".into());
+    }
+    let version = r.u32()?;
+    if version != VERSION {
+        return Err(format!("format version {version}, {VERSION} expected"));
+    }
+    let owner = Owner::new(r.name()?, r.name()?);
+    let at = LogPosition {
+        offset: r.u64()?,
+        units: r.u64()?,
+    };
+    let memories = r.u64()?;
+    let len = r.u64()?;
+    let checksum = r.u64()?;
+    if len != r.0.len() as u64 {
+        return Err(format!(
+            "the payload holds {} bytes, the header says {len} (truncated or extended)",
+            r.0.len()
+        ));
+    }
+    if XxHash3_64::oneshot(r.0) != checksum {
+        return Err("checksum mismatch (damaged)".into());
+    }
+    Ok(Decoded {
+        owner,
+        at,
+        memories,
+        payload: r.0,
+    })
+}
+
+/// Attaches every graph file in `dir` to `inner`'s replayed memories (whose graph builds are
+/// held); rejected files are deleted with a warning. Returns what it did and the change stamp
+/// of each loaded graph (which is then what is on disk).
+pub(crate) fn load_all(
+    dir: &Path,
+    inner: &InMemoryBackend,
+) -> Result<(GraphsLoaded, HashMap<Owner, u64>)> {
+    let mut report = GraphsLoaded::default();
+    let mut on_disk = HashMap::new();
+    for path in graph_files(dir)? {
+        let started = std::time::Instant::now();
+        let attached = fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                let file = decode(&bytes)?;
+                if path != path_of(dir, &file.owner) {
+                    return Err("the file is named for another user".into());
+                }
+                let (attached, version) = inner
+                    .attach_graph(&file.owner, file.payload)
+                    .map_err(|e| e.to_string())?;
+                Ok((file.owner, file.at, file.memories, attached, version))
+            });
+        match attached {
+            Ok((owner, at, memories, attached, version)) => {
+                tracing::info!(
+                    graph = %path.display(),
+                    tenant = %owner.tenant,
+                    user = %owner.user_id,
+                    saved_memories = memories,
+                    saved_at_log_offset = at.offset,
+                    saved_at_log_units = at.units,
+                    removed = attached.removed,
+                    added = attached.added,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "loaded the user's saved HNSW graph"
+                );
+                report.loaded += 1;
+                report.removed += attached.removed;
+                report.added += attached.added;
+                on_disk.insert(owner, version);
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    graph = %path.display(),
+                    reason = %reason,
+                    "ignored a saved HNSW graph; the user's graph is rebuilt in the background"
+                );
+                report.rejected += 1;
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+    Ok((report, on_disk))
+}
+
+/// Writes `bytes` to `path` atomically: a temp file, fsynced, renamed over `path`.
+fn write_atomically(dir: &Path, path: &Path, parts: &[&[u8]]) -> Result<()> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temp)?;
+        for part in parts {
+            file.write_all(part)?;
+        }
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(Error::io("write", &temp, e));
+    }
+    fs::rename(&temp, path).map_err(|e| Error::io("rename", &temp, e))?;
+    sync_dir(dir)
+}
+
+/// Saves every graph that changed since `on_disk` last recorded it, updates `on_disk`, and
+/// deletes the files of users that no longer have a graph. Returns how many were written;
+/// a file that cannot be written is logged and left as it was.
+pub(crate) fn save_all(
+    dir: &Path,
+    inner: &InMemoryBackend,
+    at: LogPosition,
+    on_disk: &mut HashMap<Owner, u64>,
+) -> usize {
+    let mut written = 0;
+    let mut with_graph: HashSet<Owner> = HashSet::new();
+    for (owner, _) in inner.graph_versions() {
+        with_graph.insert(owner);
+    }
+    let saved = std::cell::RefCell::new(Vec::new());
+    inner.save_graphs(
+        &|owner, version| on_disk.get(owner) != Some(&version),
+        &mut |graph| {
+            let path = path_of(dir, &graph.owner);
+            let header = encode(&graph, at);
+            match write_atomically(dir, &path, &[&header, &graph.bytes]) {
+                Ok(()) => saved.borrow_mut().push((graph.owner, graph.version)),
+                Err(e) => tracing::warn!(
+                    graph = %path.display(),
+                    error = %e,
+                    "could not save the user's HNSW graph; the next open rebuilds or catches up"
+                ),
+            }
+        },
+    );
+    for (owner, version) in saved.into_inner() {
+        with_graph.insert(owner.clone());
+        on_disk.insert(owner, version);
+        written += 1;
+    }
+    // A user without a graph now (erased, shrunk, or a graph that failed) loses its file.
+    let gone: Vec<Owner> = on_disk
+        .keys()
+        .filter(|o| !with_graph.contains(*o))
+        .cloned()
+        .collect();
+    for owner in gone {
+        on_disk.remove(&owner);
+        let path = path_of(dir, &owner);
+        if let Err(e) = fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(graph = %path.display(), error = %e, "could not delete a graph file");
+            }
+        }
+    }
+    written
+}
