@@ -52,10 +52,10 @@ impl HnswOptions {
     /// is ≈ 20 ms and finds the exact top 10 (recall ≥ 0.99), while a graph costs about 3 KB
     /// more per memory and about a minute of build time per 200,000 on two cores.
     pub const DEFAULT_MIN_VECTORS: usize = 200_000;
-    /// Search breadth by default: at 200,000 × 384 (the bench's hashing-embedder memories)
-    /// recall@10 0.978 at p50 0.61 ms; 64 gave 0.948 at 0.37 ms, 256 gave 0.990 at 0.98 ms.
-    /// At 1,000,000 × 384 it gives only ≈ 0.90, and 256 is needed for 0.95 (README figures).
-    pub const DEFAULT_EF_SEARCH: usize = 128;
+    /// Search breadth by default: at 1,000,000 × 384 (the bench's hashing-embedder memories)
+    /// recall@10 ≈ 0.95 at p50 1.6–2.0 ms, where 128 gave only ≈ 0.90; at 200,000, 0.990 at
+    /// 0.98 ms (128: 0.978 at 0.61 ms). README figures.
+    pub const DEFAULT_EF_SEARCH: usize = 256;
     /// Links per node: 16, the usual choice for a few hundred dimensions.
     pub const DEFAULT_LINKS: usize = 16;
     /// Insertion breadth.

@@ -13,14 +13,17 @@
 //! had) never panics: a search falls back to the scan, a failed write drops the graph (searches
 //! scan, and a rebuild is due), a failed build is retried only once the owner has doubled.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use coda_core::MemoryId;
-use twox_hash::XxHash3_64;
-use usearch::{Index, MetricKind, ScalarKind};
-
 use crate::config::HnswOptions;
+
+mod graph;
+mod saved;
+
+use graph::{text, Graph};
+
+pub use saved::GraphAttached;
 
 /// A finished build takes the owner's write lock to install only once fewer than this many
 /// vectors were added meanwhile; until then it copies the added ones out under a read lock and
@@ -28,217 +31,12 @@ use crate::config::HnswOptions;
 /// catch-up that blocks the owner's writes and searches.
 pub(crate) const MAX_CATCH_UP: usize = 1_000;
 
-/// Search contexts the graph keeps: USearch needs one per concurrent search (a search finding
-/// none fails, and then scans), and each is small until used.
-const CONTEXTS: usize = 64;
-
-/// Rows below which a batch is inserted on the calling thread alone.
-const PARALLEL_FROM: usize = 256;
-
-/// Opens the graph blob [`GraphIndex::save`] writes (version 1).
-const BLOB_MAGIC: &[u8; 8] = b"CODAGRF1";
-
-/// Bytes of one entry of a saved graph: graph id, memory id, hash of the vector.
-const ENTRY_BYTES: usize = 8 + 16 + 8;
-
-/// A saved graph is attached only when it still covers at least this share of the memories
-/// (the rest are inserted into it); below, a fresh build is the better graph.
-const ATTACH_MIN_KEPT: f64 = 0.5;
-
 /// Stamps each change of any graph, so a durable backend can tell a graph it saved (or
 /// loaded) from one changed since.
 static VERSIONS: AtomicU64 = AtomicU64::new(1);
 
 fn next_version() -> u64 {
     VERSIONS.fetch_add(1, Ordering::Relaxed)
-}
-
-/// The hash a saved graph keeps of each vector, to tell at attach time which memories
-/// changed since: `xxh3` of the little-endian `f32` bytes.
-fn vector_hash(vector: &[f32], buf: &mut Vec<u8>) -> u64 {
-    buf.clear();
-    for x in vector {
-        buf.extend_from_slice(&x.to_le_bytes());
-    }
-    XxHash3_64::oneshot(buf)
-}
-
-/// What attaching a saved graph did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct GraphAttached {
-    /// Points of the saved graph kept (their memory is live with the same vector).
-    pub kept: usize,
-    /// Points removed from it: memories deleted, or whose vector changed, since the save.
-    pub removed: usize,
-    /// Memories inserted into it: added, or changed, since the save.
-    pub added: usize,
-}
-
-/// A bounds-checked reader over a saved blob: a damaged one is an error, never a panic.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.0.len() < n {
-            return Err("the saved graph is truncated".into());
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-
-    fn u64(&mut self) -> Result<u64, String> {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(self.take(8)?);
-        Ok(u64::from_le_bytes(b))
-    }
-}
-
-/// A USearch error as text.
-fn text(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
-/// One graph, and how many of its nodes are in use or free (removed, to be reused).
-pub(crate) struct Graph {
-    index: Index,
-    /// Nodes allocated: live points plus `free` ones.
-    nodes: usize,
-    /// Nodes freed by removal that the next insertions reuse.
-    free: usize,
-}
-
-impl Graph {
-    pub(crate) fn new(options: &HnswOptions, dims: usize, capacity: usize) -> Result<Self, String> {
-        let index = Index::new(&usearch::IndexOptions {
-            dimensions: dims,
-            metric: MetricKind::IP,
-            quantization: ScalarKind::F32,
-            connectivity: options.links,
-            expansion_add: options.ef_construction,
-            expansion_search: options.ef_search,
-            multi: false,
-        })
-        .map_err(text)?;
-        let graph = Graph {
-            index,
-            nodes: 0,
-            free: 0,
-        };
-        graph.reserve(capacity.max(1_024))?;
-        Ok(graph)
-    }
-
-    /// A graph restored from USearch's serialized form (as [`Graph::save`] wrote it).
-    fn load(bytes: &[u8], options: &HnswOptions, dims: usize) -> Result<Self, String> {
-        let meta = Index::metadata_from_buffer(bytes).map_err(text)?;
-        if meta.dimensions != dims as u64 || meta.metric != MetricKind::IP || meta.multi {
-            return Err(format!(
-                "the graph holds {} dimensions ({:?}, multi {}); {dims} (IP) expected",
-                meta.dimensions, meta.metric, meta.multi
-            ));
-        }
-        let graph = Graph::new(options, dims, 0)?;
-        graph.index.load_from_buffer(bytes).map_err(text)?;
-        graph.index.change_expansion_add(options.ef_construction);
-        graph.index.change_expansion_search(options.ef_search);
-        let free = usize::try_from(meta.count_deleted).map_err(text)?;
-        let graph = Graph {
-            nodes: graph.index.size() + free,
-            free,
-            index: graph.index,
-        };
-        graph.reserve(graph.nodes.max(1_024))?;
-        Ok(graph)
-    }
-
-    /// The graph in USearch's serialized form.
-    fn save(&self) -> Result<Vec<u8>, String> {
-        let mut bytes = vec![0u8; self.index.serialized_length()];
-        self.index.save_to_buffer(&mut bytes).map_err(text)?;
-        Ok(bytes)
-    }
-
-    fn reserve(&self, capacity: usize) -> Result<(), String> {
-        self.index
-            .reserve_capacity_and_threads(capacity, CONTEXTS)
-            .map_err(text)
-    }
-
-    /// Room for `more` insertions, growing by half at least so growth stays amortised.
-    fn make_room(&mut self, more: usize) -> Result<(), String> {
-        let needed = self.nodes + more.saturating_sub(self.free);
-        if needed > self.index.capacity() {
-            self.reserve(needed.max(self.index.capacity() * 3 / 2))?;
-        }
-        Ok(())
-    }
-
-    /// Counts `added` insertions, which reuse free nodes first.
-    fn count_added(&mut self, added: usize) {
-        let reused = added.min(self.free);
-        self.free -= reused;
-        self.nodes += added - reused;
-    }
-
-    /// Live points.
-    pub(crate) fn points(&self) -> usize {
-        self.index.size()
-    }
-
-    fn set_ef_search(&self, ef: usize) {
-        self.index.change_expansion_search(ef);
-    }
-
-    fn insert(&mut self, vector: &[f32], gid: u64) -> Result<(), String> {
-        self.make_room(1)?;
-        self.index.add(gid, vector).map_err(text)?;
-        self.count_added(1);
-        Ok(())
-    }
-
-    fn remove(&mut self, gid: u64) -> Result<(), String> {
-        let removed = self.index.remove(gid).map_err(text)?;
-        self.free += removed;
-        Ok(())
-    }
-
-    /// Inserts every row, over every core (two threads at least) for a large batch: USearch's
-    /// insertion is thread-safe once capacity is reserved.
-    fn insert_all(&mut self, rows: &[(&[f32], u64)]) -> Result<(), String> {
-        self.make_room(rows.len())?;
-        let threads = std::thread::available_parallelism()
-            .map_or(2, |n| n.get().max(2))
-            .min(rows.len() / PARALLEL_FROM)
-            .max(1);
-        let index = &self.index;
-        let insert = |part: &[(&[f32], u64)]| -> Result<(), String> {
-            for &(vector, gid) in part {
-                index.add(gid, vector).map_err(text)?;
-            }
-            Ok(())
-        };
-        let outcome = if threads == 1 {
-            insert(rows)
-        } else {
-            let per_thread = rows.len().div_ceil(threads);
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = rows
-                    .chunks(per_thread)
-                    .map(|part| scope.spawn(move || insert(part)))
-                    .collect();
-                handles.into_iter().try_for_each(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("an insertion thread panicked".into()))
-                })
-            })
-        };
-        // After a failure the caller drops the graph; the counts no longer matter.
-        if outcome.is_ok() {
-            self.count_added(rows.len());
-        }
-        outcome
-    }
 }
 
 /// The vectors a background build starts from, copied out under the owner's lock.
@@ -559,135 +357,6 @@ impl GraphIndex {
     /// The change stamp of the graph as it stands (`None` without a graph).
     pub(crate) fn version(&self) -> Option<u64> {
         self.graph.as_ref().map(|_| self.version)
-    }
-
-    /// The graph with, for each of its points, the memory it stands for and a hash of that
-    /// vector, so [`attach`](Self::attach) can check it against the memories of another day.
-    /// `ids` and `vectors` are the owner's, slot for slot. `None` without a graph.
-    pub(crate) fn save(
-        &self,
-        ids: &[MemoryId],
-        vectors: &[f32],
-    ) -> Option<Result<Vec<u8>, String>> {
-        let graph = self.graph.as_ref()?;
-        Some(graph.save().map(|usearch| {
-            let mut out = Vec::with_capacity(24 + ids.len() * ENTRY_BYTES + usearch.len());
-            out.extend_from_slice(BLOB_MAGIC);
-            out.extend_from_slice(&(self.dims as u64).to_le_bytes());
-            out.extend_from_slice(&(ids.len() as u64).to_le_bytes());
-            let mut buf = Vec::with_capacity(self.dims * 4);
-            for (slot, id) in ids.iter().enumerate() {
-                let vector = &vectors[slot * self.dims..(slot + 1) * self.dims];
-                out.extend_from_slice(&self.gids[slot].to_le_bytes());
-                out.extend_from_slice(id.as_bytes());
-                out.extend_from_slice(&vector_hash(vector, &mut buf).to_le_bytes());
-            }
-            out.extend_from_slice(&usearch);
-            out
-        }))
-    }
-
-    /// Attaches a graph [`save`](Self::save) wrote, once checked against the owner's memories
-    /// now (`index` maps each to its slot; `vectors` slot for slot): a point whose memory is
-    /// gone or whose vector changed is removed, a memory the graph lacks is inserted. Refused
-    /// (an error naming why) when the blob is damaged, does not match its own graph, covers
-    /// less than half of the memories, or the owner already has a graph or a build under way.
-    pub(crate) fn attach(
-        &mut self,
-        blob: &[u8],
-        index: &HashMap<MemoryId, usize>,
-        vectors: &[f32],
-    ) -> Result<GraphAttached, String> {
-        if self.graph.is_some() || self.building {
-            return Err("the user already has a graph or a build under way".into());
-        }
-        let len = self.gids.len();
-        if len < self.options.min_vectors / 2 {
-            return Err(format!(
-                "the user holds {len} memories, too few for a graph (hnsw_min_vectors {})",
-                self.options.min_vectors
-            ));
-        }
-        let mut reader = Reader(blob);
-        if reader.take(8)? != BLOB_MAGIC {
-            return Err("not a saved graph (bad magic)".into());
-        }
-        if reader.u64()? != self.dims as u64 {
-            return Err("the saved graph has other dimensions".into());
-        }
-        let count = usize::try_from(reader.u64()?).map_err(text)?;
-        let entries = reader.take(count.checked_mul(ENTRY_BYTES).ok_or("bad count")?)?;
-        let mut graph = Graph::load(reader.0, &self.options, self.dims)?;
-        if graph.points() != count {
-            return Err(format!(
-                "the saved graph holds {} points but lists {count}",
-                graph.points()
-            ));
-        }
-        let mut gids: Vec<Option<u64>> = vec![None; len];
-        let mut seen = HashSet::with_capacity(count);
-        let mut dead = Vec::new();
-        let mut buf = Vec::with_capacity(self.dims * 4);
-        let mut next_gid = 0u64;
-        for entry in entries.chunks_exact(ENTRY_BYTES) {
-            let mut r = Reader(entry);
-            let gid = r.u64()?;
-            let id = MemoryId::from_slice(r.take(16)?).map_err(text)?;
-            let hash = r.u64()?;
-            if !seen.insert(gid) || !graph.index.contains(gid) {
-                return Err(format!(
-                    "graph id {gid} is listed twice or not in the graph"
-                ));
-            }
-            next_gid = next_gid.max(gid.saturating_add(1));
-            let slot = index.get(&id).copied().filter(|&slot| {
-                gids[slot].is_none()
-                    && vector_hash(&vectors[slot * self.dims..(slot + 1) * self.dims], &mut buf)
-                        == hash
-            });
-            match slot {
-                Some(slot) => gids[slot] = Some(gid),
-                None => dead.push(gid),
-            }
-        }
-        let kept = count - dead.len();
-        if (kept as f64) < ATTACH_MIN_KEPT * len as f64 {
-            return Err(format!(
-                "the saved graph covers {kept} of {len} memories; a fresh build is better"
-            ));
-        }
-        for &gid in &dead {
-            graph.remove(gid)?;
-        }
-        let mut added_gids = Vec::new();
-        let gids: Vec<u64> = gids
-            .into_iter()
-            .map(|gid| {
-                gid.unwrap_or_else(|| {
-                    let gid = next_gid;
-                    next_gid += 1;
-                    added_gids.push(gid);
-                    gid
-                })
-            })
-            .collect();
-        let rows: Vec<(&[f32], u64)> = gids
-            .iter()
-            .enumerate()
-            .filter(|&(_, gid)| added_gids.binary_search(gid).is_ok())
-            .map(|(slot, &gid)| (&vectors[slot * self.dims..(slot + 1) * self.dims], gid))
-            .collect();
-        graph.insert_all(&rows)?;
-        self.slot_of = gids.iter().enumerate().map(|(s, &g)| (g, s)).collect();
-        self.gids = gids;
-        self.next_gid = next_gid;
-        self.graph = Some(graph);
-        self.version = next_version();
-        Ok(GraphAttached {
-            kept,
-            removed: dead.len(),
-            added: rows.len(),
-        })
     }
 
     /// Every slot's graph id is mapped back to that slot, and the graph holds exactly the live

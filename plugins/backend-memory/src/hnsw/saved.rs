@@ -1,0 +1,195 @@
+//! A graph saved with the memories it stands for, and attached again to the memories of a
+//! later day (`index = "hnsw"` in a durable backend): the blob [`GraphIndex::save`] writes
+//! lists, for each point, its graph id, its memory and a hash of that vector, then USearch's
+//! own serialized graph; [`GraphIndex::attach`] checks every entry against the owner's
+//! memories now, removes the points of memories deleted or changed since and inserts the
+//! memories added since.
+
+use std::collections::{HashMap, HashSet};
+
+use coda_core::MemoryId;
+use twox_hash::XxHash3_64;
+
+use super::{next_version, text, Graph, GraphIndex};
+
+/// Opens the graph blob [`GraphIndex::save`] writes (version 1).
+const BLOB_MAGIC: &[u8; 8] = b"CODAGRF1";
+
+/// Bytes of one entry of a saved graph: graph id, memory id, hash of the vector.
+const ENTRY_BYTES: usize = 8 + 16 + 8;
+
+/// A saved graph is attached only when it still covers at least this share of the memories
+/// (the rest are inserted into it); below, a fresh build is the better graph.
+const ATTACH_MIN_KEPT: f64 = 0.5;
+
+/// The hash a saved graph keeps of each vector, to tell at attach time which memories
+/// changed since: `xxh3` of the little-endian `f32` bytes.
+fn vector_hash(vector: &[f32], buf: &mut Vec<u8>) -> u64 {
+    buf.clear();
+    for x in vector {
+        buf.extend_from_slice(&x.to_le_bytes());
+    }
+    XxHash3_64::oneshot(buf)
+}
+
+/// What attaching a saved graph did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GraphAttached {
+    /// Points of the saved graph kept (their memory is live with the same vector).
+    pub kept: usize,
+    /// Points removed from it: memories deleted, or whose vector changed, since the save.
+    pub removed: usize,
+    /// Memories inserted into it: added, or changed, since the save.
+    pub added: usize,
+}
+
+/// A bounds-checked reader over a saved blob: a damaged one is an error, never a panic.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err("the saved graph is truncated".into());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(b))
+    }
+}
+
+impl GraphIndex {
+    /// The graph with, for each of its points, the memory it stands for and a hash of that
+    /// vector, so [`attach`](Self::attach) can check it against the memories of another day.
+    /// `ids` and `vectors` are the owner's, slot for slot. `None` without a graph.
+    pub(crate) fn save(
+        &self,
+        ids: &[MemoryId],
+        vectors: &[f32],
+    ) -> Option<Result<Vec<u8>, String>> {
+        let graph = self.graph.as_ref()?;
+        Some(graph.save().map(|usearch| {
+            let mut out = Vec::with_capacity(24 + ids.len() * ENTRY_BYTES + usearch.len());
+            out.extend_from_slice(BLOB_MAGIC);
+            out.extend_from_slice(&(self.dims as u64).to_le_bytes());
+            out.extend_from_slice(&(ids.len() as u64).to_le_bytes());
+            let mut buf = Vec::with_capacity(self.dims * 4);
+            for (slot, id) in ids.iter().enumerate() {
+                let vector = &vectors[slot * self.dims..(slot + 1) * self.dims];
+                out.extend_from_slice(&self.gids[slot].to_le_bytes());
+                out.extend_from_slice(id.as_bytes());
+                out.extend_from_slice(&vector_hash(vector, &mut buf).to_le_bytes());
+            }
+            out.extend_from_slice(&usearch);
+            out
+        }))
+    }
+
+    /// Attaches a graph [`save`](Self::save) wrote, once checked against the owner's memories
+    /// now (`index` maps each to its slot; `vectors` slot for slot): a point whose memory is
+    /// gone or whose vector changed is removed, a memory the graph lacks is inserted. Refused
+    /// (an error naming why) when the blob is damaged, does not match its own graph, covers
+    /// less than half of the memories, or the owner already has a graph or a build under way.
+    pub(crate) fn attach(
+        &mut self,
+        blob: &[u8],
+        index: &HashMap<MemoryId, usize>,
+        vectors: &[f32],
+    ) -> Result<GraphAttached, String> {
+        if self.graph.is_some() || self.building {
+            return Err("the user already has a graph or a build under way".into());
+        }
+        let len = self.gids.len();
+        if len < self.options.min_vectors / 2 {
+            return Err(format!(
+                "the user holds {len} memories, too few for a graph (hnsw_min_vectors {})",
+                self.options.min_vectors
+            ));
+        }
+        let mut reader = Reader(blob);
+        if reader.take(8)? != BLOB_MAGIC {
+            return Err("not a saved graph (bad magic)".into());
+        }
+        if reader.u64()? != self.dims as u64 {
+            return Err("the saved graph has other dimensions".into());
+        }
+        let count = usize::try_from(reader.u64()?).map_err(text)?;
+        let entries = reader.take(count.checked_mul(ENTRY_BYTES).ok_or("bad count")?)?;
+        let mut graph = Graph::load(reader.0, &self.options, self.dims)?;
+        if graph.points() != count {
+            return Err(format!(
+                "the saved graph holds {} points but lists {count}",
+                graph.points()
+            ));
+        }
+        let mut gids: Vec<Option<u64>> = vec![None; len];
+        let mut seen = HashSet::with_capacity(count);
+        let mut dead = Vec::new();
+        let mut buf = Vec::with_capacity(self.dims * 4);
+        let mut next_gid = 0u64;
+        for entry in entries.chunks_exact(ENTRY_BYTES) {
+            let mut r = Reader(entry);
+            let gid = r.u64()?;
+            let id = MemoryId::from_slice(r.take(16)?).map_err(text)?;
+            let hash = r.u64()?;
+            if !seen.insert(gid) || !graph.index.contains(gid) {
+                return Err(format!(
+                    "graph id {gid} is listed twice or not in the graph"
+                ));
+            }
+            next_gid = next_gid.max(gid.saturating_add(1));
+            let slot = index.get(&id).copied().filter(|&slot| {
+                gids[slot].is_none()
+                    && vector_hash(&vectors[slot * self.dims..(slot + 1) * self.dims], &mut buf)
+                        == hash
+            });
+            match slot {
+                Some(slot) => gids[slot] = Some(gid),
+                None => dead.push(gid),
+            }
+        }
+        let kept = count - dead.len();
+        if (kept as f64) < ATTACH_MIN_KEPT * len as f64 {
+            return Err(format!(
+                "the saved graph covers {kept} of {len} memories; a fresh build is better"
+            ));
+        }
+        for &gid in &dead {
+            graph.remove(gid)?;
+        }
+        let mut added_gids = Vec::new();
+        let gids: Vec<u64> = gids
+            .into_iter()
+            .map(|gid| {
+                gid.unwrap_or_else(|| {
+                    let gid = next_gid;
+                    next_gid += 1;
+                    added_gids.push(gid);
+                    gid
+                })
+            })
+            .collect();
+        let rows: Vec<(&[f32], u64)> = gids
+            .iter()
+            .enumerate()
+            .filter(|&(_, gid)| added_gids.binary_search(gid).is_ok())
+            .map(|(slot, &gid)| (&vectors[slot * self.dims..(slot + 1) * self.dims], gid))
+            .collect();
+        graph.insert_all(&rows)?;
+        self.slot_of = gids.iter().enumerate().map(|(s, &g)| (g, s)).collect();
+        self.gids = gids;
+        self.next_gid = next_gid;
+        self.graph = Some(graph);
+        self.version = next_version();
+        Ok(GraphAttached {
+            kept,
+            removed: dead.len(),
+            added: rows.len(),
+        })
+    }
+}
