@@ -309,3 +309,19 @@ fn a_graph_from_an_older_log_state_gets_the_later_appends_and_deletes() {
         assert!(hits.iter().all(|h| !gone.contains(&h.id)), "a deleted one");
     }
 }
+
+#[test]
+fn erasing_a_user_deletes_its_saved_graph_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0xE7A5);
+    let queries: Vec<Vec<f32>> = (0..4).map(|_| rng.unit()).collect();
+    saved_graph(dir.path(), 1_500, &mut rng, &queries);
+    let backend = open(dir.path());
+    assert_eq!(backend.graphs_ready(), 1);
+    let erased = backend.erase_owner(&Scope::default()).unwrap();
+    assert_eq!(erased.memories, 1_500);
+    // Gone when the call returns, not at the next shutdown: the file holds the user's vectors.
+    assert!(graph_files(dir.path()).is_empty());
+    drop(backend);
+    assert!(graph_files(dir.path()).is_empty());
+}
