@@ -384,11 +384,12 @@ fn put_lifecycle(out: &mut Vec<u8>, memory: &Memory) {
     }
 }
 
-/// Reads fields off a payload; every read is bounds-checked.
-struct Reader<'a>(&'a [u8]);
+/// Reads fields off a payload (a record's, or a saved graph's header in `graphs.rs`); every
+/// read is bounds-checked.
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         if self.0.len() < n {
             return Err(format!("record ends {} bytes early", n - self.0.len()));
         }
@@ -407,11 +408,15 @@ impl<'a> Reader<'a> {
         Ok(self.array::<1>()?[0])
     }
 
-    fn u32(&mut self) -> Result<u32, String> {
+    pub(crate) fn u32(&mut self) -> Result<u32, String> {
         Ok(u32::from_le_bytes(self.array()?))
     }
 
-    fn str(&mut self) -> Result<&'a str, String> {
+    pub(crate) fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    pub(crate) fn str(&mut self) -> Result<&'a str, String> {
         let len = self.u32()? as usize;
         std::str::from_utf8(self.take(len)?).map_err(|e| format!("text is not UTF-8: {e}"))
     }

@@ -26,6 +26,7 @@ use coda_backend_memory::{InMemoryBackend, SavedGraph};
 use coda_core::{Error, Owner, Result};
 use twox_hash::XxHash3_64;
 
+use crate::format::Reader;
 use crate::log::sync_dir;
 
 /// Names of graph files start with this.
@@ -37,8 +38,6 @@ const TEMP_SUFFIX: &str = ".hnsw.tmp";
 
 const MAGIC: &[u8; 8] = b"CODAHNSW";
 const VERSION: u32 = 1;
-/// Longest tenant or user name a header may hold (names are far shorter).
-const MAX_NAME: usize = 4_096;
 
 /// Where the log stood when a save began, for the header.
 #[derive(Debug, Clone, Copy, Default)]
@@ -125,40 +124,6 @@ struct Decoded<'a> {
     payload: &'a [u8],
 }
 
-/// Bounds-checked reads: a damaged file is an error, never a panic.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
-        if self.0.len() < n {
-            return Err("truncated".into());
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-
-    fn u32(&mut self) -> std::result::Result<u32, String> {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(self.take(4)?);
-        Ok(u32::from_le_bytes(b))
-    }
-
-    fn u64(&mut self) -> std::result::Result<u64, String> {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(self.take(8)?);
-        Ok(u64::from_le_bytes(b))
-    }
-
-    fn name(&mut self) -> std::result::Result<String, String> {
-        let len = self.u32()? as usize;
-        if len > MAX_NAME {
-            return Err(format!("a name of {len} bytes"));
-        }
-        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| "a name is not UTF-8".into())
-    }
-}
-
 fn decode(bytes: &[u8]) -> std::result::Result<Decoded<'_>, String> {
     let mut r = Reader(bytes);
     if r.take(MAGIC.len())? != MAGIC {
@@ -168,7 +133,7 @@ fn decode(bytes: &[u8]) -> std::result::Result<Decoded<'_>, String> {
     if version != VERSION {
         return Err(format!("format version {version}, {VERSION} expected"));
     }
-    let owner = Owner::new(r.name()?, r.name()?);
+    let owner = Owner::new(r.str()?.to_owned(), r.str()?.to_owned());
     let at = LogPosition {
         offset: r.u64()?,
         units: r.u64()?,
