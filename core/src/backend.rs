@@ -253,6 +253,16 @@ pub trait MemoryBackend: Send + Sync + 'static {
         true
     }
 
+    /// Whether, run inside [`durability::defer`](crate::durability::defer), the quick calls
+    /// (insert, update, delete, session changes, reads) never wait on I/O: they append to the
+    /// page cache, apply in memory and hand any fsync wait to the caller with
+    /// [`durability::hand_off`](crate::durability::hand_off). The server then runs quick
+    /// operations on the request's own thread and awaits the handed-off waits before it
+    /// answers. Defaults to `!may_block()`.
+    fn quick_when_deferred(&self) -> bool {
+        !self.may_block()
+    }
+
     /// Makes every acknowledged change durable.
     fn flush(&self) -> Result<()> {
         Ok(())

@@ -7,6 +7,7 @@ pub mod bus;
 pub mod cluster;
 pub mod config;
 pub mod diff;
+pub mod durability;
 pub mod embed;
 pub mod error;
 pub mod event;

@@ -94,31 +94,42 @@ where
     let metrics: Arc<Metrics> = Arc::clone(&state.metrics);
     // An operation applied from the cluster's stream runs with its time and id seed.
     let stamp = crate::cluster::current_stamp();
+    let start = Instant::now();
+    // Writes hand their fsync wait back (`durability::defer`) instead of holding a thread
+    // asleep; the answer waits for it below.
     let run = move || {
-        let start = Instant::now();
         // A change and its event happen together with respect to an online backup.
-        let writing = manager.write_gate();
-        let result = match stamp {
+        let _writing = manager.write_gate();
+        coda::durability::defer(|| match stamp {
             Some(stamp) => stamp.apply(|| f(&manager)),
             None => f(&manager),
-        };
-        drop(writing);
-        if let Some(op) = op {
-            metrics.observe(op, start.elapsed());
-        }
-        result
+        })
     };
-    if runs_inline(&state.manager, op) {
-        return run().map_err(ApiError::from);
+    let (result, waits) = if runs_inline(&state.manager, op) {
+        run()
+    } else {
+        match tokio::task::spawn_blocking(run).await {
+            Ok(ran) => ran,
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("the operation did not complete: {e}"),
+                ))
+            }
+        }
+    };
+    let durable = if waits.is_empty() {
+        Ok(())
+    } else {
+        waits.wait().await
+    };
+    if let Some(op) = op {
+        metrics.observe(op, start.elapsed());
     }
-    match tokio::task::spawn_blocking(run).await {
-        Ok(result) => result.map_err(ApiError::from),
-        Err(e) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("the operation did not complete: {e}"),
-        )),
-    }
+    let value = result?;
+    durable?;
+    Ok(value)
 }
 
 /// Whether `op` is quick enough to run on an async thread: adding a memory, searching, or
@@ -628,7 +639,7 @@ mod tests {
     }
 
     #[test]
-    fn only_quick_operations_on_a_backend_in_memory_with_a_cheap_embedder_run_inline() {
+    fn only_quick_operations_with_a_cheap_embedder_and_a_quick_backend_run_inline() {
         let dir = tempfile::tempdir().expect("tempdir");
         let quick = manager(dir.path(), "memory", "hashing");
         for op in ["add", "search", "turn"] {
@@ -641,9 +652,11 @@ mod tests {
         quick.enable_auto_snapshot(10).expect("auto");
         assert!(!runs_inline(&quick, Some("turn")));
         assert!(runs_inline(&quick, Some("add")));
-        // The file backend may fsync: everything goes to the blocking pool.
+        // The file backend's quick writes hand their fsync wait back (`durability::defer`):
+        // they run inline too, the rest on the blocking pool.
         let file = manager(dir.path(), "file", "hashing");
-        assert!(!runs_inline(&file, Some("add")));
+        assert!(runs_inline(&file, Some("add")));
+        assert!(!runs_inline(&file, Some("persist")));
     }
 
     #[test]

@@ -441,10 +441,13 @@ impl MemoryManager {
     }
 
     /// Whether an operation that only touches the backend, the embedder and the sinks (adding a
-    /// memory, a search) never waits on I/O or a model, so it can run on an async thread:
-    /// the backend never blocks and the embedder is cheap. (Sinks never block by contract.)
+    /// memory, a search) never waits on I/O or a model when run inside
+    /// [`durability::defer`](crate::durability::defer), so it can run on an async thread: the
+    /// backend's quick calls never block there ([`MemoryBackend::quick_when_deferred`]) and the
+    /// embedder is cheap. (Sinks never block by contract.) The caller awaits the handed-off
+    /// waits before it answers.
     pub fn answers_inline(&self) -> bool {
-        !self.backend.may_block() && self.embedder.is_cheap()
+        self.backend.quick_when_deferred() && self.embedder.is_cheap()
     }
 
     /// Flushes the backend and every sink.

@@ -2,17 +2,16 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use coda_backend_memory::{InMemoryBackend, IndexKind};
 use coda_core::{
     By, Change, Erased, Error, Filter, Memory, MemoryBackend, MemoryId, MemoryRecord, Owner,
     Result, Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey, SessionState, Version,
 };
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::compact::{self, Compacted};
 use crate::config::{FileOptions, SyncPolicy};
@@ -22,6 +21,7 @@ use crate::lock::DirLock;
 use crate::log::{Appender, Log};
 use crate::open::Recovery;
 use crate::recover::units;
+use crate::syncer::{BatchSyncer, DurableSyncer};
 
 /// State shared with the background syncer and compactor threads.
 pub(crate) struct Shared {
@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     compacting: AtomicBool,
     /// Compactions that rewrote the log since open, manual and background.
     pub compactions: AtomicU64,
+    /// Compactions under way right now (see [`compact::Compacting`]).
+    pub compacting_now: AtomicUsize,
     /// The change stamp of each user's graph file on disk (see `graphs.rs`).
     graphs_on_disk: Mutex<HashMap<Owner, u64>>,
     _lock: DirLock,
@@ -60,6 +62,7 @@ impl Shared {
             compaction: Mutex::new(()),
             compacting: AtomicBool::new(false),
             compactions: AtomicU64::new(0),
+            compacting_now: AtomicUsize::new(0),
             graphs_on_disk: Mutex::new(graphs_on_disk),
             _lock: lock,
         }
@@ -104,19 +107,36 @@ impl Shared {
     }
 }
 
+/// The background fsync thread the sync policy needs, if any.
+enum Syncer {
+    None,
+    Batch(BatchSyncer),
+    Always(DurableSyncer),
+}
+
 /// Backend `file`: a durable, append-only log of [`Change`]s in front of an in-memory live set.
 pub struct FileBackend {
     pub(crate) shared: Arc<Shared>,
     recovery: Recovery,
-    syncer: Option<BatchSyncer>,
+    syncer: Syncer,
     compactor: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl FileBackend {
     pub(crate) fn start(shared: Shared, recovery: Recovery) -> Self {
         let shared = Arc::new(shared);
-        let syncer =
-            (shared.options.sync == SyncPolicy::Batch).then(|| BatchSyncer::spawn(&shared));
+        let syncer = match shared.options.sync {
+            SyncPolicy::Batch => Syncer::Batch(BatchSyncer::spawn(&shared)),
+            // Without its thread, handed-off waits are not offered: writes wait themselves.
+            SyncPolicy::Always => match DurableSyncer::spawn(&shared) {
+                Ok(syncer) => Syncer::Always(syncer),
+                Err(e) => {
+                    tracing::warn!(error = %e, "writes will wait for their fsync on their own thread");
+                    Syncer::None
+                }
+            },
+            SyncPolicy::Never => Syncer::None,
+        };
         FileBackend {
             shared,
             recovery,
@@ -167,6 +187,11 @@ impl FileBackend {
     /// concurrent writers, fewer than the writes (group commit).
     pub fn fsyncs(&self) -> u64 {
         self.shared.log.fsyncs()
+    }
+
+    /// Whether everything appended so far is known to be on disk.
+    pub fn all_durable(&self) -> bool {
+        !self.shared.log.has_unsynced()
     }
 
     /// How many compactions rewrote the log since open, manual and background.
@@ -225,7 +250,13 @@ impl FileBackend {
             self.start_compaction();
         }
         if shared.options.sync == SyncPolicy::Always {
-            shared.log.wait_durable(lsn)?;
+            let handed = match &self.syncer {
+                Syncer::Always(syncer) => syncer.hand_off(lsn),
+                _ => false,
+            };
+            if !handed {
+                shared.log.wait_durable(lsn)?;
+            }
         }
         Ok(Some(erased))
     }
@@ -277,39 +308,6 @@ impl FileBackend {
             ));
         }
         Ok(())
-    }
-}
-
-/// With `sync = "batch"`: a thread that fsyncs whatever was appended every `batch_ms`.
-struct BatchSyncer {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    handle: JoinHandle<()>,
-}
-
-impl BatchSyncer {
-    fn spawn(shared: &Arc<Shared>) -> Self {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let every = Duration::from_millis(shared.options.batch_ms);
-        let (shared, signal) = (Arc::clone(shared), Arc::clone(&stop));
-        let handle = std::thread::spawn(move || {
-            let (stopped, wake) = &*signal;
-            let mut stopped = stopped.lock();
-            while !*stopped {
-                wake.wait_for(&mut stopped, every);
-                if shared.log.has_unsynced() {
-                    if let Err(e) = shared.log.sync_all_appended() {
-                        tracing::error!(error = %e, "batch fsync failed; further writes will fail");
-                    }
-                }
-            }
-        });
-        BatchSyncer { stop, handle }
-    }
-
-    fn stop(self) {
-        *self.stop.0.lock() = true;
-        self.stop.1.notify_all();
-        let _ = self.handle.join();
     }
 }
 
@@ -482,12 +480,22 @@ impl MemoryBackend for FileBackend {
     fn flush(&self) -> Result<()> {
         self.shared.log.sync_all_appended()
     }
+
+    /// Quick calls only append to the page cache: with `sync = "always"` inside a deferral
+    /// scope they hand their fsync wait to the caller; the other policies never wait on one.
+    /// Not while a compaction runs: it holds the appender while it takes the live set and
+    /// while it swaps files, and a write would wait for that on the caller's thread.
+    fn quick_when_deferred(&self) -> bool {
+        self.shared.compacting_now.load(Ordering::Acquire) == 0
+    }
 }
 
 impl Drop for FileBackend {
     fn drop(&mut self) {
-        if let Some(syncer) = self.syncer.take() {
-            syncer.stop();
+        match std::mem::replace(&mut self.syncer, Syncer::None) {
+            Syncer::Batch(syncer) => syncer.stop(),
+            Syncer::Always(syncer) => syncer.stop(),
+            Syncer::None => {}
         }
         self.wait_for_compaction();
         // A clean shutdown loses nothing, whatever the sync policy.

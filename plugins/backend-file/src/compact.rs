@@ -15,6 +15,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use coda_core::{Change, Error, MemoryRecord, Result, SessionChange, SessionState, Version};
 
@@ -130,7 +131,25 @@ pub fn compact_if_wanted(shared: &Shared) -> Result<Option<Compacted>> {
     Ok(Some(done))
 }
 
+/// Counts a compaction as under way while it lives, so quick writes go to the blocking pool
+/// meanwhile instead of waiting for the appender on an async thread.
+pub(crate) struct Compacting<'a>(&'a AtomicUsize);
+
+impl<'a> Compacting<'a> {
+    fn start(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Compacting(count)
+    }
+}
+
+impl Drop for Compacting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 fn compact_locked(shared: &Shared) -> Result<Compacted> {
+    let _counted = Compacting::start(&shared.compacting_now);
     // In a cluster the live set is cut between two operations: the fresh file ends in the
     // commit marker of the state it holds, so no half-applied operation counts as committed.
     // Operations are short; one still open after a second fails this compaction (the next

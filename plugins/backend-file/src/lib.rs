@@ -10,6 +10,7 @@ mod lock;
 mod log;
 mod open;
 mod recover;
+mod syncer;
 
 pub use backend::FileBackend;
 /// The live set's vector index, chosen by `index` and `oversample` as in backend `memory`.
