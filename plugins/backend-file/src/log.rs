@@ -146,6 +146,17 @@ impl Log {
     /// Returns once everything up to `lsn` is fsynced, fsyncing as the group's leader if no
     /// fsync is under way.
     pub fn wait_durable(&self, lsn: u64) -> Result<()> {
+        self.wait_durable_gathering(lsn, true)
+    }
+
+    /// [`wait_durable`](Self::wait_durable) for the fsync thread of handed-off waits: as a
+    /// leader it fsyncs at once. Its writers do not sleep meanwhile, so the next group fills
+    /// while this fsync runs, and spinning for stragglers would only take CPU from them.
+    pub fn wait_durable_now(&self, lsn: u64) -> Result<()> {
+        self.wait_durable_gathering(lsn, false)
+    }
+
+    fn wait_durable_gathering(&self, lsn: u64, gather: bool) -> Result<()> {
         let mut state = self.sync.lock();
         loop {
             if let Some(reason) = &state.failed {
@@ -166,7 +177,8 @@ impl Log {
             // Wait (briefly) for writers on their way and for a group as big as the last one:
             // each fsync costs the same whether it covers one write or sixteen.
             let until = Instant::now() + GATHER;
-            while Instant::now() < until
+            while gather
+                && Instant::now() < until
                 && (self.appending.load(Ordering::Acquire) > 0
                     || self.appends.load(Ordering::Acquire) - base < last_group)
             {

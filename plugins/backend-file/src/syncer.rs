@@ -83,7 +83,7 @@ impl DurableSyncer {
                         std::mem::take(&mut queue.waiting)
                     };
                     let newest = batch.iter().map(|(lsn, _)| *lsn).max().unwrap_or(0);
-                    let outcome = shared.log.wait_durable(newest);
+                    let outcome = shared.log.wait_durable_now(newest);
                     for (_, settle) in batch {
                         settle.settle(match &outcome {
                             Ok(()) => Ok(()),
