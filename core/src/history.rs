@@ -61,6 +61,12 @@ impl HistoryTable {
         Self::default()
     }
 
+    /// Records an insert or update of `record`, as [`record`](Self::record) does for
+    /// `Change::Update`, without a change to build (a replay would clone the record for it).
+    pub fn record_write(&mut self, record: &MemoryRecord) {
+        self.written(record, None);
+    }
+
     /// Records the versions `change` makes. Call it with every change applied, in order.
     pub fn record(&mut self, change: &Change) {
         match change {

@@ -4,7 +4,9 @@
 //! `cargo bench -p coda-backend-file`; scale with environment variables:
 //! `CODA_BENCH_WRITES` (writes per scenario, default 20000), `CODA_BENCH_OPEN` (comma-separated
 //! memory counts to reopen, default `100000,1000000`), `CODA_BENCH_DIMS` (default 384),
-//! `CODA_BENCH_DIR` (where logs go, default a temp dir; put it on the disk you care about).
+//! `CODA_BENCH_DIR` (where logs go, default a temp dir; put it on the disk you care about),
+//! `CODA_BENCH_KEEP` (set: keep the open logs in `CODA_BENCH_DIR` and reuse them next run, to
+//! profile opening alone).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -126,7 +128,8 @@ fn open_time(root: &std::path::Path, embedder: &Arc<dyn Embedder>, count: usize)
         sync: SyncPolicy::Never,
         ..FileOptions::in_dir(&dir)
     };
-    {
+    let keep = std::env::var_os("CODA_BENCH_KEEP").is_some();
+    if !(keep && dir.join(coda_backend_file::LOG_FILE).exists()) {
         let backend = FileBackend::open(options.clone(), Arc::clone(embedder)).expect("open");
         for i in 0..count {
             backend
@@ -152,7 +155,9 @@ fn open_time(root: &std::path::Path, embedder: &Arc<dyn Embedder>, count: usize)
         times[1].as_secs_f64(),
         times[0].as_secs_f64()
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    if !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 fn main() {

@@ -115,7 +115,7 @@ impl InMemoryBackend {
         match change {
             Change::Insert(record) | Change::Update(record) => {
                 self.check_dims(&record)?;
-                self.history.write().record(&Change::Update(record.clone()));
+                self.history.write().record_write(&record);
                 // In place when the owner is unchanged, so insertion order survives a replay.
                 let id = record.memory.id;
                 let same_owner = ids.owner(id).is_some_and(|o| o.owns(&record.memory));
