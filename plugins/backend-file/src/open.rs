@@ -76,7 +76,7 @@ impl FileBackend {
         // applies again from the cluster's log, so they are cut off rather than kept twice.
         let mut held: Vec<Decoded> = Vec::new();
         let mut committed_end: Option<u64> = None;
-        let mut replayed = scan.replay(options.repair, |decoded, end| {
+        let mut replayed = scan.replay_pipelined(options.repair, |decoded, end| {
             let commit = matches!(decoded, Decoded::Change(Change::Commit(_)));
             if commit {
                 for decoded in held.drain(..) {
