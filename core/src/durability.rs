@@ -31,7 +31,8 @@ pub struct Durable {
 
 /// The backend's end of a [`Durable`]: settles it once the fsync covering the write is done.
 pub struct Settle {
-    slot: Arc<Mutex<Slot>>,
+    /// Taken by the one settling, so a settled wait is never settled again on drop.
+    slot: Option<Arc<Mutex<Slot>>>,
 }
 
 #[derive(Default)]
@@ -45,7 +46,7 @@ pub fn promise() -> (Settle, Durable) {
     let slot = Arc::new(Mutex::new(Slot::default()));
     (
         Settle {
-            slot: Arc::clone(&slot),
+            slot: Some(Arc::clone(&slot)),
         },
         Durable { slot },
     )
@@ -53,16 +54,16 @@ pub fn promise() -> (Settle, Durable) {
 
 impl Settle {
     /// Ends the wait with `outcome`, waking whoever awaits it.
-    pub fn settle(self, outcome: Result<()>) {
+    pub fn settle(mut self, outcome: Result<()>) {
         self.finish(outcome);
     }
 
-    fn finish(&self, outcome: Result<()>) {
+    fn finish(&mut self, outcome: Result<()>) {
+        let Some(slot) = self.slot.take() else {
+            return;
+        };
         let waker = {
-            let mut slot = self.slot.lock();
-            if slot.outcome.is_some() {
-                return;
-            }
+            let mut slot = slot.lock();
             slot.outcome = Some(outcome);
             slot.waker.take()
         };

@@ -67,7 +67,7 @@ fn no_content() -> Reply {
     Ok(response)
 }
 
-/// Runs `f` in `scope` on the blocking pool: every data operation goes through here, so no
+/// Runs `f` in `scope` as [`blocking_global`] does: every data operation goes through here, so no
 /// handler can reach the manager without the request's scope. Records latency under `op`.
 async fn scoped<T, F>(
     state: &State,
@@ -82,9 +82,11 @@ where
     blocking_global(state, op, move |m| f(&m.scope(scope))).await
 }
 
-/// Runs `f` on the blocking pool: backend calls may fsync. Records its latency under `op`.
-/// Only for settings that belong to no scope (automatic snapshots); data goes through
-/// [`scoped`]. A quick operation ([`runs_inline`]) runs on this task instead.
+/// Runs `f` on the blocking pool (backend calls may wait on I/O), or on this task when it is
+/// quick ([`runs_inline`]), inside [`coda::durability::defer`]: the answer waits for the
+/// fsyncs its writes handed off, without a thread asleep meanwhile. Records its latency,
+/// those waits included, under `op`. Only for settings that belong to no scope (automatic
+/// snapshots); data goes through [`scoped`].
 async fn blocking_global<T, F>(state: &State, op: Option<&'static str>, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&coda::MemoryManager) -> coda::Result<T> + Send + 'static,
@@ -119,11 +121,7 @@ where
             }
         }
     };
-    let durable = if waits.is_empty() {
-        Ok(())
-    } else {
-        waits.wait().await
-    };
+    let durable = waits.wait().await;
     if let Some(op) = op {
         metrics.observe(op, start.elapsed());
     }
@@ -134,8 +132,9 @@ where
 
 /// Whether `op` is quick enough to run on an async thread: adding a memory, searching, or
 /// adding a turn (unless automatic snapshots are on: a turn may then write one to the
-/// store), with a backend that never blocks and a cheap embedder. Two thread hand-offs are
-/// most of such a request's cost.
+/// store), with a backend whose quick calls never block inside a deferral scope
+/// ([`coda::MemoryBackend::quick_when_deferred`]) and a cheap embedder. Two thread hand-offs
+/// are most of such a request's cost.
 fn runs_inline(manager: &coda::MemoryManager, op: Option<&'static str>) -> bool {
     let quick = match op {
         Some("add" | "search") => true,
