@@ -4,16 +4,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use coda::backend_file::{FileBackend, FileOptions};
-use coda::{
-    By, Erased, Filter, HashingEmbedder, Memory, MemoryBackend, MemoryId, MemoryRecord, NewMemory,
-    Owner, Result, Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey, SessionState,
-    Version,
-};
+use coda::{HashingEmbedder, MemoryBackend, MemoryRecord, NewMemory, Result, Scope};
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -33,64 +31,10 @@ impl MemoryBackend for Stalling {
         }
         Ok(())
     }
-    fn get(&self, scope: &Scope, id: MemoryId) -> Result<Option<MemoryRecord>> {
-        self.inner.get(scope, id)
-    }
     fn update(&self, scope: &Scope, record: MemoryRecord) -> Result<()> {
         self.inner.update(scope, record)
     }
-    fn delete(&self, scope: &Scope, id: MemoryId, by: By) -> Result<bool> {
-        self.inner.delete(scope, id, by)
-    }
-    fn history(&self, scope: &Scope, id: MemoryId) -> Result<Option<Vec<Version>>> {
-        self.inner.history(scope, id)
-    }
-    fn list(&self, s: &Scope, o: usize, l: usize, f: Option<&Filter>) -> Result<Vec<Memory>> {
-        self.inner.list(s, o, l, f)
-    }
-    fn search(
-        &self,
-        s: &Scope,
-        q: &[f32],
-        l: usize,
-        m: f32,
-        f: Option<&Filter>,
-    ) -> Result<Vec<ScoredMemory>> {
-        self.inner.search(s, q, l, m, f)
-    }
-    fn len(&self) -> Result<usize> {
-        self.inner.len()
-    }
-    fn count(&self, scope: &Scope) -> Result<usize> {
-        self.inner.count(scope)
-    }
-    fn owners(&self, tenant: &str) -> Result<Vec<(Owner, usize)>> {
-        self.inner.owners(tenant)
-    }
-    fn scan(&self, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()> {
-        self.inner.scan(visit)
-    }
-    fn scan_owner(&self, scope: &Scope, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()> {
-        self.inner.scan_owner(scope, visit)
-    }
-    fn replace_owner(&self, scope: &Scope, records: Vec<MemoryRecord>) -> Result<()> {
-        self.inner.replace_owner(scope, records)
-    }
-    fn erase_owner(&self, scope: &Scope) -> Result<Erased> {
-        self.inner.erase_owner(scope)
-    }
-    fn apply_session(&self, change: SessionChange) -> Result<()> {
-        self.inner.apply_session(change)
-    }
-    fn session(&self, key: &SessionKey) -> Result<Option<SessionInfo>> {
-        self.inner.session(key)
-    }
-    fn session_state(&self, key: &SessionKey) -> Result<Option<SessionState>> {
-        self.inner.session_state(key)
-    }
-    fn sessions(&self, tenant: &str, visit: &mut dyn FnMut(&SessionState)) -> Result<()> {
-        self.inner.sessions(tenant, visit)
-    }
+    common::delegate_backend!(inner);
     fn begin_backup(&self) -> Result<Box<dyn coda::backup::BackupCopy>> {
         self.inner.begin_backup()
     }

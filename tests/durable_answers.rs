@@ -11,10 +11,7 @@ use std::time::Duration;
 
 use coda::backend_memory::InMemoryBackend;
 use coda::durability::{self, Settle};
-use coda::{
-    By, Erased, Filter, HashingEmbedder, Memory, MemoryBackend, MemoryId, MemoryRecord, Owner,
-    Result, Scope, ScoredMemory, SessionChange, SessionInfo, SessionKey, SessionState, Version,
-};
+use coda::{HashingEmbedder, MemoryBackend, MemoryRecord, Result, Scope};
 use common::{http, Reply, DEADLINE};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
@@ -58,61 +55,7 @@ impl MemoryBackend for Deferring {
         self.hand_off();
         Ok(())
     }
-    fn get(&self, scope: &Scope, id: MemoryId) -> Result<Option<MemoryRecord>> {
-        self.inner.get(scope, id)
-    }
-    fn delete(&self, scope: &Scope, id: MemoryId, by: By) -> Result<bool> {
-        self.inner.delete(scope, id, by)
-    }
-    fn history(&self, scope: &Scope, id: MemoryId) -> Result<Option<Vec<Version>>> {
-        self.inner.history(scope, id)
-    }
-    fn list(&self, s: &Scope, o: usize, l: usize, f: Option<&Filter>) -> Result<Vec<Memory>> {
-        self.inner.list(s, o, l, f)
-    }
-    fn search(
-        &self,
-        s: &Scope,
-        q: &[f32],
-        l: usize,
-        m: f32,
-        f: Option<&Filter>,
-    ) -> Result<Vec<ScoredMemory>> {
-        self.inner.search(s, q, l, m, f)
-    }
-    fn len(&self) -> Result<usize> {
-        self.inner.len()
-    }
-    fn count(&self, scope: &Scope) -> Result<usize> {
-        self.inner.count(scope)
-    }
-    fn owners(&self, tenant: &str) -> Result<Vec<(Owner, usize)>> {
-        self.inner.owners(tenant)
-    }
-    fn scan(&self, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()> {
-        self.inner.scan(visit)
-    }
-    fn scan_owner(&self, scope: &Scope, visit: &mut dyn FnMut(&MemoryRecord)) -> Result<()> {
-        self.inner.scan_owner(scope, visit)
-    }
-    fn replace_owner(&self, scope: &Scope, records: Vec<MemoryRecord>) -> Result<()> {
-        self.inner.replace_owner(scope, records)
-    }
-    fn erase_owner(&self, scope: &Scope) -> Result<Erased> {
-        self.inner.erase_owner(scope)
-    }
-    fn apply_session(&self, change: SessionChange) -> Result<()> {
-        self.inner.apply_session(change)
-    }
-    fn session(&self, key: &SessionKey) -> Result<Option<SessionInfo>> {
-        self.inner.session(key)
-    }
-    fn session_state(&self, key: &SessionKey) -> Result<Option<SessionState>> {
-        self.inner.session_state(key)
-    }
-    fn sessions(&self, tenant: &str, visit: &mut dyn FnMut(&SessionState)) -> Result<()> {
-        self.inner.sessions(tenant, visit)
-    }
+    common::delegate_backend!(inner);
 }
 
 async fn server() -> (
@@ -160,6 +103,14 @@ async fn send(
     (request, settle)
 }
 
+/// The request's answer, once it comes.
+async fn answer(request: JoinHandle<Reply>) -> Reply {
+    tokio::time::timeout(DEADLINE, request)
+        .await
+        .expect("answered in time")
+        .unwrap()
+}
+
 /// The request is still unanswered a while after its write was applied.
 async fn still_waiting(request: &mut JoinHandle<Reply>) {
     let early = tokio::time::timeout(Duration::from_millis(300), &mut *request).await;
@@ -186,10 +137,7 @@ async fn a_write_is_answered_only_once_its_handed_off_wait_resolves() {
     .await;
     still_waiting(&mut request).await;
     settle.settle(Ok(()));
-    let created = tokio::time::timeout(DEADLINE, request)
-        .await
-        .unwrap()
-        .unwrap();
+    let created = answer(request).await;
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.json["id"].as_str().unwrap().to_owned();
 
@@ -204,10 +152,7 @@ async fn a_write_is_answered_only_once_its_handed_off_wait_resolves() {
     .await;
     still_waiting(&mut request).await;
     settle.settle(Ok(()));
-    let patched = tokio::time::timeout(DEADLINE, request)
-        .await
-        .unwrap()
-        .unwrap();
+    let patched = answer(request).await;
     assert_eq!(patched.status, 200, "{}", patched.text);
 
     handle.shutdown().await.unwrap();
@@ -226,10 +171,7 @@ async fn a_write_whose_wait_fails_is_answered_503_and_the_server_goes_on() {
     )
     .await;
     settle.settle(Err(coda::Error::Unavailable("fsync failed: EIO".into())));
-    let failed = tokio::time::timeout(DEADLINE, request)
-        .await
-        .unwrap()
-        .unwrap();
+    let failed = answer(request).await;
     assert_eq!(failed.status, 503, "{}", failed.text);
     assert!(failed.text.contains("fsync failed"), "{}", failed.text);
 
@@ -243,10 +185,7 @@ async fn a_write_whose_wait_fails_is_answered_503_and_the_server_goes_on() {
     )
     .await;
     drop(settle);
-    let dropped = tokio::time::timeout(DEADLINE, request)
-        .await
-        .unwrap()
-        .unwrap();
+    let dropped = answer(request).await;
     assert_eq!(dropped.status, 503, "{}", dropped.text);
 
     let health = http(&addr, "GET", "/healthz", &[], None).await;

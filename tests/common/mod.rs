@@ -311,3 +311,103 @@ pub async fn seed_victim(
         session,
     }
 }
+
+/// Inside `impl MemoryBackend for T`, delegates every call but `insert`, `update` and the
+/// defaulted ones to `self.$inner`, for test backends that wrap a real one and change a write.
+#[allow(unused_macros)] // not every test binary wraps a backend
+macro_rules! delegate_backend {
+    ($inner:ident) => {
+        fn get(
+            &self,
+            scope: &coda::Scope,
+            id: coda::MemoryId,
+        ) -> coda::Result<Option<coda::MemoryRecord>> {
+            self.$inner.get(scope, id)
+        }
+        fn delete(
+            &self,
+            scope: &coda::Scope,
+            id: coda::MemoryId,
+            by: coda::By,
+        ) -> coda::Result<bool> {
+            self.$inner.delete(scope, id, by)
+        }
+        fn history(
+            &self,
+            scope: &coda::Scope,
+            id: coda::MemoryId,
+        ) -> coda::Result<Option<Vec<coda::Version>>> {
+            self.$inner.history(scope, id)
+        }
+        fn list(
+            &self,
+            scope: &coda::Scope,
+            offset: usize,
+            limit: usize,
+            filter: Option<&coda::Filter>,
+        ) -> coda::Result<Vec<coda::Memory>> {
+            self.$inner.list(scope, offset, limit, filter)
+        }
+        fn search(
+            &self,
+            scope: &coda::Scope,
+            query: &[f32],
+            limit: usize,
+            min_similarity: f32,
+            filter: Option<&coda::Filter>,
+        ) -> coda::Result<Vec<coda::ScoredMemory>> {
+            self.$inner
+                .search(scope, query, limit, min_similarity, filter)
+        }
+        fn len(&self) -> coda::Result<usize> {
+            self.$inner.len()
+        }
+        fn count(&self, scope: &coda::Scope) -> coda::Result<usize> {
+            self.$inner.count(scope)
+        }
+        fn owners(&self, tenant: &str) -> coda::Result<Vec<(coda::Owner, usize)>> {
+            self.$inner.owners(tenant)
+        }
+        fn scan(&self, visit: &mut dyn FnMut(&coda::MemoryRecord)) -> coda::Result<()> {
+            self.$inner.scan(visit)
+        }
+        fn scan_owner(
+            &self,
+            scope: &coda::Scope,
+            visit: &mut dyn FnMut(&coda::MemoryRecord),
+        ) -> coda::Result<()> {
+            self.$inner.scan_owner(scope, visit)
+        }
+        fn replace_owner(
+            &self,
+            scope: &coda::Scope,
+            records: Vec<coda::MemoryRecord>,
+        ) -> coda::Result<()> {
+            self.$inner.replace_owner(scope, records)
+        }
+        fn erase_owner(&self, scope: &coda::Scope) -> coda::Result<coda::Erased> {
+            self.$inner.erase_owner(scope)
+        }
+        fn apply_session(&self, change: coda::SessionChange) -> coda::Result<()> {
+            self.$inner.apply_session(change)
+        }
+        fn session(&self, key: &coda::SessionKey) -> coda::Result<Option<coda::SessionInfo>> {
+            self.$inner.session(key)
+        }
+        fn session_state(
+            &self,
+            key: &coda::SessionKey,
+        ) -> coda::Result<Option<coda::SessionState>> {
+            self.$inner.session_state(key)
+        }
+        fn sessions(
+            &self,
+            tenant: &str,
+            visit: &mut dyn FnMut(&coda::SessionState),
+        ) -> coda::Result<()> {
+            self.$inner.sessions(tenant, visit)
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use delegate_backend;
