@@ -7,6 +7,7 @@
 //! backend, indexed by owner so erasing a user drops its history with it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -47,12 +48,46 @@ pub struct Version {
     pub memory: Memory,
 }
 
+/// One version as the table keeps it: the memory is shared with the backend's live record
+/// (and with the versions before and after it that did not change it), so a backend holding a
+/// million memories does not hold a second copy of each for its history.
+#[derive(Debug, Clone)]
+struct Stored {
+    version: u32,
+    action: Action,
+    at: DateTime<Utc>,
+    by: By,
+    memory: Arc<Memory>,
+}
+
+impl Stored {
+    fn is_live(&self) -> bool {
+        !matches!(self.action, Action::Delete | Action::Expire)
+    }
+
+    fn to_version(&self) -> Version {
+        Version {
+            version: self.version,
+            action: self.action,
+            at: self.at,
+            by: self.by,
+            memory: Memory::clone(&self.memory),
+        }
+    }
+}
+
+fn to_versions(stored: &[Stored]) -> Vec<Version> {
+    stored.iter().map(Stored::to_version).collect()
+}
+
 /// Every version of every memory a backend has held, by owner.
 #[derive(Debug, Default)]
 pub struct HistoryTable {
-    owners: HashMap<Owner, HashMap<MemoryId, Vec<Version>>>,
+    owners: HashMap<Arc<Owner>, HashMap<MemoryId, Vec<Stored>>>,
     /// The owner of each id, so a delete (which carries only the id) finds its history.
-    ids: HashMap<MemoryId, Owner>,
+    ids: HashMap<MemoryId, Arc<Owner>>,
+    /// The owner written last, to find its key again without building one.
+    last_owner: Option<Arc<Owner>>,
 }
 
 impl HistoryTable {
@@ -64,14 +99,19 @@ impl HistoryTable {
     /// Records an insert or update of `record`, as [`record`](Self::record) does for
     /// `Change::Update`, without a change to build (a replay would clone the record for it).
     pub fn record_write(&mut self, record: &MemoryRecord) {
-        self.written(record, None);
+        self.written(&record.memory, None, || Arc::new(record.memory.clone()));
+    }
+
+    /// As [`record_write`](Self::record_write) for a memory the backend keeps behind an `Arc`:
+    /// the version shares it rather than copying it.
+    pub fn record_shared(&mut self, memory: &Arc<Memory>) {
+        self.written(memory, None, || Arc::clone(memory));
     }
 
     /// Records the versions `change` makes. Call it with every change applied, in order.
     pub fn record(&mut self, change: &Change) {
         match change {
-            Change::Insert(record) => self.written(record, None),
-            Change::Update(record) => self.written(record, None),
+            Change::Insert(record) | Change::Update(record) => self.record_write(record),
             Change::Delete { id, by, at } => {
                 let action = match by {
                     By::Expiry => Action::Expire,
@@ -90,7 +130,7 @@ impl HistoryTable {
                         versions
                             .iter()
                             .filter(|(id, v)| {
-                                !kept.contains(id) && v.last().is_some_and(|v| v.is_live())
+                                !kept.contains(id) && v.last().is_some_and(Stored::is_live)
                             })
                             .map(|(id, _)| *id)
                             .collect()
@@ -100,7 +140,8 @@ impl HistoryTable {
                     self.ended(id, Action::Delete, By::Api, at);
                 }
                 for record in records {
-                    self.written(record, Some(at));
+                    let memory = &record.memory;
+                    self.written(memory, Some(at), || Arc::new(memory.clone()));
                 }
             }
             Change::EraseUser(owner) => {
@@ -112,18 +153,44 @@ impl HistoryTable {
             }
             Change::Persist { records, .. } => {
                 for record in records {
-                    self.written(record, None);
+                    self.record_write(record);
                 }
             }
             Change::Session(_) | Change::Commit(_) => {}
         }
     }
 
-    /// A record was stored: a new version unless it equals the last one.
-    fn written(&mut self, record: &MemoryRecord, at: Option<DateTime<Utc>>) {
-        let memory = &record.memory;
+    /// The shared key for `memory`'s owner, created when the table has none.
+    fn owner_key(&mut self, memory: &Memory) -> Arc<Owner> {
+        // Consecutive writes are mostly one owner's: its key is found without building one.
+        if let Some(key) = self.last_owner.as_ref().filter(|o| o.owns(memory)) {
+            if self.owners.contains_key(&**key) {
+                return Arc::clone(key);
+            }
+        }
         let owner = Owner::of(memory);
-        self.ids.insert(memory.id, owner.clone());
+        let key = match self.owners.get_key_value(&owner) {
+            Some((key, _)) => Arc::clone(key),
+            None => {
+                let key = Arc::new(owner);
+                self.owners.insert(Arc::clone(&key), HashMap::new());
+                key
+            }
+        };
+        self.last_owner = Some(Arc::clone(&key));
+        key
+    }
+
+    /// A memory was stored: a new version unless it equals the last one. `share` gives the
+    /// memory to keep (called only when a version is added).
+    fn written(
+        &mut self,
+        memory: &Memory,
+        at: Option<DateTime<Utc>>,
+        share: impl FnOnce() -> Arc<Memory>,
+    ) {
+        let owner = self.owner_key(memory);
+        self.ids.insert(memory.id, Arc::clone(&owner));
         let versions = self
             .owners
             .entry(owner)
@@ -131,7 +198,7 @@ impl HistoryTable {
             .entry(memory.id)
             .or_default();
         let action = match versions.last() {
-            Some(last) if last.is_live() && last.memory == *memory => return,
+            Some(last) if last.is_live() && *last.memory == *memory => return,
             Some(last) if last.is_live() => {
                 if last.memory.superseded_by.is_none() && memory.superseded_by.is_some() {
                     Action::Supersede
@@ -142,12 +209,12 @@ impl HistoryTable {
             _ => Action::Add,
         };
         let at = at.unwrap_or_else(|| memory.changed_at());
-        versions.push(Version {
+        versions.push(Stored {
             version: versions.len() as u32 + 1,
             action,
             at,
             by: memory.changed_by,
-            memory: memory.clone(),
+            memory: share(),
         });
     }
 
@@ -162,8 +229,8 @@ impl HistoryTable {
         let Some(last) = versions.last().filter(|v| v.is_live()) else {
             return;
         };
-        let memory = last.memory.clone();
-        versions.push(Version {
+        let memory = Arc::clone(&last.memory);
+        versions.push(Stored {
             version: versions.len() as u32 + 1,
             action,
             at,
@@ -177,29 +244,55 @@ impl HistoryTable {
     pub fn get(&self, scope: &Scope, id: MemoryId) -> Option<Vec<Version>> {
         let versions = self.owners.get(scope.owner())?.get(&id)?;
         let last = versions.last()?;
-        scope.matches(&last.memory).then(|| versions.clone())
+        scope.matches(&last.memory).then(|| to_versions(versions))
     }
 
     /// Replaces the versions of one memory wholesale (a compacted log's history record).
-    pub fn set(&mut self, mut versions: Vec<Version>) {
-        // `changed_by` is not serialised: each version's author says it.
-        for version in versions.iter_mut().filter(|v| v.is_live()) {
-            version.memory.changed_by = version.by;
-        }
+    pub fn set(&mut self, versions: Vec<Version>) {
         let Some(last) = versions.last() else {
             return;
         };
         let owner = Owner::of(&last.memory);
         let id = last.memory.id;
-        self.ids.insert(id, owner.clone());
-        self.owners.entry(owner).or_default().insert(id, versions);
+        let stored: Vec<Stored> = versions
+            .into_iter()
+            .map(|mut v| {
+                // `changed_by` is not serialised: each version's author says it.
+                if v.is_live() {
+                    v.memory.changed_by = v.by;
+                }
+                Stored {
+                    version: v.version,
+                    action: v.action,
+                    at: v.at,
+                    by: v.by,
+                    memory: Arc::new(v.memory),
+                }
+            })
+            .collect();
+        let key = match self.owners.get_key_value(&owner) {
+            Some((key, _)) => Arc::clone(key),
+            None => Arc::new(owner),
+        };
+        self.ids.insert(id, Arc::clone(&key));
+        self.owners.entry(key).or_default().insert(id, stored);
     }
 
     /// Visits the versions of every memory, one memory at a time.
     pub fn visit(&self, visit: &mut dyn FnMut(&[Version])) {
         for versions in self.owners.values().flat_map(HashMap::values) {
-            visit(versions);
+            visit(&to_versions(versions));
         }
+    }
+
+    /// The versions of every memory, one list per memory (what [`visit`](Self::visit) shows,
+    /// without a second copy).
+    pub fn all(&self) -> Vec<Vec<Version>> {
+        let mut out = Vec::with_capacity(self.ids.len());
+        for versions in self.owners.values().flat_map(HashMap::values) {
+            out.push(to_versions(versions));
+        }
+        out
     }
 
     /// Visits the versions of every memory of `owner`, one memory at a time, by memory id (so
@@ -210,7 +303,7 @@ impl HistoryTable {
             ids.sort_unstable();
             for id in ids {
                 if let Some(v) = versions.get(id) {
-                    visit(v);
+                    visit(&to_versions(v));
                 }
             }
         }
@@ -218,7 +311,7 @@ impl HistoryTable {
 
     /// The owner whose history holds memory `id`, if any.
     pub fn owner_of(&self, id: MemoryId) -> Option<&Owner> {
-        self.ids.get(&id)
+        self.ids.get(&id).map(|owner| &**owner)
     }
 
     /// How many memories of `owner` have a history.

@@ -1,13 +1,16 @@
 //! The in-memory store: one index per owner (see `owners.rs`), sessions in a [`SessionTable`].
 
+use std::sync::Arc;
+
 use coda_core::{
     By, Change, Erased, Error, HistoryTable, Memory, MemoryRecord, Owner, Result, Scope,
     SessionChange, SessionState, SessionTable, Version,
 };
+
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::IndexOptions;
-use crate::hnsw::GraphAttached;
+use crate::hnsw::{GraphAttached, ParsedGraph};
 use crate::owners::{Ids, Owners};
 
 /// One user's HNSW graph as [`InMemoryBackend::save_graphs`] hands it over.
@@ -115,13 +118,14 @@ impl InMemoryBackend {
         match change {
             Change::Insert(record) | Change::Update(record) => {
                 self.check_dims(&record)?;
-                self.history.write().record_write(&record);
+                let (memory, embedding) = (Arc::new(record.memory), record.embedding);
+                self.history.write().record_shared(&memory);
                 // In place when the owner is unchanged, so insertion order survives a replay.
-                let id = record.memory.id;
-                let same_owner = ids.owner(id).is_some_and(|o| o.owns(&record.memory));
-                if !(same_owner && self.owners.replace(ids, record.clone())) {
+                let id = memory.id;
+                let same_owner = ids.owner(id).is_some_and(|o| o.owns(&memory));
+                if !(same_owner && self.owners.replace(ids, Arc::clone(&memory), &embedding)) {
                     self.owners.remove(ids, id);
-                    self.owners.insert(ids, record);
+                    self.owners.insert(ids, memory, &embedding);
                 }
                 Ok(Erased::default())
             }
@@ -157,12 +161,27 @@ impl InMemoryBackend {
             Change::EraseUser(owner) => self.history.read().owner_len(owner),
             _ => 0,
         };
-        self.history.write().record(&change);
+        // Writes share their memory with the history; the rest are recorded as they come.
+        let written = |record: MemoryRecord| {
+            let memory = Arc::new(record.memory);
+            self.history.write().record_shared(&memory);
+            (memory, record.embedding)
+        };
+        if !matches!(
+            change,
+            Change::Insert(_) | Change::Update(_) | Change::Persist { .. }
+        ) {
+            self.history.write().record(&change);
+        }
         match change {
-            Change::Insert(record) => self.owners.insert(ids, record),
+            Change::Insert(record) => {
+                let (memory, embedding) = written(record);
+                self.owners.insert(ids, memory, &embedding);
+            }
             Change::Update(record) => {
-                if !self.owners.replace(ids, record.clone()) {
-                    self.owners.insert(ids, record);
+                let (memory, embedding) = written(record);
+                if !self.owners.replace(ids, Arc::clone(&memory), &embedding) {
+                    self.owners.insert(ids, memory, &embedding);
                 }
             }
             Change::Delete { id, .. } => {
@@ -173,7 +192,8 @@ impl InMemoryBackend {
             }
             Change::Persist { records, session } => {
                 for record in records {
-                    self.owners.insert(ids, record);
+                    let (memory, embedding) = written(record);
+                    self.owners.insert(ids, memory, &embedding);
                 }
                 let _ = self.sessions.write().apply(SessionChange::Put(session));
             }
@@ -318,6 +338,36 @@ impl InMemoryBackend {
         Ok((attached, slots.graph_version().unwrap_or(0)))
     }
 
+    /// Reads a graph [`save_graphs`](Self::save_graphs) produced without attaching it, for
+    /// [`attach_parsed_graph`](Self::attach_parsed_graph): the costly half of
+    /// [`attach_graph`](Self::attach_graph), which takes no lock, so a durable backend can
+    /// run it on a thread of its own while it replays its log. Refused when the bytes are
+    /// damaged or do not match, or the index is not `hnsw`.
+    pub fn parse_graph(&self, bytes: &[u8]) -> Result<ParsedGraph> {
+        let refused = |e: String| Error::invalid("saved graph", e);
+        if self.index.kind() != crate::IndexKind::Hnsw {
+            return Err(refused("the index is not hnsw".into()));
+        }
+        ParsedGraph::parse(bytes, &self.index.hnsw_options(), self.dims).map_err(refused)
+    }
+
+    /// [`attach_graph`](Self::attach_graph) of a graph [`parse_graph`](Self::parse_graph) read.
+    pub fn attach_parsed_graph(
+        &self,
+        owner: &Owner,
+        parsed: ParsedGraph,
+    ) -> Result<(GraphAttached, u64)> {
+        let refused = |e: String| Error::invalid("saved graph", e);
+        let _writes = self.writer.lock();
+        let slots = self
+            .owners
+            .get(owner)
+            .ok_or_else(|| refused("the user has no memories".into()))?;
+        let mut slots = slots.write();
+        let attached = slots.attach_parsed_graph(parsed).map_err(refused)?;
+        Ok((attached, slots.graph_version().unwrap_or(0)))
+    }
+
     /// Bytes the stored vectors take over every owner: the `f32` arrays plus their int8 copies
     /// (array lengths, not allocator capacity; records and maps are not counted).
     pub fn vector_bytes(&self) -> usize {
@@ -337,10 +387,7 @@ impl InMemoryBackend {
     /// Every memory's versions, for a durable backend rewriting its log.
     pub fn histories(&self) -> Vec<Vec<Version>> {
         let _writes = self.writer.lock();
-        let table = self.history.read();
-        let mut out = Vec::with_capacity(table.len());
-        table.visit(&mut |versions| out.push(versions.to_vec()));
-        out
+        self.history.read().all()
     }
 
     /// Every record and session, for a durable backend rewriting its log.

@@ -23,7 +23,7 @@ mod saved;
 
 use graph::{text, Graph};
 
-pub use saved::GraphAttached;
+pub use saved::{GraphAttached, ParsedGraph};
 
 /// A finished build takes the owner's write lock to install only once fewer than this many
 /// vectors were added meanwhile; until then it copies the added ones out under a read lock and

@@ -233,7 +233,7 @@ fn replaced_and_deleted_points_leave_the_graph_natively_with_no_rebuild() {
     for _ in 0..N {
         let r = record(&scope, rng.unit(), "fact");
         live.push(r.clone());
-        slots.push(r);
+        slots.push_record(r);
     }
     let job = slots.build_job().unwrap();
     slots.install(job.run());
@@ -241,7 +241,7 @@ fn replaced_and_deleted_points_leave_the_graph_natively_with_no_rebuild() {
     // Replace every vector, then delete a tenth: each old point leaves the graph at once.
     for r in live.iter_mut() {
         r.embedding = rng.unit();
-        assert!(slots.replace(r.clone()));
+        assert!(slots.replace_record(r.clone()));
     }
     for _ in 0..N / 10 {
         let i = rng.next() as usize % live.len();
@@ -266,7 +266,7 @@ fn a_build_outrun_by_writes_catches_up_before_it_is_installed() {
     for _ in 0..1_000 {
         let r = record(&scope, rng.unit(), "fact");
         first.push(r.clone());
-        slots.push(r);
+        slots.push_record(r);
     }
     let job = slots.build_job().unwrap();
     // A replay goes on while the first build runs: adds, a replace and a delete.
@@ -274,11 +274,11 @@ fn a_build_outrun_by_writes_catches_up_before_it_is_installed() {
     for _ in 0..1_500 {
         let r = record(&scope, rng.unit(), "fact");
         later.push(r.clone());
-        slots.push(r);
+        slots.push_record(r);
     }
     let mut moved = first[0].clone();
     moved.embedding = rng.unit();
-    assert!(slots.replace(moved.clone()));
+    assert!(slots.replace_record(moved.clone()));
     assert!(slots.remove(first[1].memory.id));
     let mut built = job.run();
     let added = slots.added_since(&built).unwrap();

@@ -12,7 +12,7 @@ mod validate;
 
 pub use backend::{InMemoryBackend, SavedGraph};
 pub use config::{HnswOptions, IndexKind, IndexOptions, MemoryOptions};
-pub use hnsw::GraphAttached;
+pub use hnsw::{GraphAttached, ParsedGraph};
 
 /// The name this backend registers under.
 pub const NAME: &str = "memory";

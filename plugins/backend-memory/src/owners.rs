@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
-use coda_core::{MemoryId, MemoryRecord, Owner};
+use coda_core::{Memory, MemoryId, MemoryRecord, Owner};
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::IndexOptions;
@@ -26,6 +26,9 @@ pub(crate) type SharedSlots = Arc<RwLock<Slots>>;
 #[derive(Default)]
 pub(crate) struct Ids {
     owner_of: HashMap<MemoryId, Arc<Owner>>,
+    /// The owner written last: consecutive writes are mostly one owner's, whose index is then
+    /// found without building a key.
+    last_owner: Option<Arc<Owner>>,
 }
 
 impl Ids {
@@ -172,37 +175,50 @@ impl Owners {
             .collect()
     }
 
-    /// `owner`'s index, created when it has none; with the shared key for [`Ids`].
-    fn entry(&self, owner: Owner) -> (Arc<Owner>, SharedSlots) {
-        if let Some((key, slots)) = self.map.read().get_key_value(&owner) {
-            return (Arc::clone(key), Arc::clone(slots));
+    /// The index of `memory`'s owner, created when it has none; with the shared key for
+    /// [`Ids`].
+    fn entry(&self, ids: &mut Ids, memory: &Memory) -> (Arc<Owner>, SharedSlots) {
+        if let Some(last) = ids.last_owner.as_ref().filter(|o| o.owns(memory)) {
+            if let Some((key, slots)) = self.map.read().get_key_value(&**last) {
+                return (Arc::clone(key), Arc::clone(slots));
+            }
         }
-        let mut map = self.map.write();
-        let key = Arc::new(owner);
-        let slots = map
-            .entry(Arc::clone(&key))
-            .or_insert_with(|| Arc::new(RwLock::new(Slots::new(self.dims, self.index))));
-        (key, Arc::clone(slots))
+        let owner = Owner::of(memory);
+        let found = self
+            .map
+            .read()
+            .get_key_value(&owner)
+            .map(|(key, slots)| (Arc::clone(key), Arc::clone(slots)));
+        let (key, slots) = found.unwrap_or_else(|| {
+            let mut map = self.map.write();
+            let key = Arc::new(owner);
+            let slots = map
+                .entry(Arc::clone(&key))
+                .or_insert_with(|| Arc::new(RwLock::new(Slots::new(self.dims, self.index))));
+            (key, Arc::clone(slots))
+        });
+        ids.last_owner = Some(Arc::clone(&key));
+        (key, slots)
     }
 
-    /// Adds a record whose id no owner holds.
-    pub(crate) fn insert(&self, ids: &mut Ids, record: MemoryRecord) {
-        let (key, slots) = self.entry(Owner::of(&record.memory));
-        ids.owner_of.insert(record.memory.id, key);
-        self.write(&slots, |s| s.push(record));
+    /// Adds a memory whose id no owner holds.
+    pub(crate) fn insert(&self, ids: &mut Ids, memory: Arc<Memory>, embedding: &[f32]) {
+        let (key, slots) = self.entry(ids, &memory);
+        ids.owner_of.insert(memory.id, key);
+        self.write(&slots, |s| s.push(memory, embedding));
         self.len.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Replaces a record in place when its owner already holds it; false otherwise.
-    pub(crate) fn replace(&self, ids: &Ids, record: MemoryRecord) -> bool {
-        let Some(owner) = ids.owner(record.memory.id) else {
+    /// Replaces a memory in place when its owner already holds it; false otherwise.
+    pub(crate) fn replace(&self, ids: &Ids, memory: Arc<Memory>, embedding: &[f32]) -> bool {
+        let Some(owner) = ids.owner(memory.id) else {
             return false;
         };
-        if !owner.owns(&record.memory) {
+        if !owner.owns(&memory) {
             return false;
         }
         match self.get(owner) {
-            Some(slots) => self.write(&slots, |s| s.replace(record)),
+            Some(slots) => self.write(&slots, |s| s.replace(memory, embedding)),
             None => false,
         }
     }
@@ -246,7 +262,7 @@ impl Owners {
         let new_ids: Vec<MemoryId> = records.iter().map(|r| r.memory.id).collect();
         let mut fresh = Slots::new(self.dims, self.index);
         for record in records {
-            fresh.push(record);
+            fresh.push(Arc::new(record.memory), &record.embedding);
         }
         let key = Arc::new(owner.clone());
         let fresh = Arc::new(RwLock::new(fresh));

@@ -228,7 +228,7 @@ fn updates_and_deletes_keep_the_int8_copy_in_step() {
     for _ in 0..size() {
         let r = record(&scope, rng.unit(), "fact");
         live.push(r.clone());
-        slots.push(r);
+        slots.push_record(r);
     }
     assert_in_step(&slots);
     // Deletes from the middle and the end: swap-removes move the last vector each time.
@@ -241,7 +241,7 @@ fn updates_and_deletes_keep_the_int8_copy_in_step() {
     for _ in 0..300 {
         let i = rng.next() as usize % live.len();
         live[i].embedding = rng.unit();
-        assert!(slots.replace(live[i].clone()));
+        assert!(slots.replace_record(live[i].clone()));
     }
     assert_in_step(&slots);
     // Searching for a record's own (new) vector finds it first, with its exact score.

@@ -3,12 +3,13 @@
 //! `"hnsw"`, a graph over the vectors once the owner is large enough).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use coda_core::vector::{dot, QuantizedQuery, TopK};
 use coda_core::{Filter, Memory, MemoryId, MemoryRecord, Scope, ScoredMemory};
 
 use crate::config::{IndexKind, IndexOptions};
-use crate::hnsw::{BuildJob, Built, GraphAttached, GraphIndex};
+use crate::hnsw::{BuildJob, Built, GraphAttached, GraphIndex, ParsedGraph};
 use crate::int8_copy::Int8Copy;
 
 /// The int8 scan keeps at least this many candidates, so a small `limit` (1, 2) still has a
@@ -17,7 +18,8 @@ const MIN_CANDIDATES: usize = 32;
 
 /// Memories in insertion order; embedding `i` lives at `vectors[i*dims..(i+1)*dims]`.
 pub(crate) struct Slots {
-    memories: Vec<Memory>,
+    /// Shared with the backend's history, whose latest version of each is the same memory.
+    memories: Vec<Arc<Memory>>,
     /// Insertion order stamp of each slot, so deletes (swap-remove) keep order recoverable.
     stamps: Vec<u64>,
     vectors: Vec<f32>,
@@ -115,27 +117,40 @@ impl Slots {
         }
     }
 
+    /// [`attach_graph`](Self::attach_graph) of a graph parsed beforehand.
+    pub(crate) fn attach_parsed_graph(
+        &mut self,
+        parsed: ParsedGraph,
+    ) -> Result<GraphAttached, String> {
+        let (index, vectors) = (&self.index, &self.vectors);
+        match &mut self.graph {
+            Some(graph) => graph.attach_parsed(parsed, index, vectors),
+            None => Err("the index is not hnsw".into()),
+        }
+    }
+
     fn vector(&self, slot: usize) -> &[f32] {
         &self.vectors[slot * self.dims..(slot + 1) * self.dims]
     }
 
-    pub(crate) fn push(&mut self, record: MemoryRecord) {
-        self.index.insert(record.memory.id, self.memories.len());
-        self.memories.push(record.memory);
+    /// Adds a memory whose id this owner does not hold.
+    pub(crate) fn push(&mut self, memory: Arc<Memory>, embedding: &[f32]) {
+        self.index.insert(memory.id, self.memories.len());
+        self.memories.push(memory);
         self.stamps.push(self.next_stamp);
         self.next_stamp += 1;
         if let Some(int8) = &mut self.int8 {
-            int8.push(&record.embedding);
+            int8.push(embedding);
         }
         if let Some(graph) = &mut self.graph {
-            graph.push(self.memories.len() - 1, &record.embedding);
+            graph.push(self.memories.len() - 1, embedding);
         }
-        self.vectors.extend_from_slice(&record.embedding);
+        self.vectors.extend_from_slice(embedding);
     }
 
     fn record(&self, slot: usize) -> MemoryRecord {
         MemoryRecord {
-            memory: self.memories[slot].clone(),
+            memory: Memory::clone(&self.memories[slot]),
             embedding: self.vector(slot).to_vec(),
         }
     }
@@ -145,23 +160,23 @@ impl Slots {
     }
 
     pub(crate) fn memory(&self, id: MemoryId) -> Option<&Memory> {
-        self.index.get(&id).map(|&s| &self.memories[s])
+        self.index.get(&id).map(|&s| &*self.memories[s])
     }
 
-    /// Replaces the record with the same id; false when there is none.
-    pub(crate) fn replace(&mut self, record: MemoryRecord) -> bool {
-        let Some(&slot) = self.index.get(&record.memory.id) else {
+    /// Replaces the memory with the same id; false when there is none.
+    pub(crate) fn replace(&mut self, memory: Arc<Memory>, embedding: &[f32]) -> bool {
+        let Some(&slot) = self.index.get(&memory.id) else {
             return false;
         };
         let dims = self.dims;
-        self.vectors[slot * dims..(slot + 1) * dims].copy_from_slice(&record.embedding);
+        self.vectors[slot * dims..(slot + 1) * dims].copy_from_slice(embedding);
         if let Some(int8) = &mut self.int8 {
-            int8.set(slot, &record.embedding);
+            int8.set(slot, embedding);
         }
         if let Some(graph) = &mut self.graph {
-            graph.replace(slot, &record.embedding);
+            graph.replace(slot, embedding);
         }
-        self.memories[slot] = record.memory;
+        self.memories[slot] = memory;
         true
     }
 
@@ -232,7 +247,7 @@ impl Slots {
             .into_iter()
             .skip(offset)
             .take(limit)
-            .map(|s| self.memories[s].clone())
+            .map(|s| Memory::clone(&self.memories[s]))
             .collect()
     }
 
@@ -265,7 +280,7 @@ impl Slots {
         };
         top.into_sorted()
             .into_iter()
-            .map(|(slot, score)| ScoredMemory::new(self.memories[slot].clone(), score))
+            .map(|(slot, score)| ScoredMemory::new(Memory::clone(&self.memories[slot]), score))
             .collect()
     }
 
@@ -359,6 +374,19 @@ impl Slots {
             }
         }
         top
+    }
+}
+
+#[cfg(test)]
+impl Slots {
+    /// [`push`](Self::push) of a whole record.
+    pub(crate) fn push_record(&mut self, record: MemoryRecord) {
+        self.push(Arc::new(record.memory), &record.embedding);
+    }
+
+    /// [`replace`](Self::replace) with a whole record.
+    pub(crate) fn replace_record(&mut self, record: MemoryRecord) -> bool {
+        self.replace(Arc::new(record.memory), &record.embedding)
     }
 }
 

@@ -11,6 +11,7 @@ use coda_core::MemoryId;
 use twox_hash::XxHash3_64;
 
 use super::{next_version, text, Graph, GraphIndex};
+use crate::config::HnswOptions;
 
 /// Opens the graph blob [`GraphIndex::save`] writes (version 1).
 const BLOB_MAGIC: &[u8; 8] = b"CODAGRF1";
@@ -41,6 +42,58 @@ pub struct GraphAttached {
     pub removed: usize,
     /// Memories inserted into it: added, or changed, since the save.
     pub added: usize,
+}
+
+/// A saved graph read and checked on its own, before the memories it stands for are known:
+/// the costly half of attaching one (USearch loading its graph), which a durable backend can
+/// do while it replays its log.
+pub struct ParsedGraph {
+    dims: usize,
+    /// Graph id, memory and vector hash of each point.
+    entries: Vec<(u64, MemoryId, u64)>,
+    graph: Graph,
+}
+
+impl ParsedGraph {
+    /// Reads a blob [`GraphIndex::save`] wrote, for a graph of `dims` dimensions with
+    /// `options`: refused (naming why) when it is damaged or does not match its own graph.
+    pub(crate) fn parse(blob: &[u8], options: &HnswOptions, dims: usize) -> Result<Self, String> {
+        let mut reader = Reader(blob);
+        if reader.take(8)? != BLOB_MAGIC {
+            return Err("not a saved graph (bad magic)".into());
+        }
+        if reader.u64()? != dims as u64 {
+            return Err("the saved graph has other dimensions".into());
+        }
+        let count = usize::try_from(reader.u64()?).map_err(text)?;
+        let listed = reader.take(count.checked_mul(ENTRY_BYTES).ok_or("bad count")?)?;
+        let graph = Graph::load(reader.0, options, dims)?;
+        if graph.points() != count {
+            return Err(format!(
+                "the saved graph holds {} points but lists {count}",
+                graph.points()
+            ));
+        }
+        let mut entries = Vec::with_capacity(count);
+        let mut seen = HashSet::with_capacity(count);
+        for entry in listed.chunks_exact(ENTRY_BYTES) {
+            let mut r = Reader(entry);
+            let gid = r.u64()?;
+            let id = MemoryId::from_slice(r.take(16)?).map_err(text)?;
+            let hash = r.u64()?;
+            if !seen.insert(gid) || !graph.index.contains(gid) {
+                return Err(format!(
+                    "graph id {gid} is listed twice or not in the graph"
+                ));
+            }
+            entries.push((gid, id, hash));
+        }
+        Ok(ParsedGraph {
+            dims,
+            entries,
+            graph,
+        })
+    }
 }
 
 /// A bounds-checked reader over a saved blob: a damaged one is an error, never a panic.
@@ -101,6 +154,13 @@ impl GraphIndex {
         index: &HashMap<MemoryId, usize>,
         vectors: &[f32],
     ) -> Result<GraphAttached, String> {
+        self.can_attach()?;
+        let parsed = ParsedGraph::parse(blob, &self.options, self.dims)?;
+        self.attach_parsed(parsed, index, vectors)
+    }
+
+    /// Whether a saved graph may be attached now: no graph or build yet, and memories enough.
+    fn can_attach(&self) -> Result<(), String> {
         if self.graph.is_some() || self.building {
             return Err("the user already has a graph or a build under way".into());
         }
@@ -111,37 +171,32 @@ impl GraphIndex {
                 self.options.min_vectors
             ));
         }
-        let mut reader = Reader(blob);
-        if reader.take(8)? != BLOB_MAGIC {
-            return Err("not a saved graph (bad magic)".into());
-        }
-        if reader.u64()? != self.dims as u64 {
+        Ok(())
+    }
+
+    /// [`attach`](Self::attach) of a graph parsed beforehand.
+    pub(crate) fn attach_parsed(
+        &mut self,
+        parsed: ParsedGraph,
+        index: &HashMap<MemoryId, usize>,
+        vectors: &[f32],
+    ) -> Result<GraphAttached, String> {
+        self.can_attach()?;
+        if parsed.dims != self.dims {
             return Err("the saved graph has other dimensions".into());
         }
-        let count = usize::try_from(reader.u64()?).map_err(text)?;
-        let entries = reader.take(count.checked_mul(ENTRY_BYTES).ok_or("bad count")?)?;
-        let mut graph = Graph::load(reader.0, &self.options, self.dims)?;
-        if graph.points() != count {
-            return Err(format!(
-                "the saved graph holds {} points but lists {count}",
-                graph.points()
-            ));
-        }
+        let len = self.gids.len();
+        let ParsedGraph {
+            entries, mut graph, ..
+        } = parsed;
+        // Parsed with the options of its day: the search breadth may have changed since.
+        graph.set_ef_search(self.options.ef_search);
+        let count = entries.len();
         let mut gids: Vec<Option<u64>> = vec![None; len];
-        let mut seen = HashSet::with_capacity(count);
         let mut dead = Vec::new();
         let mut buf = Vec::with_capacity(self.dims * 4);
         let mut next_gid = 0u64;
-        for entry in entries.chunks_exact(ENTRY_BYTES) {
-            let mut r = Reader(entry);
-            let gid = r.u64()?;
-            let id = MemoryId::from_slice(r.take(16)?).map_err(text)?;
-            let hash = r.u64()?;
-            if !seen.insert(gid) || !graph.index.contains(gid) {
-                return Err(format!(
-                    "graph id {gid} is listed twice or not in the graph"
-                ));
-            }
+        for &(gid, id, hash) in &entries {
             next_gid = next_gid.max(gid.saturating_add(1));
             let slot = index.get(&id).copied().filter(|&slot| {
                 gids[slot].is_none()
