@@ -11,8 +11,9 @@
 //! its `xxh3` (u64), then the payload: the memory backend's saved graph, which lists the memory
 //! and a hash of the vector behind each point.
 //!
-//! At open, after the log is replayed, each file is checked (magic, version, lengths, checksum)
-//! and attached to its user's replayed memories: points of memories deleted or changed since the
+//! At open, while the log replays, each file is read, checked (magic, version, lengths,
+//! checksum) and parsed on a thread of its own; after the replay it is attached to its user's
+//! replayed memories: points of memories deleted or changed since the
 //! save are removed and memories added since are inserted (see
 //! [`InMemoryBackend::attach_graph`]). A damaged, truncated or stale file is ignored with a
 //! warning and deleted; that user's graph is then built in the background as without a file.
@@ -22,7 +23,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use coda_backend_memory::{InMemoryBackend, SavedGraph};
+use coda_backend_memory::{InMemoryBackend, ParsedGraph, SavedGraph};
 use coda_core::{Error, Owner, Result};
 use twox_hash::XxHash3_64;
 
@@ -158,29 +159,60 @@ fn decode(bytes: &[u8]) -> std::result::Result<Decoded<'_>, String> {
     })
 }
 
-/// Attaches every graph file in `dir` to `inner`'s replayed memories (whose graph builds are
-/// held); rejected files are deleted with a warning. Returns what it did and the change stamp
-/// of each loaded graph (which is then what is on disk).
-pub(crate) fn load_all(
-    dir: &Path,
-    inner: &InMemoryBackend,
-) -> Result<(GraphsLoaded, HashMap<Owner, u64>)> {
-    let mut report = GraphsLoaded::default();
-    let mut on_disk = HashMap::new();
+/// A graph file read and parsed, waiting for its user's memories.
+struct ReadGraph {
+    owner: Owner,
+    at: LogPosition,
+    memories: u64,
+    parsed: ParsedGraph,
+}
+
+/// Every graph file in `dir`, read and parsed by [`read_all`], for [`attach_all`].
+pub(crate) struct ReadGraphs(Vec<(PathBuf, std::result::Result<ReadGraph, String>)>);
+
+/// Reads and parses every graph file in `dir` for `inner` (with `index = "hnsw"`), without
+/// touching its memories, so this can run while the log replays into it: loading a large
+/// user's graph costs about as much as replaying their memories.
+pub(crate) fn read_all(dir: &Path, inner: &InMemoryBackend) -> Result<ReadGraphs> {
+    let mut out = Vec::new();
     for path in graph_files(dir)? {
-        let started = std::time::Instant::now();
-        let attached = fs::read(&path)
+        let read = fs::read(&path)
             .map_err(|e| e.to_string())
             .and_then(|bytes| {
                 let file = decode(&bytes)?;
                 if path != path_of(dir, &file.owner) {
                     return Err("the file is named for another user".into());
                 }
-                let (attached, version) = inner
-                    .attach_graph(&file.owner, file.payload)
-                    .map_err(|e| e.to_string())?;
-                Ok((file.owner, file.at, file.memories, attached, version))
+                let parsed = inner.parse_graph(file.payload).map_err(|e| e.to_string())?;
+                Ok(ReadGraph {
+                    owner: file.owner,
+                    at: file.at,
+                    memories: file.memories,
+                    parsed,
+                })
             });
+        out.push((path, read));
+    }
+    Ok(ReadGraphs(out))
+}
+
+/// Attaches the graphs [`read_all`] read to `inner`'s replayed memories (whose graph builds
+/// are held); rejected files are deleted with a warning. Returns what it did and the change
+/// stamp of each loaded graph (which is then what is on disk).
+pub(crate) fn attach_all(
+    read: ReadGraphs,
+    inner: &InMemoryBackend,
+) -> (GraphsLoaded, HashMap<Owner, u64>) {
+    let mut report = GraphsLoaded::default();
+    let mut on_disk = HashMap::new();
+    for (path, read) in read.0 {
+        let started = std::time::Instant::now();
+        let attached = read.and_then(|file| {
+            let (attached, version) = inner
+                .attach_parsed_graph(&file.owner, file.parsed)
+                .map_err(|e| e.to_string())?;
+            Ok((file.owner, file.at, file.memories, attached, version))
+        });
         match attached {
             Ok((owner, at, memories, attached, version)) => {
                 tracing::info!(
@@ -192,7 +224,7 @@ pub(crate) fn load_all(
                     saved_at_log_units = at.units,
                     removed = attached.removed,
                     added = attached.added,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    attach_ms = started.elapsed().as_millis() as u64,
                     "loaded the user's saved HNSW graph"
                 );
                 report.loaded += 1;
@@ -211,7 +243,7 @@ pub(crate) fn load_all(
             }
         }
     }
-    Ok((report, on_disk))
+    (report, on_disk)
 }
 
 /// Writes `bytes` to `path` atomically: a temp file, fsynced, renamed over `path`.

@@ -76,20 +76,41 @@ impl FileBackend {
         // applies again from the cluster's log, so they are cut off rather than kept twice.
         let mut held: Vec<Decoded> = Vec::new();
         let mut committed_end: Option<u64> = None;
-        let mut replayed = scan.replay_pipelined(options.repair, |decoded, end| {
-            let commit = matches!(decoded, Decoded::Change(Change::Commit(_)));
-            if commit {
-                for decoded in held.drain(..) {
+        let hnsw = index.kind() == IndexKind::Hnsw;
+        let (replayed, read_graphs) = std::thread::scope(|threads| {
+            // Saved graphs are read and parsed while the log replays: they need only the
+            // index's options, and a large user's graph costs about what their replay does.
+            let reading = hnsw.then(|| {
+                std::thread::Builder::new()
+                    .name("coda-file-graphs".into())
+                    .spawn_scoped(threads, || graphs::read_all(&dir, &inner))
+            });
+            let replayed = scan.replay_pipelined(options.repair, |decoded, end| {
+                let commit = matches!(decoded, Decoded::Change(Change::Commit(_)));
+                if commit {
+                    for decoded in held.drain(..) {
+                        apply(decoded);
+                    }
+                    apply(decoded);
+                    committed_end = Some(end);
+                } else if committed_end.is_some() {
+                    held.push(decoded);
+                } else {
                     apply(decoded);
                 }
-                apply(decoded);
-                committed_end = Some(end);
-            } else if committed_end.is_some() {
-                held.push(decoded);
-            } else {
-                apply(decoded);
-            }
-        })?;
+            });
+            let read = reading.map(|spawned| match spawned {
+                Ok(thread) => thread.join().unwrap_or_else(|_| {
+                    Err(Error::Unavailable(
+                        "the thread reading the saved graphs panicked".into(),
+                    ))
+                }),
+                // No thread to be had: read them now.
+                Err(_) => graphs::read_all(&dir, &inner),
+            });
+            (replayed, read)
+        });
+        let mut replayed = replayed?;
         if let (Some(end), false) = (committed_end, held.is_empty()) {
             tracing::warn!(
                 log = %path.display(),
@@ -175,19 +196,17 @@ impl FileBackend {
         } else {
             (replayed.end, replayed.units)
         };
-        let graphs_on_disk = if index.kind() == IndexKind::Hnsw {
-            match graphs::load_all(&dir, &inner) {
-                Ok((loaded, on_disk)) => {
-                    report.graphs = loaded;
-                    on_disk
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not list saved HNSW graphs; rebuilding");
-                    HashMap::new()
-                }
+        let graphs_on_disk = match read_graphs {
+            Some(Ok(read)) => {
+                let (loaded, on_disk) = graphs::attach_all(read, &inner);
+                report.graphs = loaded;
+                on_disk
             }
-        } else {
-            HashMap::new()
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "could not list saved HNSW graphs; rebuilding");
+                HashMap::new()
+            }
+            None => HashMap::new(),
         };
         inner.release_graph_builds();
         tracing::info!(
