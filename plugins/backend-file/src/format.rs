@@ -235,20 +235,42 @@ pub fn decode_change(payload: &[u8]) -> Result<Change, String> {
 
 /// Decodes a frame's payload: a change, or a memory's history.
 pub fn decode(payload: &[u8]) -> Result<Decoded, String> {
+    decode_with(payload, None).map(|(decoded, _)| decoded)
+}
+
+/// [`decode`], with the embedding of a single-record write (an insert or an update) appended
+/// to `vectors` rather than held by its record, whose embedding is then empty; the flag says
+/// whether it was. On an error `vectors` is as it was.
+pub fn decode_into(payload: &[u8], vectors: &mut Vec<f32>) -> Result<(Decoded, bool), String> {
+    let start = vectors.len();
+    let decoded = decode_with(payload, Some(vectors));
+    if decoded.is_err() {
+        vectors.truncate(start);
+    }
+    decoded
+}
+
+fn decode_with(payload: &[u8], vectors: Option<&mut Vec<f32>>) -> Result<(Decoded, bool), String> {
     let mut r = Reader(payload);
     let kind = r.u8()?;
     if kind == HISTORY {
         let versions = serde_json::from_slice(r.rest())
             .map_err(|e| format!("history record is not valid JSON: {e}"))?;
-        return Ok(Decoded::History(versions));
+        return Ok((Decoded::History(versions), false));
     }
+    let split = vectors.is_some()
+        && matches!(
+            kind,
+            INSERT_UNSCOPED | UPDATE_UNSCOPED | INSERT | UPDATE | INSERT_V2 | UPDATE_V2
+        );
+    let sink = vectors;
     let change = match kind {
-        INSERT_UNSCOPED => Change::Insert(r.unscoped_record()?),
-        UPDATE_UNSCOPED => Change::Update(r.unscoped_record()?),
-        INSERT => Change::Insert(r.record()?),
-        UPDATE => Change::Update(r.record()?),
-        INSERT_V2 => Change::Insert(r.record_v2()?),
-        UPDATE_V2 => Change::Update(r.record_v2()?),
+        INSERT_UNSCOPED => Change::Insert(r.unscoped_record(sink)?),
+        UPDATE_UNSCOPED => Change::Update(r.unscoped_record(sink)?),
+        INSERT => Change::Insert(r.record(sink)?),
+        UPDATE => Change::Update(r.record(sink)?),
+        INSERT_V2 => Change::Insert(r.record_v2(sink)?),
+        UPDATE_V2 => Change::Update(r.record_v2(sink)?),
         DELETE => Change::Delete {
             id: r.uuid()?,
             by: By::Api,
@@ -270,7 +292,7 @@ pub fn decode(payload: &[u8]) -> Result<Decoded, String> {
             // Each record takes well over 16 bytes; never trust a count the payload can't hold.
             let mut records = Vec::with_capacity(count.min(payload.len() / 16));
             for _ in 0..count {
-                records.push(r.unscoped_record()?);
+                records.push(r.unscoped_record(None)?);
             }
             Change::ReplaceUser {
                 owner: Owner::default_user(),
@@ -312,7 +334,7 @@ pub fn decode(payload: &[u8]) -> Result<Decoded, String> {
         other => return Err(format!("unknown change kind {other}")),
     };
     r.end()?;
-    Ok(Decoded::Change(change))
+    Ok((Decoded::Change(change), split))
 }
 
 fn put_u32(out: &mut Vec<u8>, v: u32) {
@@ -447,15 +469,15 @@ impl<'a> Reader<'a> {
 
     fn any_record(&mut self, v2: bool) -> Result<MemoryRecord, String> {
         if v2 {
-            self.record_v2()
+            self.record_v2(None)
         } else {
-            self.record()
+            self.record(None)
         }
     }
 
     /// A scoped record followed by its lifecycle.
-    fn record_v2(&mut self) -> Result<MemoryRecord, String> {
-        let mut record = self.record()?;
+    fn record_v2(&mut self, vectors: Option<&mut Vec<f32>>) -> Result<MemoryRecord, String> {
+        let mut record = self.record(vectors)?;
         let len = self.u32()? as usize;
         if len > 0 {
             let lifecycle: Lifecycle = serde_json::from_slice(self.take(len)?)
@@ -466,12 +488,13 @@ impl<'a> Reader<'a> {
         Ok(record)
     }
 
-    fn record(&mut self) -> Result<MemoryRecord, String> {
+    /// A scoped record; its embedding goes to `vectors` when given (see [`decode_into`]).
+    fn record(&mut self, vectors: Option<&mut Vec<f32>>) -> Result<MemoryRecord, String> {
         let tenant = self.str()?.to_owned();
         let user_id = self.str()?.to_owned();
         let agent_id = self.opt_str()?.map(str::to_owned);
         let session_id = self.opt_str()?.map(str::to_owned);
-        let mut record = self.unscoped_record()?;
+        let mut record = self.unscoped_record(vectors)?;
         let memory = &mut record.memory;
         (memory.tenant, memory.user_id) = (tenant, user_id);
         (memory.agent_id, memory.session_id) = (agent_id, session_id);
@@ -479,7 +502,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A record as logs before scopes wrote it: owned by user `default`.
-    fn unscoped_record(&mut self) -> Result<MemoryRecord, String> {
+    fn unscoped_record(&mut self, vectors: Option<&mut Vec<f32>>) -> Result<MemoryRecord, String> {
         let id = self.uuid()?;
         let content = self.str()?.to_owned();
         let source_type = self.str()?.to_owned();
@@ -505,10 +528,16 @@ impl<'a> Reader<'a> {
         };
         let dims = self.u32()? as usize;
         let bytes = self.take(dims.checked_mul(4).ok_or("embedding length overflows")?)?;
-        let embedding = bytes
+        let floats = bytes
             .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let embedding = match vectors {
+            Some(vectors) => {
+                vectors.extend(floats);
+                Vec::new()
+            }
+            None => floats.collect(),
+        };
         let metadata = Metadata {
             source_type,
             importance,

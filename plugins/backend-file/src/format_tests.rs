@@ -171,3 +171,39 @@ fn truncated_payloads_are_errors_not_panics() {
         assert!(decode_change(&payload[..cut]).is_err(), "cut at {cut}");
     }
 }
+
+#[test]
+fn decode_into_moves_a_writes_embedding_into_the_buffer_and_nothing_else() {
+    let record = sample();
+    let framed = |change: &Change| {
+        let mut out = Vec::new();
+        encode_change(change, &mut out).expect("fits");
+        out
+    };
+    let update = framed(&Change::Update(record.clone()));
+    let mut vectors = vec![9.0];
+    let (decoded, split) = decode_into(payload(&update), &mut vectors).expect("decodes");
+    assert!(split);
+    assert_eq!(vectors[1..], record.embedding[..]);
+    match decoded {
+        Decoded::Change(Change::Update(r)) => {
+            assert!(r.embedding.is_empty());
+            assert_eq!(r.memory, record.memory);
+        }
+        _ => panic!("an update decodes as one"),
+    }
+    // Records among several keep their own vectors; a damaged payload leaves the buffer alone.
+    let replace = framed(&Change::ReplaceUser {
+        owner: Owner::of(&record.memory),
+        records: vec![record.clone()],
+    });
+    let (decoded, split) = decode_into(payload(&replace), &mut vectors).expect("decodes");
+    assert!(!split);
+    assert!(
+        matches!(decoded, Decoded::Change(Change::ReplaceUser { records, .. })
+        if records[0].embedding == record.embedding)
+    );
+    let cut = &payload(&update)[..payload(&update).len() - 3];
+    assert!(decode_into(cut, &mut vectors).is_err());
+    assert_eq!(vectors.len(), 1 + record.embedding.len());
+}

@@ -63,13 +63,19 @@ impl FileBackend {
         // Saved graphs are attached after the replay; the others are built after that.
         inner.hold_graph_builds();
         let mut report = Recovery::default();
-        let mut apply = |decoded: Decoded| match decoded {
-            Decoded::Change(change) => {
+        // A single-record write comes with its vector beside it (see `replay_pipelined`).
+        let mut apply = |decoded: Decoded, vector: Option<&[f32]>| match (decoded, vector) {
+            (Decoded::Change(Change::Insert(r) | Change::Update(r)), Some(vector)) => {
+                if inner.apply_replayed_write(r.memory, vector).is_err() {
+                    report.skipped += 1;
+                }
+            }
+            (Decoded::Change(change), _) => {
                 if inner.apply_replayed(change).is_err() {
                     report.skipped += 1;
                 }
             }
-            Decoded::History(versions) => inner.restore_history(versions),
+            (Decoded::History(versions), _) => inner.restore_history(versions),
         };
         // Once a commit marker has been read (a cluster node's log), changes wait for the next
         // one: those after the last are an operation a crash interrupted, which the node
@@ -85,18 +91,24 @@ impl FileBackend {
                     .name("coda-file-graphs".into())
                     .spawn_scoped(threads, || graphs::read_all(&dir, &inner))
             });
-            let replayed = scan.replay_pipelined(options.repair, |decoded, end| {
+            let replayed = scan.replay_pipelined(options.repair, |mut decoded, vector, end| {
                 let commit = matches!(decoded, Decoded::Change(Change::Commit(_)));
                 if commit {
                     for decoded in held.drain(..) {
-                        apply(decoded);
+                        apply(decoded, None);
                     }
-                    apply(decoded);
+                    apply(decoded, None);
                     committed_end = Some(end);
                 } else if committed_end.is_some() {
+                    // Held past this batch: the write takes its vector back.
+                    if let (Decoded::Change(Change::Insert(r) | Change::Update(r)), Some(v)) =
+                        (&mut decoded, vector)
+                    {
+                        r.embedding = v.to_vec();
+                    }
                     held.push(decoded);
                 } else {
-                    apply(decoded);
+                    apply(decoded, vector);
                 }
             });
             let read = reading.map(|spawned| match spawned {

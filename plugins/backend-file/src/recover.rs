@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::path::Path;
 
 use coda_core::{Change, Error, Result};
@@ -79,40 +80,63 @@ pub fn open_log(path: &Path) -> Result<(Header, LogScan)> {
 /// Decoded frames per hand-over from the reading thread to the applying one.
 const BATCH: usize = 512;
 
+/// A batch of decoded frames on its way from the reading thread to the applying one: each
+/// single-record write's embedding is in `vectors` (the range beside it) rather than a vector
+/// of its own, so a replay allocates no vector per memory (and frees none on the other thread).
+struct Batch {
+    frames: Vec<(Decoded, Option<Range<usize>>, u64)>,
+    vectors: Vec<f32>,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Batch {
+            frames: Vec::with_capacity(BATCH),
+            vectors: Vec::new(),
+        }
+    }
+}
+
 impl LogScan {
-    /// [`replay`](Self::replay), with reading, checking and decoding on a thread of its own
-    /// while this one applies: at open the two halves cost about the same, so a log replays in
+    /// Replays every valid change in order, handing each to `apply` with the offset just past
+    /// its record; reading, checking and decoding run on a thread of its own while this one
+    /// applies: at open the two halves cost about the same, so a log replays in
     /// little more than the time of the slower. `apply` sees the same changes in the same
-    /// order; batches of [`BATCH`] frames pass through a channel that holds at most four, so
-    /// memory stays bounded.
+    /// order, except that a single-record write comes with an empty embedding and its vector
+    /// beside it; batches of [`BATCH`] frames pass through a channel that holds at most four,
+    /// so memory stays bounded.
     pub fn replay_pipelined(
         self,
         repair: bool,
-        mut apply: impl FnMut(Decoded, u64),
+        mut apply: impl FnMut(Decoded, Option<&[f32]>, u64),
     ) -> Result<Replayed> {
         std::thread::scope(|threads| {
-            let (send, batches) = std::sync::mpsc::sync_channel::<Vec<(Decoded, u64)>>(4);
+            let (send, batches) = std::sync::mpsc::sync_channel::<Batch>(4);
             let reader = std::thread::Builder::new()
                 .name("coda-file-replay".into())
                 .spawn_scoped(threads, move || {
-                    let mut batch = Vec::with_capacity(BATCH);
-                    let replayed = self.replay(repair, |decoded, end| {
-                        batch.push((decoded, end));
-                        if batch.len() == BATCH {
+                    let mut batch = Batch::new();
+                    let replayed = self.replay_with(repair, |payload, end| {
+                        let start = batch.vectors.len();
+                        let (decoded, split) = format::decode_into(payload, &mut batch.vectors)?;
+                        let vector = split.then_some(start..batch.vectors.len());
+                        let units = decoded_units(&decoded);
+                        batch.frames.push((decoded, vector, end));
+                        if batch.frames.len() == BATCH {
                             // Fails only once the applying side is gone (it panicked).
-                            let _ =
-                                send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                            let _ = send.send(std::mem::replace(&mut batch, Batch::new()));
                         }
+                        Ok(units)
                     });
-                    if !batch.is_empty() {
+                    if !batch.frames.is_empty() {
                         let _ = send.send(batch);
                     }
                     replayed
                 })
                 .map_err(|e| Error::Unavailable(format!("could not start a replay thread: {e}")))?;
             for batch in batches {
-                for (decoded, end) in batch {
-                    apply(decoded, end);
+                for (decoded, vector, end) in batch.frames {
+                    apply(decoded, vector.map(|range| &batch.vectors[range]), end);
                 }
             }
             reader.join().unwrap_or_else(|_| {
@@ -123,9 +147,14 @@ impl LogScan {
         })
     }
 
-    /// Replays every valid change in order, handing each to `apply` with the offset just past
-    /// its record.
-    pub fn replay(self, repair: bool, mut apply: impl FnMut(Decoded, u64)) -> Result<Replayed> {
+    /// Hands the payload of every valid frame, in order, to `step` with the offset just past
+    /// it; `step` decodes and applies it and returns its record units, or why the payload does
+    /// not decode (which counts as damage there, as a bad checksum does).
+    fn replay_with(
+        self,
+        repair: bool,
+        mut step: impl FnMut(&[u8], u64) -> std::result::Result<u64, String>,
+    ) -> Result<Replayed> {
         let LogScan {
             path,
             mut log,
@@ -140,13 +169,19 @@ impl LogScan {
         };
         let mut offset = start;
         while offset < log.len {
-            let reason = match log.change_at(offset).map_err(io)? {
-                Ok(change) => {
-                    out.units += decoded_units(&change);
-                    offset += (FRAME_HEADER + log.buf.len()) as u64;
-                    apply(change, offset);
-                    out.end = offset;
-                    continue;
+            let framed = log.frame_at(offset).map_err(io)?;
+            let reason = match framed {
+                Ok(()) => {
+                    let end = offset + (FRAME_HEADER + log.buf.len()) as u64;
+                    match step(&log.buf, end) {
+                        Ok(units) => {
+                            out.units += units;
+                            offset = end;
+                            out.end = end;
+                            continue;
+                        }
+                        Err(reason) => reason,
+                    }
                 }
                 Err(reason) => reason,
             };

@@ -30,7 +30,9 @@ fn changes_after_the_last_commit_are_cut_at_open() {
     }
     let reopened = open(options(dir.path()));
     assert_eq!(reopened.committed().unwrap(), 7);
-    assert!(reopened.get(&ds(), kept).unwrap().is_some());
+    // Held until its marker was read, the write still has its vector.
+    let replayed = reopened.get(&ds(), kept).unwrap().unwrap();
+    assert_eq!(replayed.embedding, record(kept, 0).embedding);
     assert!(
         reopened.get(&ds(), lost).unwrap().is_none(),
         "an uncommitted change is cut, so re-applying its operation cannot repeat it"

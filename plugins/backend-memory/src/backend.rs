@@ -64,12 +64,16 @@ impl InMemoryBackend {
     }
 
     pub(crate) fn check_dims(&self, record: &MemoryRecord) -> Result<()> {
-        if record.embedding.len() != self.dims {
+        self.check_vector(&record.embedding)
+    }
+
+    fn check_vector(&self, embedding: &[f32]) -> Result<()> {
+        if embedding.len() != self.dims {
             return Err(Error::invalid(
                 "embedding",
                 format!(
                     "has {} dimensions; this backend holds {}",
-                    record.embedding.len(),
+                    embedding.len(),
                     self.dims
                 ),
             ));
@@ -117,17 +121,7 @@ impl InMemoryBackend {
     fn replay_locked(&self, ids: &mut Ids, change: Change) -> Result<Erased> {
         match change {
             Change::Insert(record) | Change::Update(record) => {
-                self.check_dims(&record)?;
-                let (memory, embedding) = (Arc::new(record.memory), record.embedding);
-                self.history.write().record_shared(&memory);
-                // In place when the owner is unchanged, so insertion order survives a replay.
-                let id = memory.id;
-                let same_owner = ids.owner(id).is_some_and(|o| o.owns(&memory));
-                if !(same_owner && self.owners.replace(ids, Arc::clone(&memory), &embedding)) {
-                    self.owners.remove(ids, id);
-                    self.owners.insert(ids, memory, &embedding);
-                }
-                Ok(Erased::default())
+                self.replay_write_locked(ids, record.memory, &record.embedding)
             }
             Change::Session(SessionChange::Turn { info, turn, window }) => {
                 // A repaired log may have lost the first turn's owner: the later turn wins.
@@ -154,6 +148,33 @@ impl InMemoryBackend {
                 Ok(self.apply_locked(ids, other))
             }
         }
+    }
+
+    /// Replays an insert or update of `memory` with `embedding` given apart (a durable
+    /// backend's replay decodes embeddings into one buffer per batch): as
+    /// [`apply_replayed`](Self::apply_replayed) of the write.
+    pub fn apply_replayed_write(&self, memory: Memory, embedding: &[f32]) -> Result<Erased> {
+        let mut ids = self.writer.lock();
+        self.replay_write_locked(&mut ids, memory, embedding)
+    }
+
+    fn replay_write_locked(
+        &self,
+        ids: &mut Ids,
+        memory: Memory,
+        embedding: &[f32],
+    ) -> Result<Erased> {
+        self.check_vector(embedding)?;
+        let memory = Arc::new(memory);
+        self.history.write().record_shared(&memory);
+        // In place when the owner is unchanged, so insertion order survives a replay.
+        let id = memory.id;
+        let same_owner = ids.owner(id).is_some_and(|o| o.owns(&memory));
+        if !(same_owner && self.owners.replace(ids, Arc::clone(&memory), embedding)) {
+            self.owners.remove(ids, id);
+            self.owners.insert(ids, memory, embedding);
+        }
+        Ok(Erased::default())
     }
 
     pub(crate) fn apply_locked(&self, ids: &mut Ids, change: Change) -> Erased {
