@@ -526,6 +526,22 @@ fn method_not_allowed(method: &Method, path: &[&str]) -> ApiError {
     )
 }
 
+/// [`ROUTES`] with each template split into segments and its `{...}` holes counted, once:
+/// every request asks [`methods_for`].
+fn split_routes() -> &'static [(&'static str, Vec<&'static str>, usize)] {
+    static SPLIT: std::sync::OnceLock<Vec<(&str, Vec<&str>, usize)>> = std::sync::OnceLock::new();
+    SPLIT.get_or_init(|| {
+        ROUTES
+            .iter()
+            .map(|(method, template)| {
+                let segments: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+                let holes = segments.iter().filter(|t| t.starts_with('{')).count();
+                (*method, segments, holes)
+            })
+            .collect()
+    })
+}
+
 /// The methods [`ROUTES`] serves on `path` (segments under `/api/v1`), in [`ROUTES`]' order:
 /// the one table both dispatch's 405s and the server's `Allow` headers come from.
 pub fn methods_for(path: &[&str]) -> Vec<&'static str> {
@@ -533,8 +549,8 @@ pub fn methods_for(path: &[&str]) -> Vec<&'static str> {
     // `search`, so only the templates with the fewest `{...}` segments that match count.
     let mut best: Option<usize> = None;
     let mut methods = Vec::new();
-    for (method, template) in ROUTES {
-        let template: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+    for (method, template, holes) in split_routes() {
+        let holes = *holes;
         let matches = template.len() == path.len()
             && template
                 .iter()
@@ -543,7 +559,6 @@ pub fn methods_for(path: &[&str]) -> Vec<&'static str> {
         if !matches {
             continue;
         }
-        let holes = template.iter().filter(|t| t.starts_with('{')).count();
         if best.is_some_and(|b| holes > b) {
             continue;
         }

@@ -130,6 +130,10 @@ impl Indexes {
     /// Runs `write` on `owner`'s index, creating it if needed.
     pub fn write<T>(&self, owner: &Owner, write: impl FnOnce(&mut OwnerIndex) -> T) -> T {
         let mut owners = self.owners.write();
+        // Found without cloning the key, as nearly every write is to an owner already held.
+        if let Some(index) = owners.get_mut(owner) {
+            return write(index);
+        }
         write(owners.entry(owner.clone()).or_default())
     }
 
