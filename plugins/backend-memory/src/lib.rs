@@ -2,6 +2,7 @@
 
 mod backend;
 mod config;
+mod graphs;
 mod history_import;
 mod hnsw;
 mod int8_copy;
@@ -10,8 +11,9 @@ mod owners;
 mod slots;
 mod validate;
 
-pub use backend::{InMemoryBackend, SavedGraph};
+pub use backend::InMemoryBackend;
 pub use config::{HnswOptions, IndexKind, IndexOptions, MemoryOptions};
+pub use graphs::SavedGraph;
 pub use hnsw::{GraphAttached, ParsedGraph};
 
 /// The name this backend registers under.
