@@ -51,7 +51,7 @@ pub struct Version {
 /// One version as the table keeps it: the memory is shared with the backend's live record
 /// (and with the versions before and after it that did not change it), so a backend holding a
 /// million memories does not hold a second copy of each for its history.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Stored {
     version: u32,
     action: Action,

@@ -116,15 +116,7 @@ impl InMemoryBackend {
     /// Refused when the bytes are damaged or do not match, when they cover less than half of
     /// the memories, or when the user has no memories, too few for a graph, or a graph already.
     pub fn attach_graph(&self, owner: &Owner, bytes: &[u8]) -> Result<(GraphAttached, u64)> {
-        let refused = |e: String| Error::invalid("saved graph", e);
-        let _writes = self.writer.lock();
-        let slots = self
-            .owners
-            .get(owner)
-            .ok_or_else(|| refused("the user has no memories".into()))?;
-        let mut slots = slots.write();
-        let attached = slots.attach_graph(bytes).map_err(refused)?;
-        Ok((attached, slots.graph_version().unwrap_or(0)))
+        self.attach_parsed_graph(owner, self.parse_graph(bytes)?)
     }
 
     /// Reads a graph [`save_graphs`](Self::save_graphs) produced without attaching it, for

@@ -108,16 +108,8 @@ impl Slots {
         self.graph.as_ref()?.save(&ids, &self.vectors)
     }
 
-    /// Attaches a graph [`save_graph`](Self::save_graph) wrote (see [`GraphIndex::attach`]).
-    pub(crate) fn attach_graph(&mut self, blob: &[u8]) -> Result<GraphAttached, String> {
-        let (index, vectors) = (&self.index, &self.vectors);
-        match &mut self.graph {
-            Some(graph) => graph.attach(blob, index, vectors),
-            None => Err("the index is not hnsw".into()),
-        }
-    }
-
-    /// [`attach_graph`](Self::attach_graph) of a graph parsed beforehand.
+    /// Attaches a graph [`save_graph`](Self::save_graph) wrote, parsed (see
+    /// [`GraphIndex::attach_parsed`]).
     pub(crate) fn attach_parsed_graph(
         &mut self,
         parsed: ParsedGraph,

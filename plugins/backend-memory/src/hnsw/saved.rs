@@ -1,8 +1,8 @@
 //! A graph saved with the memories it stands for, and attached again to the memories of a
 //! later day (`index = "hnsw"` in a durable backend): the blob [`GraphIndex::save`] writes
 //! lists, for each point, its graph id, its memory and a hash of that vector, then USearch's
-//! own serialized graph; [`GraphIndex::attach`] checks every entry against the owner's
-//! memories now, removes the points of memories deleted or changed since and inserts the
+//! own serialized graph; [`ParsedGraph::parse`] reads it and [`GraphIndex::attach_parsed`]
+//! checks every entry against the owner's memories now, removes the points of memories deleted or changed since and inserts the
 //! memories added since.
 
 use std::collections::{HashMap, HashSet};
@@ -118,7 +118,7 @@ impl<'a> Reader<'a> {
 
 impl GraphIndex {
     /// The graph with, for each of its points, the memory it stands for and a hash of that
-    /// vector, so [`attach`](Self::attach) can check it against the memories of another day.
+    /// vector, so [`attach_parsed`](Self::attach_parsed) can check it against the memories of another day.
     /// `ids` and `vectors` are the owner's, slot for slot. `None` without a graph.
     pub(crate) fn save(
         &self,
@@ -143,22 +143,6 @@ impl GraphIndex {
         }))
     }
 
-    /// Attaches a graph [`save`](Self::save) wrote, once checked against the owner's memories
-    /// now (`index` maps each to its slot; `vectors` slot for slot): a point whose memory is
-    /// gone or whose vector changed is removed, a memory the graph lacks is inserted. Refused
-    /// (an error naming why) when the blob is damaged, does not match its own graph, covers
-    /// less than half of the memories, or the owner already has a graph or a build under way.
-    pub(crate) fn attach(
-        &mut self,
-        blob: &[u8],
-        index: &HashMap<MemoryId, usize>,
-        vectors: &[f32],
-    ) -> Result<GraphAttached, String> {
-        self.can_attach()?;
-        let parsed = ParsedGraph::parse(blob, &self.options, self.dims)?;
-        self.attach_parsed(parsed, index, vectors)
-    }
-
     /// Whether a saved graph may be attached now: no graph or build yet, and memories enough.
     fn can_attach(&self) -> Result<(), String> {
         if self.graph.is_some() || self.building {
@@ -174,7 +158,12 @@ impl GraphIndex {
         Ok(())
     }
 
-    /// [`attach`](Self::attach) of a graph parsed beforehand.
+    /// Attaches a graph [`save`](Self::save) wrote (parsed by [`ParsedGraph::parse`]), once
+    /// checked against the owner's memories now (`index` maps each to its slot; `vectors` slot
+    /// for slot): a point whose memory is
+    /// gone or whose vector changed is removed, a memory the graph lacks is inserted. Refused
+    /// (an error naming why) when the blob is damaged, does not match its own graph, covers
+    /// less than half of the memories, or the owner already has a graph or a build under way.
     pub(crate) fn attach_parsed(
         &mut self,
         parsed: ParsedGraph,
