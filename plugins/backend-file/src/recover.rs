@@ -89,10 +89,12 @@ struct Batch {
 }
 
 impl Batch {
-    fn new() -> Self {
+    /// An empty batch with room for `vectors` floats (the last batch's count: a log's batches
+    /// are alike, and growing the buffer from nothing cost a copy at each doubling).
+    fn with_room(vectors: usize) -> Self {
         Batch {
             frames: Vec::with_capacity(BATCH),
-            vectors: Vec::new(),
+            vectors: Vec::with_capacity(vectors),
         }
     }
 }
@@ -115,7 +117,7 @@ impl LogScan {
             let reader = std::thread::Builder::new()
                 .name("coda-file-replay".into())
                 .spawn_scoped(threads, move || {
-                    let mut batch = Batch::new();
+                    let mut batch = Batch::with_room(0);
                     let replayed = self.replay_with(repair, |payload, end| {
                         let start = batch.vectors.len();
                         let (decoded, split) = format::decode_into(payload, &mut batch.vectors)?;
@@ -124,7 +126,9 @@ impl LogScan {
                         batch.frames.push((decoded, vector, end));
                         if batch.frames.len() == BATCH {
                             // Fails only once the applying side is gone (it panicked).
-                            let _ = send.send(std::mem::replace(&mut batch, Batch::new()));
+                            let room = batch.vectors.len();
+                            let _ =
+                                send.send(std::mem::replace(&mut batch, Batch::with_room(room)));
                         }
                         Ok(units)
                     });

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::HnswOptions;
+use crate::rows::Rows;
 
 mod graph;
 mod saved;
@@ -240,7 +241,7 @@ impl GraphIndex {
 
     /// A build to start now, if one is due: the owner reached `min_vectors` (and, after a
     /// failed build, `retry_at`) without a graph. `vectors` are the owner's, slot for slot.
-    pub(crate) fn build_job(&mut self, vectors: &[f32]) -> Option<BuildJob> {
+    pub(crate) fn build_job(&mut self, vectors: &Rows<f32>) -> Option<BuildJob> {
         let len = self.gids.len();
         let due = self.graph.is_none() && len >= self.options.min_vectors.max(1).max(self.retry_at);
         if self.building || !due {
@@ -260,7 +261,7 @@ impl GraphIndex {
     }
 
     /// The vectors added (or replaced) and the ids removed since `built` copied its own.
-    pub(crate) fn added_since(&self, built: &Built, vectors: &[f32]) -> BuildJob {
+    pub(crate) fn added_since(&self, built: &Built, vectors: &Rows<f32>) -> BuildJob {
         let dims = self.dims;
         let mut added = BuildJob {
             options: self.options,
@@ -277,9 +278,7 @@ impl GraphIndex {
         };
         for (slot, &gid) in self.gids.iter().enumerate() {
             if gid >= built.upto {
-                added
-                    .vectors
-                    .extend_from_slice(&vectors[slot * dims..(slot + 1) * dims]);
+                added.vectors.extend_from_slice(vectors.row(slot));
                 added.gids.push(gid);
             }
         }
@@ -289,7 +288,7 @@ impl GraphIndex {
     /// Installs a finished build after applying what changed meanwhile (the caller catches up
     /// outside the lock first, see [`MAX_CATCH_UP`]). The build is dropped instead when the
     /// owner shrank below half of `min_vectors` meanwhile, or when it failed.
-    pub(crate) fn install(&mut self, mut built: Built, vectors: &[f32]) {
+    pub(crate) fn install(&mut self, mut built: Built, vectors: &Rows<f32>) {
         self.building = false;
         let added = self.added_since(&built, vectors);
         self.removed.clear();

@@ -2,52 +2,42 @@
 
 use coda_core::vector::{quantize_i8, QuantizedQuery, TopK};
 
-/// Codes of vector `i` at `codes[i*dims..(i+1)*dims]` and its multiplier at `multipliers[i]`:
+use crate::rows::Rows;
+
+/// Codes of vector `i` in `codes.row(i)` and its multiplier at `multipliers[i]`:
 /// slot for slot the same layout as the `f32` array beside it in [`Slots`](crate::slots::Slots),
 /// which keeps the two in step through every push, replace and swap-remove.
 pub(crate) struct Int8Copy {
-    codes: Vec<i8>,
+    codes: Rows<i8>,
     multipliers: Vec<f32>,
-    dims: usize,
 }
 
 impl Int8Copy {
     pub(crate) fn new(dims: usize) -> Self {
         Int8Copy {
-            codes: Vec::new(),
+            codes: Rows::new(dims),
             multipliers: Vec::new(),
-            dims,
         }
     }
 
     pub(crate) fn push(&mut self, vector: &[f32]) {
-        let start = self.codes.len();
-        self.codes.resize(start + self.dims, 0);
-        let m = quantize_i8(vector, &mut self.codes[start..]);
+        let m = self.codes.push_with(|codes| quantize_i8(vector, codes));
         self.multipliers.push(m);
     }
 
     pub(crate) fn set(&mut self, slot: usize, vector: &[f32]) {
-        let dims = self.dims;
-        self.multipliers[slot] =
-            quantize_i8(vector, &mut self.codes[slot * dims..(slot + 1) * dims]);
+        self.multipliers[slot] = quantize_i8(vector, self.codes.row_mut(slot));
     }
 
     /// Moves the last vector into `slot` and drops the last, as `Vec::swap_remove` does.
     pub(crate) fn swap_remove(&mut self, slot: usize) {
-        let dims = self.dims;
-        let last = self.multipliers.len() - 1;
-        if slot != last {
-            self.codes
-                .copy_within(last * dims..(last + 1) * dims, slot * dims);
-        }
+        self.codes.swap_remove(slot);
         self.multipliers.swap_remove(slot);
-        self.codes.truncate(last * dims);
     }
 
     /// Bytes held per vector: its codes and its multiplier.
     pub(crate) fn bytes(&self) -> usize {
-        self.codes.len() + self.multipliers.len() * std::mem::size_of::<f32>()
+        self.codes.bytes() + self.multipliers.len() * std::mem::size_of::<f32>()
     }
 
     /// The `keep` best slots by approximate score among those `wanted` accepts (all, when
@@ -59,7 +49,7 @@ impl Int8Copy {
         wanted: Option<&dyn Fn(usize) -> bool>,
     ) -> TopK {
         let mut top = TopK::new(keep);
-        let rows = self.codes.chunks_exact(self.dims).zip(&self.multipliers);
+        let rows = self.codes.iter().zip(&self.multipliers);
         for (slot, (codes, &multiplier)) in rows.enumerate() {
             if wanted.is_some_and(|w| !w(slot)) {
                 continue;
@@ -71,10 +61,7 @@ impl Int8Copy {
 
     #[cfg(test)]
     pub(crate) fn row(&self, slot: usize) -> (&[i8], f32) {
-        (
-            &self.codes[slot * self.dims..(slot + 1) * self.dims],
-            self.multipliers[slot],
-        )
+        (self.codes.row(slot), self.multipliers[slot])
     }
 
     #[cfg(test)]

@@ -8,6 +8,7 @@ mod hnsw;
 mod int8_copy;
 mod memory_backend;
 mod owners;
+mod rows;
 mod slots;
 mod validate;
 

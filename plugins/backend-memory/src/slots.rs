@@ -11,18 +11,19 @@ use coda_core::{Filter, Memory, MemoryId, MemoryRecord, Scope, ScoredMemory};
 use crate::config::{IndexKind, IndexOptions};
 use crate::hnsw::{BuildJob, Built, GraphAttached, GraphIndex, ParsedGraph};
 use crate::int8_copy::Int8Copy;
+use crate::rows::Rows;
 
 /// The int8 scan keeps at least this many candidates, so a small `limit` (1, 2) still has a
 /// margin for quantisation error; rescoring a few dozen vectors costs microseconds.
 const MIN_CANDIDATES: usize = 32;
 
-/// Memories in insertion order; embedding `i` lives at `vectors[i*dims..(i+1)*dims]`.
+/// Memories in insertion order; embedding `i` is `vectors.row(i)`.
 pub(crate) struct Slots {
     /// Shared with the backend's history, whose latest version of each is the same memory.
     memories: Vec<Arc<Memory>>,
     /// Insertion order stamp of each slot, so deletes (swap-remove) keep order recoverable.
     stamps: Vec<u64>,
-    vectors: Vec<f32>,
+    vectors: Rows<f32>,
     index: HashMap<MemoryId, usize>,
     next_stamp: u64,
     dims: usize,
@@ -38,7 +39,7 @@ impl Slots {
         Slots {
             memories: Vec::new(),
             stamps: Vec::new(),
-            vectors: Vec::new(),
+            vectors: Rows::new(dims),
             index: HashMap::new(),
             next_stamp: 0,
             dims,
@@ -55,7 +56,7 @@ impl Slots {
     /// Bytes the vectors take: the `f32` array plus the int8 copy, if any, plus the graph's
     /// estimated size, if any.
     pub(crate) fn vector_bytes(&self) -> usize {
-        self.vectors.len() * std::mem::size_of::<f32>()
+        self.vectors.bytes()
             + self.int8.as_ref().map_or(0, Int8Copy::bytes)
             + self.graph.as_ref().map_or(0, GraphIndex::bytes)
     }
@@ -122,7 +123,7 @@ impl Slots {
     }
 
     fn vector(&self, slot: usize) -> &[f32] {
-        &self.vectors[slot * self.dims..(slot + 1) * self.dims]
+        self.vectors.row(slot)
     }
 
     /// Adds a memory whose id this owner does not hold.
@@ -137,7 +138,7 @@ impl Slots {
         if let Some(graph) = &mut self.graph {
             graph.push(self.memories.len() - 1, embedding);
         }
-        self.vectors.extend_from_slice(embedding);
+        self.vectors.push(embedding);
     }
 
     fn record(&self, slot: usize) -> MemoryRecord {
@@ -160,8 +161,9 @@ impl Slots {
         let Some(&slot) = self.index.get(&memory.id) else {
             return false;
         };
-        let dims = self.dims;
-        self.vectors[slot * dims..(slot + 1) * dims].copy_from_slice(embedding);
+        let row = self.vectors.row_mut(slot);
+        let n = row.len().min(embedding.len());
+        row[..n].copy_from_slice(&embedding[..n]);
         if let Some(int8) = &mut self.int8 {
             int8.set(slot, embedding);
         }
@@ -177,16 +179,13 @@ impl Slots {
             return false;
         };
         let last = self.memories.len() - 1;
-        let dims = self.dims;
         if slot != last {
-            self.vectors
-                .copy_within(last * dims..(last + 1) * dims, slot * dims);
             let moved = self.memories[last].id;
             self.index.insert(moved, slot);
         }
         self.memories.swap_remove(slot);
         self.stamps.swap_remove(slot);
-        self.vectors.truncate(last * dims);
+        self.vectors.swap_remove(slot);
         if let Some(int8) = &mut self.int8 {
             int8.swap_remove(slot);
         }
@@ -285,7 +284,7 @@ impl Slots {
         wanted: Option<&dyn Fn(usize) -> bool>,
     ) -> TopK {
         let mut top = TopK::new(limit);
-        for (slot, vector) in self.vectors.chunks_exact(self.dims).enumerate() {
+        for (slot, vector) in self.vectors.iter().enumerate() {
             if wanted.is_some_and(|w| !w(slot)) {
                 continue;
             }

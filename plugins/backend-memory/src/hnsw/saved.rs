@@ -12,6 +12,7 @@ use twox_hash::XxHash3_64;
 
 use super::{next_version, text, Graph, GraphIndex};
 use crate::config::HnswOptions;
+use crate::rows::Rows;
 
 /// Opens the graph blob [`GraphIndex::save`] writes (version 1).
 const BLOB_MAGIC: &[u8; 8] = b"CODAGRF1";
@@ -123,7 +124,7 @@ impl GraphIndex {
     pub(crate) fn save(
         &self,
         ids: &[MemoryId],
-        vectors: &[f32],
+        vectors: &Rows<f32>,
     ) -> Option<Result<Vec<u8>, String>> {
         let graph = self.graph.as_ref()?;
         Some(graph.save().map(|usearch| {
@@ -133,7 +134,7 @@ impl GraphIndex {
             out.extend_from_slice(&(ids.len() as u64).to_le_bytes());
             let mut buf = Vec::with_capacity(self.dims * 4);
             for (slot, id) in ids.iter().enumerate() {
-                let vector = &vectors[slot * self.dims..(slot + 1) * self.dims];
+                let vector = vectors.row(slot);
                 out.extend_from_slice(&self.gids[slot].to_le_bytes());
                 out.extend_from_slice(id.as_bytes());
                 out.extend_from_slice(&vector_hash(vector, &mut buf).to_le_bytes());
@@ -168,7 +169,7 @@ impl GraphIndex {
         &mut self,
         parsed: ParsedGraph,
         index: &HashMap<MemoryId, usize>,
-        vectors: &[f32],
+        vectors: &Rows<f32>,
     ) -> Result<GraphAttached, String> {
         self.can_attach()?;
         if parsed.dims != self.dims {
@@ -188,9 +189,7 @@ impl GraphIndex {
         for &(gid, id, hash) in &entries {
             next_gid = next_gid.max(gid.saturating_add(1));
             let slot = index.get(&id).copied().filter(|&slot| {
-                gids[slot].is_none()
-                    && vector_hash(&vectors[slot * self.dims..(slot + 1) * self.dims], &mut buf)
-                        == hash
+                gids[slot].is_none() && vector_hash(vectors.row(slot), &mut buf) == hash
             });
             match slot {
                 Some(slot) => gids[slot] = Some(gid),
@@ -222,7 +221,7 @@ impl GraphIndex {
             .iter()
             .enumerate()
             .filter(|&(_, gid)| added_gids.binary_search(gid).is_ok())
-            .map(|(slot, &gid)| (&vectors[slot * self.dims..(slot + 1) * self.dims], gid))
+            .map(|(slot, &gid)| (vectors.row(slot), gid))
             .collect();
         graph.insert_all(&rows)?;
         self.slot_of = gids.iter().enumerate().map(|(s, &g)| (g, s)).collect();
