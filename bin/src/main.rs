@@ -12,11 +12,11 @@ mod transfer_cmd;
 
 use coda_server::restore as restore_cmd;
 
-/// mimalloc rather than the system allocator: a server allocates and frees small objects on
+/// jemalloc rather than the system allocator: a server allocates and frees small objects on
 /// many threads (requests, events, a replay's records), where glibc's arenas cost a fifth of a
-/// large log's open (see README, Benchmarks).
+/// large log's open and contend under load (see README, Benchmarks).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Coda: a memory service for AI assistants.
 #[derive(Parser)]

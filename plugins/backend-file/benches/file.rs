@@ -1,5 +1,5 @@
 //! File backend benchmark: write throughput and latency per sync policy, and open (recovery)
-//! time with the CPU it took. Prints figures; asserts nothing. It allocates with mimalloc, as
+//! time with the CPU it took. Prints figures; asserts nothing. It allocates with jemalloc, as
 //! the `coda` binary does.
 //!
 //! `cargo bench -p coda-backend-file`; scale with environment variables:
@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 /// The `coda` binary's allocator, so the figures are the server's.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
