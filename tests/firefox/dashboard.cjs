@@ -88,6 +88,24 @@ async function click(page, selector) {
   }
 }
 
+/**
+ * Clicks `selector` until `fn` holds in the page. A click can land beside its button when the
+ * layout moves between Puppeteer reading the button's position and pressing (a diff has just
+ * rendered): the user would click again, and so does this, two seconds after each miss.
+ */
+async function clickUntil(page, selector, what, fn) {
+  const deadline = Date.now() + PAGE_DEADLINE_MS;
+  for (;;) {
+    await click(page, selector);
+    const retry = Math.min(Date.now() + 2000, deadline);
+    while (Date.now() < retry) {
+      if (await page.evaluate(fn)) return;
+      await sleep(50);
+    }
+    if (Date.now() >= deadline) throw new Error(`clicking ${selector} did not show ${what} in time`);
+  }
+}
+
 function live(page) {
   return waitFor(page, 'a live connection',
     () => document.getElementById('conn').dataset.state === 'live');
@@ -144,12 +162,10 @@ async function scenario(page) {
 
   // Apply asks first; cancelling changes nothing, confirming restores the snapshot.
   const confirmOpen = () => document.getElementById('confirm-dialog').open;
-  await click(page, '#snap-rows tr [data-action=apply]');
-  await waitFor(page, 'the confirmation', confirmOpen);
+  await clickUntil(page, '#snap-rows tr [data-action=apply]', 'the confirmation', confirmOpen);
   await click(page, '#confirm-cancel');
   assert((await text(page, '#memory-list')).includes('Lyon, France'), 'cancel changes nothing');
-  await click(page, '#snap-rows tr [data-action=apply]');
-  await waitFor(page, 'the confirmation', confirmOpen);
+  await clickUntil(page, '#snap-rows tr [data-action=apply]', 'the confirmation', confirmOpen);
   await click(page, '#confirm-ok');
   await waitFor(page, 'the restored memories',
     () => !document.getElementById('memory-list').textContent.includes('Lyon, France'));
