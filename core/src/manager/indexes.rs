@@ -77,9 +77,11 @@ impl OwnerIndex {
     }
 }
 
-/// Every owner's [`OwnerIndex`].
+/// Every owner's [`OwnerIndex`], each behind its own lock: adding to one user's index (a BM25
+/// insert, under a write lock) never holds up another user's add or search. The map's own lock
+/// is taken for writing only to add or drop an owner.
 pub(super) struct Indexes {
-    owners: RwLock<HashMap<Owner, OwnerIndex>>,
+    owners: RwLock<HashMap<Owner, RwLock<OwnerIndex>>>,
 }
 
 impl Indexes {
@@ -114,7 +116,12 @@ impl Indexes {
             owners.insert(owner, index);
         }
         Ok(Indexes {
-            owners: RwLock::new(owners),
+            owners: RwLock::new(
+                owners
+                    .into_iter()
+                    .map(|(owner, index)| (owner, RwLock::new(index)))
+                    .collect(),
+            ),
         })
     }
 
@@ -122,19 +129,20 @@ impl Indexes {
     pub fn read<T>(&self, owner: &Owner, read: impl FnOnce(&OwnerIndex) -> T) -> T {
         let owners = self.owners.read();
         match owners.get(owner) {
-            Some(index) => read(index),
+            Some(index) => read(&index.read()),
             None => read(&OwnerIndex::default()),
         }
     }
 
     /// Runs `write` on `owner`'s index, creating it if needed.
     pub fn write<T>(&self, owner: &Owner, write: impl FnOnce(&mut OwnerIndex) -> T) -> T {
-        let mut owners = self.owners.write();
-        // Found without cloning the key, as nearly every write is to an owner already held.
-        if let Some(index) = owners.get_mut(owner) {
-            return write(index);
+        // Nearly every write is to an owner already held: found under the map's read lock,
+        // without cloning the key.
+        if let Some(index) = self.owners.read().get(owner) {
+            return write(&mut index.write());
         }
-        write(owners.entry(owner.clone()).or_default())
+        let mut owners = self.owners.write();
+        write(owners.entry(owner.clone()).or_default().get_mut())
     }
 
     /// Records a new memory.
@@ -173,7 +181,9 @@ impl Indexes {
 
     /// Replaces `owner`'s index whole (snapshot apply).
     pub fn replace(&self, owner: &Owner, index: OwnerIndex) {
-        self.owners.write().insert(owner.clone(), index);
+        self.owners
+            .write()
+            .insert(owner.clone(), RwLock::new(index));
     }
 
     /// Forgets `owner` (erasure).
@@ -283,5 +293,30 @@ mod tests {
         indexes.added(&theirs);
         let mine = Owner::of(&memory(2, "x"));
         assert!(restating(&indexes, &mine, "The user likes green tea").is_empty());
+    }
+
+    #[test]
+    fn one_owners_write_does_not_hold_up_another_owners_read() {
+        let indexes = empty();
+        let mut theirs = memory(1, "The user likes green tea");
+        theirs.user_id = "bob".into();
+        indexes.added(&theirs);
+        let mine = memory(2, "The user walks the dog");
+        indexes.added(&mine);
+        let (bob, me) = (Owner::of(&theirs), Owner::of(&mine));
+        let (done, seen) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            indexes.write(&me, |_| {
+                // With one lock over every owner this read would wait for the write to end.
+                s.spawn(|| {
+                    let found = restating(&indexes, &bob, "The user likes green tea");
+                    let _ = done.send(found);
+                });
+                let found = seen
+                    .recv_timeout(std::time::Duration::from_secs(10))
+                    .expect("bob's index is read while mine is written");
+                assert_eq!(found, vec![theirs.id]);
+            });
+        });
     }
 }
