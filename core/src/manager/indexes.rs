@@ -31,10 +31,11 @@ pub(super) struct OwnerIndex {
 }
 
 impl OwnerIndex {
-    /// Notes `memory` in every derived map that is not a running total: its slot and its words.
-    pub fn note(&mut self, memory: &Memory) {
+    /// Notes `memory` in every derived map that is not a running total: its slot and its words
+    /// (under `hashes`, its [`restatement_hashes`], computed here when `None`).
+    pub fn note(&mut self, memory: &Memory, hashes: Option<[u64; 2]>) {
         self.hold_slot(memory);
-        for hash in restatement_hashes(&memory.content) {
+        for hash in hashes.unwrap_or_else(|| restatement_hashes(&memory.content)) {
             let ids = self.restated.entry(hash).or_default();
             if !ids.contains(&memory.id) {
                 ids.push(memory.id);
@@ -106,7 +107,7 @@ impl Indexes {
             if let Some((_, index)) = current.as_mut() {
                 index.summary.add(&memory.metadata);
                 index.lexical.insert(memory.id, &memory.content);
-                index.note(memory);
+                index.note(memory, None);
                 if let Some(key) = crate::extract::summary_key_of(&memory.metadata) {
                     index.user_summary_keys.insert(key.to_owned());
                 }
@@ -145,12 +146,12 @@ impl Indexes {
         write(owners.entry(owner.clone()).or_default().get_mut())
     }
 
-    /// Records a new memory.
-    pub fn added(&self, memory: &Memory) {
+    /// Records a new memory, with its [`restatement_hashes`] if the caller has them.
+    pub fn added(&self, memory: &Memory, hashes: Option<[u64; 2]>) {
         self.write(&Owner::of(memory), |index| {
             index.summary.add(&memory.metadata);
             index.lexical.insert(memory.id, &memory.content);
-            index.note(memory);
+            index.note(memory, hashes);
         });
     }
 
@@ -165,7 +166,7 @@ impl Indexes {
                 index.lexical.insert(new.id, &new.content);
                 index.unsay(old.id, &old.content);
             }
-            index.note(new);
+            index.note(new, None);
         });
     }
 
@@ -252,8 +253,8 @@ mod tests {
         let indexes = empty();
         let tea = memory(1, "The user likes green tea.");
         let owner = Owner::of(&tea);
-        indexes.added(&tea);
-        indexes.added(&memory(2, "The user walks the dog"));
+        indexes.added(&tea, None);
+        indexes.added(&memory(2, "The user walks the dog"), None);
         // Same words but for the article and a plural; same text but for case and punctuation.
         assert_eq!(
             restating(&indexes, &owner, "user likes green teas"),
@@ -271,7 +272,7 @@ mod tests {
         let indexes = empty();
         let old = memory(1, "The user likes green tea");
         let owner = Owner::of(&old);
-        indexes.added(&old);
+        indexes.added(&old, None);
         let mut new = old.clone();
         new.content = "The user likes coffee".into();
         indexes.updated(&old, &new);
@@ -290,7 +291,7 @@ mod tests {
         let indexes = empty();
         let mut theirs = memory(1, "The user likes green tea");
         theirs.user_id = "bob".into();
-        indexes.added(&theirs);
+        indexes.added(&theirs, None);
         let mine = Owner::of(&memory(2, "x"));
         assert!(restating(&indexes, &mine, "The user likes green tea").is_empty());
     }
@@ -300,9 +301,9 @@ mod tests {
         let indexes = empty();
         let mut theirs = memory(1, "The user likes green tea");
         theirs.user_id = "bob".into();
-        indexes.added(&theirs);
+        indexes.added(&theirs, None);
         let mine = memory(2, "The user walks the dog");
-        indexes.added(&mine);
+        indexes.added(&mine, None);
         let (bob, me) = (Owner::of(&theirs), Owner::of(&mine));
         let (done, seen) = std::sync::mpsc::channel();
         std::thread::scope(|s| {

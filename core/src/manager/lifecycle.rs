@@ -19,8 +19,9 @@ use crate::Result;
 
 /// What adding a memory does, given what its user already holds.
 pub(super) enum Plan {
-    /// Store it.
-    Add,
+    /// Store it; with the [`restatement_hashes`] of its text when the plan computed them, so
+    /// indexing it does not compute them again.
+    Add(Option<[u64; 2]>),
     /// Store nothing: this memory already says it.
     Duplicate(Box<Memory>),
     /// Store it, then mark these superseded by it.
@@ -90,7 +91,7 @@ impl Scoped<'_> {
         let record = self.prepare_memory(new)?;
         let m = self.manager;
         let _owner = m.owner_locks.lock(self.scope.owner());
-        let superseded = match self.plan(&record)? {
+        let (superseded, hashes) = match self.plan(&record)? {
             Plan::Duplicate(memory) => {
                 return Ok(Remembered {
                     memory: *memory,
@@ -98,15 +99,15 @@ impl Scoped<'_> {
                     superseded: Vec::new(),
                 })
             }
-            Plan::Add => Vec::new(),
-            Plan::Supersede(old) => old,
+            Plan::Add(hashes) => (Vec::new(), hashes),
+            Plan::Supersede(old) => (old, None),
         };
         let memory = record.memory.clone();
         m.quotas
             .within(m.backend.as_ref(), self.scope.tenant(), 1, || {
                 m.backend.insert(&self.scope, record)
             })?;
-        self.stored(&memory);
+        self.stored_with(&memory, hashes);
         let mut ids = Vec::with_capacity(superseded.len());
         for old in superseded {
             ids.push(old.memory.id);
@@ -124,7 +125,7 @@ impl Scoped<'_> {
         let m = self.manager;
         let memory = &record.memory;
         if !m.config.memory.supersede || !supersedes(&memory.metadata.source_type) {
-            return Ok(Plan::Add);
+            return Ok(Plan::Add(None));
         }
         let user = self.scope.whole_user();
         let now = timestamp::now();
@@ -144,7 +145,7 @@ impl Scoped<'_> {
                 holders.push(held);
             }
             return Ok(if holders.is_empty() {
-                Plan::Add
+                Plan::Add(None)
             } else {
                 Plan::Supersede(holders)
             });
@@ -155,9 +156,10 @@ impl Scoped<'_> {
         // the index of words, not from a scan of every vector: adding stays O(1) in the
         // user's memories.
         let key = restatement_key(&memory.content);
+        let hashes = hashes_of(&key, &text);
         let threshold = m.config.memory.dedup_similarity as f32;
         let mut best: Option<(f32, Memory)> = None;
-        for id in m.indexes.restating(user.owner(), hashes_of(&key, &text)) {
+        for id in m.indexes.restating(user.owner(), hashes) {
             let Some(held) = m.backend.get(&user, id)? else {
                 continue;
             };
@@ -180,7 +182,7 @@ impl Scoped<'_> {
         if let Some((_, existing)) = best {
             return Ok(Plan::Duplicate(Box::new(existing)));
         }
-        Ok(Plan::Add)
+        Ok(Plan::Add(Some(hashes)))
     }
 
     /// Marks `old` superseded by `by_id`; publishes `memory_update`. The caller holds the owner
@@ -272,7 +274,7 @@ impl Scoped<'_> {
                 Some(earlier) => batch.batch_superseded.push((earlier, memory.id)),
                 None => match self.plan(&record)? {
                     Plan::Duplicate(_) => continue,
-                    Plan::Add => {}
+                    Plan::Add(_) => {}
                     Plan::Supersede(old) => batch
                         .stored_superseded
                         .extend(old.into_iter().map(|o| (o, record.memory.id))),

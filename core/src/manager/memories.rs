@@ -257,8 +257,13 @@ impl Scoped<'_> {
 
     /// Indexes and announces a memory the backend has just stored.
     pub(super) fn stored(&self, memory: &Memory) {
+        self.stored_with(memory, None);
+    }
+
+    /// [`stored`](Self::stored) with the memory's restatement hashes when they are at hand.
+    pub(super) fn stored_with(&self, memory: &Memory, hashes: Option<[u64; 2]>) {
         let m = self.manager;
-        m.indexes.added(memory);
+        m.indexes.added(memory, hashes);
         m.expiries.lock().schedule(memory);
         m.bus.emit_in(
             &EventScope::of_memory(memory),

@@ -266,7 +266,7 @@ impl Scoped<'_> {
         let summary = LongTermSummary::of(records.iter().map(|r| &r.memory.metadata));
         let mut noted = OwnerIndex::default();
         for record in &records {
-            noted.note(&record.memory);
+            noted.note(&record.memory, None);
         }
         let key = target.session_key();
         let _session = m.session_locks.lock(&key);
