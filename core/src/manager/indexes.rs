@@ -286,12 +286,18 @@ mod tests {
         assert!(indexes.read(&owner, |index| index.restated.is_empty()));
     }
 
-    #[test]
-    fn another_owners_memories_are_not_candidates() {
-        let indexes = empty();
+    /// Bob's memory that he likes green tea, added to `indexes`.
+    fn bobs_tea(indexes: &Indexes) -> Memory {
         let mut theirs = memory(1, "The user likes green tea");
         theirs.user_id = "bob".into();
         indexes.added(&theirs, None);
+        theirs
+    }
+
+    #[test]
+    fn another_owners_memories_are_not_candidates() {
+        let indexes = empty();
+        bobs_tea(&indexes);
         let mine = Owner::of(&memory(2, "x"));
         assert!(restating(&indexes, &mine, "The user likes green tea").is_empty());
     }
@@ -299,9 +305,7 @@ mod tests {
     #[test]
     fn one_owners_write_does_not_hold_up_another_owners_read() {
         let indexes = empty();
-        let mut theirs = memory(1, "The user likes green tea");
-        theirs.user_id = "bob".into();
-        indexes.added(&theirs, None);
+        let theirs = bobs_tea(&indexes);
         let mine = memory(2, "The user walks the dog");
         indexes.added(&mine, None);
         let (bob, me) = (Owner::of(&theirs), Owner::of(&mine));
