@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::backend::Change;
 use crate::model::{timestamp, By, Memory, MemoryId, MemoryRecord};
@@ -80,12 +81,27 @@ fn to_versions(stored: &[Stored]) -> Vec<Version> {
     stored.iter().map(Stored::to_version).collect()
 }
 
-/// Every version of every memory a backend has held, by owner.
+/// The versions of one memory: one inline, as most memories have (no allocation per memory).
+type Versions = SmallVec<[Stored; 1]>;
+
+/// One memory's history and the owner it was recorded under.
+#[derive(Debug)]
+struct History {
+    owner: Arc<Owner>,
+    versions: Versions,
+}
+
+/// Every version of every memory a backend has held, by memory id, with each owner's ids.
+///
+/// A write looks its memory up once, by id; only a memory's first version touches its owner's
+/// list. A memory seen under a second owner (only a repaired log or an import can do that)
+/// starts a new history there: the first owner's versions are dropped, never shown to the
+/// second.
 #[derive(Debug, Default)]
 pub struct HistoryTable {
-    owners: HashMap<Arc<Owner>, HashMap<MemoryId, Vec<Stored>>>,
-    /// The owner of each id, so a delete (which carries only the id) finds its history.
-    ids: HashMap<MemoryId, Arc<Owner>>,
+    memories: HashMap<MemoryId, History>,
+    /// The ids each owner's history holds, so erasing or exporting a user reads only its own.
+    owners: HashMap<Arc<Owner>, Vec<MemoryId>>,
     /// The owner written last, to find its key again without building one.
     last_owner: Option<Arc<Owner>>,
 }
@@ -126,16 +142,18 @@ impl HistoryTable {
                 let gone: Vec<MemoryId> = self
                     .owners
                     .get(owner)
-                    .map(|versions| {
-                        versions
-                            .iter()
-                            .filter(|(id, v)| {
-                                !kept.contains(id) && v.last().is_some_and(Stored::is_live)
-                            })
-                            .map(|(id, _)| *id)
-                            .collect()
+                    .into_iter()
+                    .flatten()
+                    .filter(|id| {
+                        !kept.contains(id)
+                            && self
+                                .memories
+                                .get(id)
+                                .and_then(|h| h.versions.last())
+                                .is_some_and(Stored::is_live)
                     })
-                    .unwrap_or_default();
+                    .copied()
+                    .collect();
                 for id in gone {
                     self.ended(id, Action::Delete, By::Api, at);
                 }
@@ -145,10 +163,11 @@ impl HistoryTable {
                 }
             }
             Change::EraseUser(owner) => {
-                if let Some(versions) = self.owners.remove(owner) {
-                    for id in versions.keys() {
-                        self.ids.remove(id);
-                    }
+                for id in self.owners.remove(owner).into_iter().flatten() {
+                    self.memories.remove(&id);
+                }
+                if self.last_owner.as_deref() == Some(owner) {
+                    self.last_owner = None;
                 }
             }
             Change::Persist { records, .. } => {
@@ -160,25 +179,33 @@ impl HistoryTable {
         }
     }
 
-    /// The shared key for `memory`'s owner, created when the table has none.
+    /// The shared key for `memory`'s owner: the last one written when it is the same (mostly,
+    /// consecutive writes are one owner's), else the table's, else a new one.
     fn owner_key(&mut self, memory: &Memory) -> Arc<Owner> {
-        // Consecutive writes are mostly one owner's: its key is found without building one.
         if let Some(key) = self.last_owner.as_ref().filter(|o| o.owns(memory)) {
-            if self.owners.contains_key(&**key) {
-                return Arc::clone(key);
-            }
+            return Arc::clone(key);
         }
         let owner = Owner::of(memory);
         let key = match self.owners.get_key_value(&owner) {
             Some((key, _)) => Arc::clone(key),
-            None => {
-                let key = Arc::new(owner);
-                self.owners.insert(Arc::clone(&key), HashMap::new());
-                key
-            }
+            None => Arc::new(owner),
         };
         self.last_owner = Some(Arc::clone(&key));
         key
+    }
+
+    /// Makes `owner` the owner of `id`'s history, which must then be started afresh: adds `id`
+    /// to its list and takes it off the list of the owner it had before, if any.
+    fn adopt(&mut self, id: MemoryId, owner: &Arc<Owner>, before: Option<&Arc<Owner>>) {
+        if let Some(before) = before {
+            if let Some(ids) = self.owners.get_mut(before) {
+                ids.retain(|other| *other != id);
+                if ids.is_empty() {
+                    self.owners.remove(before);
+                }
+            }
+        }
+        self.owners.entry(Arc::clone(owner)).or_default().push(id);
     }
 
     /// A memory was stored: a new version unless it equals the last one. `share` gives the
@@ -189,41 +216,46 @@ impl HistoryTable {
         at: Option<DateTime<Utc>>,
         share: impl FnOnce() -> Arc<Memory>,
     ) {
-        let owner = self.owner_key(memory);
-        self.ids.insert(memory.id, Arc::clone(&owner));
-        let versions = self
-            .owners
-            .entry(owner)
-            .or_default()
-            .entry(memory.id)
-            .or_default();
-        let action = match versions.last() {
-            Some(last) if last.is_live() && *last.memory == *memory => return,
-            Some(last) if last.is_live() => {
-                if last.memory.superseded_by.is_none() && memory.superseded_by.is_some() {
-                    Action::Supersede
-                } else {
-                    Action::Update
-                }
-            }
-            _ => Action::Add,
-        };
-        let at = at.unwrap_or_else(|| memory.changed_at());
-        versions.push(Stored {
-            version: versions.len() as u32 + 1,
+        let stored = |action, versions: usize| Stored {
+            version: versions as u32 + 1,
             action,
-            at,
+            at: at.unwrap_or_else(|| memory.changed_at()),
             by: memory.changed_by,
             memory: share(),
-        });
+        };
+        if let Some(history) = self.memories.get_mut(&memory.id) {
+            if history.owner.owns(memory) {
+                let versions = &mut history.versions;
+                let action = match versions.last() {
+                    Some(last) if last.is_live() && *last.memory == *memory => return,
+                    Some(last) if last.is_live() => {
+                        if last.memory.superseded_by.is_none() && memory.superseded_by.is_some() {
+                            Action::Supersede
+                        } else {
+                            Action::Update
+                        }
+                    }
+                    _ => Action::Add,
+                };
+                let version = stored(action, versions.len());
+                versions.push(version);
+                return;
+            }
+        }
+        let owner = self.owner_key(memory);
+        let before = self.memories.insert(
+            memory.id,
+            History {
+                owner: Arc::clone(&owner),
+                versions: smallvec::smallvec![stored(Action::Add, 0)],
+            },
+        );
+        self.adopt(memory.id, &owner, before.as_ref().map(|h| &h.owner));
     }
 
     /// A memory left: a version with the last content.
     fn ended(&mut self, id: MemoryId, action: Action, by: By, at: DateTime<Utc>) {
-        let Some(owner) = self.ids.get(&id) else {
-            return;
-        };
-        let Some(versions) = self.owners.get_mut(owner).and_then(|o| o.get_mut(&id)) else {
+        let Some(versions) = self.memories.get_mut(&id).map(|h| &mut h.versions) else {
             return;
         };
         let Some(last) = versions.last().filter(|v| v.is_live()) else {
@@ -242,9 +274,14 @@ impl HistoryTable {
     /// The versions of `id`, oldest first, if it was ever seen inside `scope` (its last version
     /// decides, so a memory narrowed to an agent stays that agent's).
     pub fn get(&self, scope: &Scope, id: MemoryId) -> Option<Vec<Version>> {
-        let versions = self.owners.get(scope.owner())?.get(&id)?;
-        let last = versions.last()?;
-        scope.matches(&last.memory).then(|| to_versions(versions))
+        let history = self
+            .memories
+            .get(&id)
+            .filter(|h| *h.owner == *scope.owner())?;
+        let last = history.versions.last()?;
+        scope
+            .matches(&last.memory)
+            .then(|| to_versions(&history.versions))
     }
 
     /// Replaces the versions of one memory wholesale (a compacted log's history record).
@@ -254,7 +291,7 @@ impl HistoryTable {
         };
         let owner = Owner::of(&last.memory);
         let id = last.memory.id;
-        let stored: Vec<Stored> = versions
+        let stored: Versions = versions
             .into_iter()
             .map(|mut v| {
                 // `changed_by` is not serialised: each version's author says it.
@@ -274,23 +311,29 @@ impl HistoryTable {
             Some((key, _)) => Arc::clone(key),
             None => Arc::new(owner),
         };
-        self.ids.insert(id, Arc::clone(&key));
-        self.owners.entry(key).or_default().insert(id, stored);
+        let history = History {
+            owner: Arc::clone(&key),
+            versions: stored,
+        };
+        match self.memories.insert(id, history) {
+            Some(before) if before.owner == key => {}
+            before => self.adopt(id, &key, before.as_ref().map(|h| &h.owner)),
+        }
     }
 
     /// Visits the versions of every memory, one memory at a time.
     pub fn visit(&self, visit: &mut dyn FnMut(&[Version])) {
-        for versions in self.owners.values().flat_map(HashMap::values) {
-            visit(&to_versions(versions));
+        for history in self.memories.values() {
+            visit(&to_versions(&history.versions));
         }
     }
 
     /// The versions of every memory, one list per memory (what [`visit`](Self::visit) shows,
     /// without a second copy).
     pub fn all(&self) -> Vec<Vec<Version>> {
-        let mut out = Vec::with_capacity(self.ids.len());
-        for versions in self.owners.values().flat_map(HashMap::values) {
-            out.push(to_versions(versions));
+        let mut out = Vec::with_capacity(self.memories.len());
+        for history in self.memories.values() {
+            out.push(to_versions(&history.versions));
         }
         out
     }
@@ -298,35 +341,33 @@ impl HistoryTable {
     /// Visits the versions of every memory of `owner`, one memory at a time, by memory id (so
     /// an export of the same state is the same file).
     pub fn visit_owner(&self, owner: &Owner, visit: &mut dyn FnMut(&[Version])) {
-        if let Some(versions) = self.owners.get(owner) {
-            let mut ids: Vec<&MemoryId> = versions.keys().collect();
-            ids.sort_unstable();
-            for id in ids {
-                if let Some(v) = versions.get(id) {
-                    visit(&to_versions(v));
-                }
+        let mut ids: Vec<MemoryId> = self.owners.get(owner).cloned().unwrap_or_default();
+        ids.sort_unstable();
+        for id in ids {
+            if let Some(history) = self.memories.get(&id) {
+                visit(&to_versions(&history.versions));
             }
         }
     }
 
     /// The owner whose history holds memory `id`, if any.
     pub fn owner_of(&self, id: MemoryId) -> Option<&Owner> {
-        self.ids.get(&id).map(|owner| &**owner)
+        self.memories.get(&id).map(|history| &*history.owner)
     }
 
     /// How many memories of `owner` have a history.
     pub fn owner_len(&self, owner: &Owner) -> usize {
-        self.owners.get(owner).map_or(0, HashMap::len)
+        self.owners.get(owner).map_or(0, Vec::len)
     }
 
     /// How many memories have a history.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.memories.len()
     }
 
     /// Whether no memory has a history.
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.memories.is_empty()
     }
 }
 
@@ -336,3 +377,7 @@ impl Version {
         !matches!(self.action, Action::Delete | Action::Expire)
     }
 }
+
+#[cfg(test)]
+#[path = "history_tests.rs"]
+mod tests;
