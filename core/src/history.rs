@@ -6,7 +6,7 @@
 //! them), so a durable backend replaying its log rebuilds exactly the same history. One table per
 //! backend, indexed by owner so erasing a user drops its history with it.
 
-use std::collections::HashMap;
+use std::collections::{hash_map, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -179,35 +179,6 @@ impl HistoryTable {
         }
     }
 
-    /// The shared key for `memory`'s owner: the last one written when it is the same (mostly,
-    /// consecutive writes are one owner's), else the table's, else a new one.
-    fn owner_key(&mut self, memory: &Memory) -> Arc<Owner> {
-        if let Some(key) = self.last_owner.as_ref().filter(|o| o.owns(memory)) {
-            return Arc::clone(key);
-        }
-        let owner = Owner::of(memory);
-        let key = match self.owners.get_key_value(&owner) {
-            Some((key, _)) => Arc::clone(key),
-            None => Arc::new(owner),
-        };
-        self.last_owner = Some(Arc::clone(&key));
-        key
-    }
-
-    /// Makes `owner` the owner of `id`'s history, which must then be started afresh: adds `id`
-    /// to its list and takes it off the list of the owner it had before, if any.
-    fn adopt(&mut self, id: MemoryId, owner: &Arc<Owner>, before: Option<&Arc<Owner>>) {
-        if let Some(before) = before {
-            if let Some(ids) = self.owners.get_mut(before) {
-                ids.retain(|other| *other != id);
-                if ids.is_empty() {
-                    self.owners.remove(before);
-                }
-            }
-        }
-        self.owners.entry(Arc::clone(owner)).or_default().push(id);
-    }
-
     /// A memory was stored: a new version unless it equals the last one. `share` gives the
     /// memory to keep (called only when a version is added).
     fn written(
@@ -223,9 +194,9 @@ impl HistoryTable {
             by: memory.changed_by,
             memory: share(),
         };
-        if let Some(history) = self.memories.get_mut(&memory.id) {
-            if history.owner.owns(memory) {
-                let versions = &mut history.versions;
+        match self.memories.entry(memory.id) {
+            hash_map::Entry::Occupied(mut slot) if slot.get().owner.owns(memory) => {
+                let versions = &mut slot.get_mut().versions;
                 let action = match versions.last() {
                     Some(last) if last.is_live() && *last.memory == *memory => return,
                     Some(last) if last.is_live() => {
@@ -239,18 +210,27 @@ impl HistoryTable {
                 };
                 let version = stored(action, versions.len());
                 versions.push(version);
-                return;
+            }
+            hash_map::Entry::Occupied(mut slot) => {
+                // Seen under another owner: that owner's versions go, and this one starts anew.
+                let owner = owner_key(&mut self.last_owner, &self.owners, memory);
+                let fresh = History {
+                    owner: Arc::clone(&owner),
+                    versions: smallvec::smallvec![stored(Action::Add, 0)],
+                };
+                let before = std::mem::replace(slot.get_mut(), fresh).owner;
+                drop_id(&mut self.owners, &before, memory.id);
+                add_id(&mut self.owners, owner, memory.id);
+            }
+            hash_map::Entry::Vacant(slot) => {
+                let owner = owner_key(&mut self.last_owner, &self.owners, memory);
+                slot.insert(History {
+                    owner: Arc::clone(&owner),
+                    versions: smallvec::smallvec![stored(Action::Add, 0)],
+                });
+                add_id(&mut self.owners, owner, memory.id);
             }
         }
-        let owner = self.owner_key(memory);
-        let before = self.memories.insert(
-            memory.id,
-            History {
-                owner: Arc::clone(&owner),
-                versions: smallvec::smallvec![stored(Action::Add, 0)],
-            },
-        );
-        self.adopt(memory.id, &owner, before.as_ref().map(|h| &h.owner));
     }
 
     /// A memory left: a version with the last content.
@@ -317,7 +297,12 @@ impl HistoryTable {
         };
         match self.memories.insert(id, history) {
             Some(before) if before.owner == key => {}
-            before => self.adopt(id, &key, before.as_ref().map(|h| &h.owner)),
+            before => {
+                if let Some(before) = before {
+                    drop_id(&mut self.owners, &before.owner, id);
+                }
+                add_id(&mut self.owners, key, id);
+            }
         }
     }
 
@@ -368,6 +353,46 @@ impl HistoryTable {
     /// Whether no memory has a history.
     pub fn is_empty(&self) -> bool {
         self.memories.is_empty()
+    }
+}
+
+/// The shared key for `memory`'s owner: the last one written when it is the same (mostly,
+/// consecutive writes are one owner's), else the table's, else a new one.
+fn owner_key(
+    last: &mut Option<Arc<Owner>>,
+    owners: &HashMap<Arc<Owner>, Vec<MemoryId>>,
+    memory: &Memory,
+) -> Arc<Owner> {
+    if let Some(key) = last.as_ref().filter(|o| o.owns(memory)) {
+        return Arc::clone(key);
+    }
+    let owner = Owner::of(memory);
+    let key = match owners.get_key_value(&owner) {
+        Some((key, _)) => Arc::clone(key),
+        None => Arc::new(owner),
+    };
+    *last = Some(Arc::clone(&key));
+    key
+}
+
+/// Adds `id` to `owner`'s list.
+fn add_id(owners: &mut HashMap<Arc<Owner>, Vec<MemoryId>>, owner: Arc<Owner>, id: MemoryId) {
+    match owners.get_mut(&*owner) {
+        Some(ids) => ids.push(id),
+        None => {
+            owners.insert(owner, vec![id]);
+        }
+    }
+}
+
+/// Takes `id` off `owner`'s list (rare: a memory seen under a second owner), and the owner
+/// off the table when that was its last.
+fn drop_id(owners: &mut HashMap<Arc<Owner>, Vec<MemoryId>>, owner: &Owner, id: MemoryId) {
+    if let Some(ids) = owners.get_mut(owner) {
+        ids.retain(|other| *other != id);
+        if ids.is_empty() {
+            owners.remove(owner);
+        }
     }
 }
 
