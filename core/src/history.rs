@@ -4,7 +4,7 @@
 //! A backend feeds [`HistoryTable::record`] every [`Change`] it applies, in order; the table
 //! derives the versions from the changes alone (the time and author of each version travel in
 //! them), so a durable backend replaying its log rebuilds exactly the same history. One table per
-//! backend, indexed by owner so erasing a user drops its history with it.
+//! backend, by memory id with a list of ids per owner, so erasing a user drops its history with it.
 
 use std::collections::{hash_map, HashMap};
 use std::sync::Arc;
