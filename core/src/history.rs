@@ -10,44 +10,14 @@ use std::collections::{hash_map, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use crate::backend::Change;
 use crate::model::{timestamp, By, Memory, MemoryId, MemoryRecord};
 use crate::scope::{Owner, Scope};
 
-/// What a version did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// The memory was added.
-    Add,
-    /// Its content, metadata or expiry changed.
-    Update,
-    /// A newer memory replaced it (`superseded_by`).
-    Supersede,
-    /// It was deleted.
-    Delete,
-    /// The sweeper deleted it when it expired.
-    Expire,
-}
-
-/// One version of a memory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Version {
-    /// 1 for the first version, counting up.
-    pub version: u32,
-    /// What this version did.
-    pub action: Action,
-    /// When.
-    #[serde(with = "timestamp")]
-    pub at: DateTime<Utc>,
-    /// Who.
-    pub by: By,
-    /// The memory as this version left it (for a delete: as it was when deleted).
-    pub memory: Memory,
-}
+mod version;
+pub use version::{Action, Version};
 
 /// One version as the table keeps it: the memory is shared with the backend's live record
 /// (and with the versions before and after it that did not change it), so a backend holding a
@@ -393,13 +363,6 @@ fn drop_id(owners: &mut HashMap<Arc<Owner>, Vec<MemoryId>>, owner: &Owner, id: M
         if ids.is_empty() {
             owners.remove(owner);
         }
-    }
-}
-
-impl Version {
-    /// Whether the memory still existed after this version.
-    pub fn is_live(&self) -> bool {
-        !matches!(self.action, Action::Delete | Action::Expire)
     }
 }
 
