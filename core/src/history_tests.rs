@@ -13,6 +13,14 @@ fn write(table: &mut HistoryTable, memory: &Memory) {
     table.record_shared(&Arc::new(memory.clone()));
 }
 
+/// `memory` with `content` instead, written to `table` as its next version.
+fn rewritten(table: &mut HistoryTable, memory: &Memory, content: &str) -> Memory {
+    let mut changed = memory.clone();
+    changed.content = content.into();
+    write(table, &changed);
+    changed
+}
+
 fn actions(versions: &[Version]) -> Vec<(u32, Action)> {
     versions.iter().map(|v| (v.version, v.action)).collect()
 }
@@ -28,9 +36,7 @@ fn versions_count_up_and_an_unchanged_write_adds_none() {
     let first = memory("default", "bob", "likes tea", id);
     write(&mut table, &first);
     write(&mut table, &first);
-    let mut second = first.clone();
-    second.content = "likes green tea".into();
-    write(&mut table, &second);
+    let second = rewritten(&mut table, &first, "likes green tea");
     let mut third = second.clone();
     third.superseded_by = Some(Uuid::new_v4());
     write(&mut table, &third);
@@ -124,9 +130,7 @@ fn a_memory_seen_under_another_owner_starts_afresh_there() {
     let id = Uuid::new_v4();
     let bobs = memory("default", "bob", "bob's secret", id);
     write(&mut table, &bobs);
-    let mut changed = bobs.clone();
-    changed.content = "bob's other secret".into();
-    write(&mut table, &changed);
+    rewritten(&mut table, &bobs, "bob's other secret");
     write(&mut table, &memory("default", "alice", "alice's", id));
     let versions = table.get(&scope("default", "alice"), id).expect("alice's");
     assert_eq!(actions(&versions), [(1, Action::Add)]);
