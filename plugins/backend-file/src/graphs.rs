@@ -5,30 +5,39 @@
 //! it was last saved or loaded), written to a temp file, fsynced, renamed over the user's file
 //! and the directory fsynced: a crash leaves the old file or the new one, never half of one.
 //!
-//! File layout (little-endian): magic `CODAHNSW`, format version (u32), tenant and user (each a
-//! u32 length and UTF-8 bytes), the log's end offset and record units when the save began
-//! (u64 each), the user's memory count the graph covers (u64), the payload's length (u64) and
-//! its `xxh3` (u64), then the payload: the memory backend's saved graph, which lists the memory
-//! and a hash of the vector behind each point.
+//! File layout (format version 2, little-endian): USearch's own serialized graph first, so
+//! USearch reads it straight from the file at open (a 1M-memory graph is 1.7 GB, which is
+//! then never held twice); then a trailer: magic `CODAHNSW`, format version (u32), tenant and
+//! user (each a u32 length and UTF-8 bytes), the log's end offset and record units when the
+//! save began (u64 each), the user's memory count the graph covers (u64), the graph's length
+//! (u64) and its `xxh3` (u64), then the listing of the memory and vector hash behind each
+//! point (see [`SavedGraph::parts`]); last a footer: the trailer's length (u64), its `xxh3`
+//! (u64) and the magic `CODAHNS2`.
 //!
-//! At open, while the log replays, each file is read, checked (magic, version, lengths,
-//! checksum) and parsed on a thread of its own; after the replay it is attached to its user's
-//! replayed memories: points of memories deleted or changed since the
-//! save are removed and memories added since are inserted (see
+//! Version 1 files (magic and header first, then the listing and the graph, one checksum
+//! over both) are still read, whole, and replaced by version 2 at the next save.
+//!
+//! At open, while the log replays, each file is read, checked (magics, version, lengths,
+//! checksums: the graph's streamed through a small buffer) and parsed on a thread of its own;
+//! after the replay it is attached to its user's replayed memories: points of memories
+//! deleted or changed since the save are removed and memories added since are inserted (see
 //! [`InMemoryBackend::attach_graph`]). A damaged, truncated or stale file is ignored with a
 //! warning and deleted; that user's graph is then built in the background as without a file.
 
+mod layout;
+
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use coda_backend_memory::{InMemoryBackend, ParsedGraph, SavedGraph};
+use coda_backend_memory::{GraphSource, InMemoryBackend, ParsedGraph};
 use coda_core::{Error, Owner, Result};
 use twox_hash::XxHash3_64;
 
-use crate::format::Reader;
 use crate::log::sync_dir;
+pub(crate) use layout::LogPosition;
+use layout::{decode_v1, encode, hash_prefix, read_trailer};
 
 /// Names of graph files start with this.
 pub const GRAPH_PREFIX: &str = "graph-";
@@ -36,16 +45,6 @@ pub const GRAPH_PREFIX: &str = "graph-";
 pub const GRAPH_SUFFIX: &str = ".hnsw";
 /// A graph being written, before its rename.
 const TEMP_SUFFIX: &str = ".hnsw.tmp";
-
-const MAGIC: &[u8; 8] = b"CODAHNSW";
-const VERSION: u32 = 1;
-
-/// Where the log stood when a save began, for the header.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct LogPosition {
-    pub offset: u64,
-    pub units: u64,
-}
 
 /// What opening did with the saved graphs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,72 +92,6 @@ fn graph_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn encode(graph: &SavedGraph, at: LogPosition) -> Vec<u8> {
-    let (tenant, user) = (
-        graph.owner.tenant.as_bytes(),
-        graph.owner.user_id.as_bytes(),
-    );
-    let mut out = Vec::with_capacity(64 + tenant.len() + user.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    for name in [tenant, user] {
-        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-        out.extend_from_slice(name);
-    }
-    for n in [
-        at.offset,
-        at.units,
-        graph.memories as u64,
-        graph.bytes.len() as u64,
-        XxHash3_64::oneshot(&graph.bytes),
-    ] {
-        out.extend_from_slice(&n.to_le_bytes());
-    }
-    out
-}
-
-/// A graph file's header, checked against its payload.
-struct Decoded<'a> {
-    owner: Owner,
-    at: LogPosition,
-    memories: u64,
-    payload: &'a [u8],
-}
-
-fn decode(bytes: &[u8]) -> std::result::Result<Decoded<'_>, String> {
-    let mut r = Reader(bytes);
-    if r.take(MAGIC.len())? != MAGIC {
-        return Err("not a graph file (bad magic)".into());
-    }
-    let version = r.u32()?;
-    if version != VERSION {
-        return Err(format!("format version {version}, {VERSION} expected"));
-    }
-    let owner = Owner::new(r.str()?.to_owned(), r.str()?.to_owned());
-    let at = LogPosition {
-        offset: r.u64()?,
-        units: r.u64()?,
-    };
-    let memories = r.u64()?;
-    let len = r.u64()?;
-    let checksum = r.u64()?;
-    if len != r.0.len() as u64 {
-        return Err(format!(
-            "the payload holds {} bytes, the header says {len} (truncated or extended)",
-            r.0.len()
-        ));
-    }
-    if XxHash3_64::oneshot(r.0) != checksum {
-        return Err("checksum mismatch (damaged)".into());
-    }
-    Ok(Decoded {
-        owner,
-        at,
-        memories,
-        payload: r.0,
-    })
-}
-
 /// A graph file read and parsed, waiting for its user's memories.
 struct ReadGraph {
     owner: Owner,
@@ -170,27 +103,74 @@ struct ReadGraph {
 /// Every graph file in `dir`, read and parsed by [`read_all`], for [`attach_all`].
 pub(crate) struct ReadGraphs(Vec<(PathBuf, std::result::Result<ReadGraph, String>)>);
 
+/// Reads and parses one graph file, of either version.
+fn read_one(
+    dir: &Path,
+    path: &Path,
+    inner: &InMemoryBackend,
+) -> std::result::Result<ReadGraph, String> {
+    let named_for = |owner: &Owner| {
+        if path == path_of(dir, owner) {
+            Ok(())
+        } else {
+            Err("the file is named for another user".to_string())
+        }
+    };
+    let mut file = File::open(path).map_err(|e| e.to_string())?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let Some(trailer) = read_trailer(&mut file, len)? else {
+        drop(file);
+        let bytes = fs::read(path).map_err(|e| e.to_string())?;
+        let old = decode_v1(&bytes)?;
+        named_for(&old.owner)?;
+        let parsed = inner.parse_graph(old.payload).map_err(|e| e.to_string())?;
+        return Ok(ReadGraph {
+            owner: old.owner,
+            at: old.at,
+            memories: old.memories,
+            parsed,
+        });
+    };
+    named_for(&trailer.owner)?;
+    let checked = |hash: u64| {
+        if hash == trailer.graph_hash {
+            Ok(())
+        } else {
+            Err("checksum mismatch (damaged)".to_string())
+        }
+    };
+    let parsed = match path.to_str() {
+        // USearch reads the graph itself, from the path.
+        Some(name) => {
+            checked(hash_prefix(&mut file, trailer.graph_len).map_err(|e| e.to_string())?)?;
+            inner.parse_graph_parts(&trailer.listing, GraphSource::File(name))
+        }
+        // It takes UTF-8 paths only: the graph is read here instead.
+        None => {
+            let mut graph =
+                vec![0u8; usize::try_from(trailer.graph_len).map_err(|e| e.to_string())?];
+            file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+            file.read_exact(&mut graph).map_err(|e| e.to_string())?;
+            checked(XxHash3_64::oneshot(&graph))?;
+            inner.parse_graph_parts(&trailer.listing, GraphSource::Bytes(&graph))
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(ReadGraph {
+        owner: trailer.owner,
+        at: trailer.at,
+        memories: trailer.memories,
+        parsed,
+    })
+}
+
 /// Reads and parses every graph file in `dir` for `inner` (with `index = "hnsw"`), without
 /// touching its memories, so this can run while the log replays into it: loading a large
 /// user's graph costs about as much as replaying their memories.
 pub(crate) fn read_all(dir: &Path, inner: &InMemoryBackend) -> Result<ReadGraphs> {
     let mut out = Vec::new();
     for path in graph_files(dir)? {
-        let read = fs::read(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                let file = decode(&bytes)?;
-                if path != path_of(dir, &file.owner) {
-                    return Err("the file is named for another user".into());
-                }
-                let parsed = inner.parse_graph(file.payload).map_err(|e| e.to_string())?;
-                Ok(ReadGraph {
-                    owner: file.owner,
-                    at: file.at,
-                    memories: file.memories,
-                    parsed,
-                })
-            });
+        let read = read_one(dir, &path, inner);
         out.push((path, read));
     }
     Ok(ReadGraphs(out))
@@ -289,8 +269,8 @@ pub(crate) fn save_all(
         &|owner, version| on_disk.get(owner) != Some(&version),
         &mut |graph| {
             let path = path_of(dir, &graph.owner);
-            let header = encode(&graph, at);
-            match write_atomically(dir, &path, &[&header, &graph.bytes]) {
+            let (trailer, footer) = encode(&graph, at);
+            match write_atomically(dir, &path, &[graph.parts().1, &trailer, &footer]) {
                 Ok(()) => saved.borrow_mut().push((graph.owner, graph.version)),
                 Err(e) => tracing::warn!(
                     graph = %path.display(),

@@ -228,12 +228,23 @@ fn a_damaged_or_truncated_graph_file_is_rejected_and_rebuilt() {
     let queries: Vec<Vec<f32>> = (0..20).map(|_| rng.unit()).collect();
     saved_graph(dir.path(), 1_500, &mut rng, &queries);
     type Damage<'a> = &'a dyn Fn(&mut Vec<u8>);
-    let damages: [Damage; 3] = [
+    let damages: [Damage; 6] = [
+        // In USearch's graph, which leads the file.
         &|bytes| {
             let middle = bytes.len() / 2;
             bytes[middle] ^= 0x40;
         },
+        // In the trailer's listing, and in the footer's trailer length.
+        &|bytes| {
+            let listing = bytes.len() - 40;
+            bytes[listing] ^= 0x01;
+        },
+        &|bytes| {
+            let footer = bytes.len() - 24;
+            bytes[footer + 2] ^= 0x10;
+        },
         &|bytes| bytes.truncate(bytes.len() / 3),
+        &|bytes| bytes.truncate(bytes.len() - 1),
         &|bytes| bytes.truncate(20),
     ];
     for damage in damages {
@@ -251,6 +262,48 @@ fn a_damaged_or_truncated_graph_file_is_rejected_and_rebuilt() {
         drop(backend);
         assert_eq!(graph_files(dir.path()).len(), 1, "and saved again");
     }
+}
+
+/// The version 1 layout of a version 2 graph file (see `graphs.rs`): the header first, then
+/// the listing and USearch's graph under one checksum.
+fn as_version_1(v2: &[u8]) -> Vec<u8> {
+    let n = v2.len();
+    assert_eq!(&v2[n - 8..], b"CODAHNS2", "a version 2 file was written");
+    let trailer_len = u64::from_le_bytes(v2[n - 24..n - 16].try_into().unwrap()) as usize;
+    let graph_len = n - 24 - trailer_len;
+    let trailer = &v2[graph_len..n - 24];
+    // Magic and version, then the tenant and user, each after its u32 length.
+    let mut at = 12;
+    for _ in 0..2 {
+        at += 4 + u32::from_le_bytes(trailer[at..at + 4].try_into().unwrap()) as usize;
+    }
+    // Log offset, units and memories; the graph's length and checksum; then the listing.
+    let (names, counts, listing) = (&trailer[12..at], &trailer[at..at + 24], &trailer[at + 40..]);
+    let payload = [listing, &v2[..graph_len]].concat();
+    let mut v1 = b"CODAHNSW".to_vec();
+    v1.extend_from_slice(&1u32.to_le_bytes());
+    v1.extend_from_slice(names);
+    v1.extend_from_slice(counts);
+    v1.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    v1.extend_from_slice(&twox_hash::XxHash3_64::oneshot(&payload).to_le_bytes());
+    v1.extend_from_slice(&payload);
+    v1
+}
+
+#[test]
+fn a_graph_file_of_format_version_1_still_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0x0001);
+    let queries: Vec<Vec<f32>> = (0..20).map(|_| rng.unit()).collect();
+    let (_, before) = saved_graph(dir.path(), 1_500, &mut rng, &queries);
+    let file = graph_files(dir.path()).pop().unwrap();
+    let v1 = as_version_1(&std::fs::read(&file).unwrap());
+    std::fs::write(&file, v1).unwrap();
+    let backend = open(dir.path());
+    let loaded = backend.recovery().graphs;
+    assert_eq!((loaded.loaded, loaded.rejected), (1, 0));
+    assert_eq!(backend.graph_builds(), 0, "loaded, not rebuilt");
+    assert_eq!(top10(&backend, &queries), before);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use coda_core::{Error, Owner, Result};
 
 use crate::backend::InMemoryBackend;
-use crate::hnsw::{GraphAttached, ParsedGraph};
+use crate::hnsw::{listing_len, GraphAttached, GraphSource, ParsedGraph};
 
 /// One user's HNSW graph as [`InMemoryBackend::save_graphs`] hands it over.
 #[derive(Debug, Clone)]
@@ -17,6 +17,16 @@ pub struct SavedGraph {
     pub memories: usize,
     /// The graph, for [`InMemoryBackend::attach_graph`].
     pub bytes: Vec<u8>,
+}
+
+impl SavedGraph {
+    /// The graph's two parts, for [`InMemoryBackend::parse_graph_parts`]: the listing of the
+    /// memory behind each point, and USearch's own serialized graph (which a durable backend
+    /// may write first in a file, so USearch can read it from there).
+    pub fn parts(&self) -> (&[u8], &[u8]) {
+        let at = listing_len(&self.bytes).unwrap_or(self.bytes.len());
+        self.bytes.split_at(at)
+    }
 }
 
 impl InMemoryBackend {
@@ -130,6 +140,17 @@ impl InMemoryBackend {
             return Err(refused("the index is not hnsw".into()));
         }
         ParsedGraph::parse(bytes, &self.index.hnsw_options(), self.dims).map_err(refused)
+    }
+
+    /// [`parse_graph`](Self::parse_graph) of a graph in the two parts [`SavedGraph::parts`]
+    /// gives, the second maybe read from a file (see [`GraphSource`]).
+    pub fn parse_graph_parts(&self, listing: &[u8], graph: GraphSource<'_>) -> Result<ParsedGraph> {
+        let refused = |e: String| Error::invalid("saved graph", e);
+        if self.index.kind() != crate::IndexKind::Hnsw {
+            return Err(refused("the index is not hnsw".into()));
+        }
+        ParsedGraph::parse_parts(listing, graph, &self.index.hnsw_options(), self.dims)
+            .map_err(refused)
     }
 
     /// [`attach_graph`](Self::attach_graph) of a graph [`parse_graph`](Self::parse_graph) read.

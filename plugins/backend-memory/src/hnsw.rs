@@ -22,9 +22,10 @@ use crate::rows::Rows;
 mod graph;
 mod saved;
 
+pub use graph::GraphSource;
 use graph::{text, Graph};
 
-pub use saved::{GraphAttached, ParsedGraph};
+pub use saved::{listing_len, GraphAttached, ParsedGraph};
 
 /// A finished build takes the owner's write lock to install only once fewer than this many
 /// vectors were added meanwhile; until then it copies the added ones out under a read lock and

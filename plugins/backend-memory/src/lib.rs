@@ -15,7 +15,7 @@ mod validate;
 pub use backend::InMemoryBackend;
 pub use config::{HnswOptions, IndexKind, IndexOptions, MemoryOptions};
 pub use graphs::SavedGraph;
-pub use hnsw::{GraphAttached, ParsedGraph};
+pub use hnsw::{GraphAttached, GraphSource, ParsedGraph};
 
 /// The name this backend registers under.
 pub const NAME: &str = "memory";

@@ -17,6 +17,16 @@ pub(super) fn text(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// Where a saved USearch graph is read from.
+#[derive(Debug, Clone, Copy)]
+pub enum GraphSource<'a> {
+    /// Its bytes, in memory.
+    Bytes(&'a [u8]),
+    /// A file that begins with them (USearch reads it itself, in pieces, so the graph is not
+    /// held twice while it loads).
+    File(&'a str),
+}
+
 /// One graph, and how many of its nodes are in use or free (removed, to be reused).
 pub(crate) struct Graph {
     pub(super) index: Index,
@@ -47,9 +57,18 @@ impl Graph {
         Ok(graph)
     }
 
-    /// A graph restored from USearch's serialized form (as [`Graph::save`] wrote it).
-    pub(super) fn load(bytes: &[u8], options: &HnswOptions, dims: usize) -> Result<Self, String> {
-        let meta = Index::metadata_from_buffer(bytes).map_err(text)?;
+    /// A graph restored from USearch's serialized form (as [`Graph::save`] wrote it), from
+    /// memory or read straight from a file (whose bytes after the graph are ignored).
+    pub(super) fn load(
+        source: GraphSource<'_>,
+        options: &HnswOptions,
+        dims: usize,
+    ) -> Result<Self, String> {
+        let meta = match source {
+            GraphSource::Bytes(bytes) => Index::metadata_from_buffer(bytes),
+            GraphSource::File(path) => Index::metadata(path),
+        }
+        .map_err(text)?;
         if meta.dimensions != dims as u64 || meta.metric != MetricKind::IP || meta.multi {
             return Err(format!(
                 "the graph holds {} dimensions ({:?}, multi {}); {dims} (IP) expected",
@@ -57,7 +76,11 @@ impl Graph {
             ));
         }
         let graph = Graph::new(options, dims, 0)?;
-        graph.index.load_from_buffer(bytes).map_err(text)?;
+        match source {
+            GraphSource::Bytes(bytes) => graph.index.load_from_buffer(bytes),
+            GraphSource::File(path) => graph.index.load(path),
+        }
+        .map_err(text)?;
         graph.index.change_expansion_add(options.ef_construction);
         graph.index.change_expansion_search(options.ef_search);
         let free = usize::try_from(meta.count_deleted).map_err(text)?;

@@ -5,12 +5,12 @@
 //! checks every entry against the owner's memories now, removes the points of memories deleted or changed since and inserts the
 //! memories added since.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use coda_core::MemoryId;
 use twox_hash::XxHash3_64;
 
-use super::{next_version, text, Graph, GraphIndex};
+use super::{next_version, text, Graph, GraphIndex, GraphSource};
 use crate::config::HnswOptions;
 use crate::rows::Rows;
 
@@ -24,14 +24,58 @@ const ENTRY_BYTES: usize = 8 + 16 + 8;
 /// (the rest are inserted into it); below, a fresh build is the better graph.
 const ATTACH_MIN_KEPT: f64 = 0.5;
 
+/// Entries checked per thread at least when attaching a graph on several threads.
+const PARALLEL_CHECK_FROM: usize = 16_384;
+
 /// The hash a saved graph keeps of each vector, to tell at attach time which memories
-/// changed since: `xxh3` of the little-endian `f32` bytes.
-fn vector_hash(vector: &[f32], buf: &mut Vec<u8>) -> u64 {
-    buf.clear();
-    for x in vector {
-        buf.extend_from_slice(&x.to_le_bytes());
+/// changed since: `xxh3` of the little-endian `f32` bytes (on a little-endian machine, the
+/// vector's own memory, hashed without a copy).
+fn vector_hash(vector: &[f32]) -> u64 {
+    if cfg!(target_endian = "little") {
+        XxHash3_64::oneshot(bytemuck::cast_slice(vector))
+    } else {
+        let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+        XxHash3_64::oneshot(&bytes)
     }
-    XxHash3_64::oneshot(buf)
+}
+
+/// For each saved entry, the slot of its memory now when that memory still has the vector
+/// the entry was saved with; checked over every core for a large graph (each check hashes a
+/// vector, and the caller holds the owner's write lock meanwhile).
+fn unchanged_slots(
+    entries: &[(u64, MemoryId, u64)],
+    index: &HashMap<MemoryId, usize>,
+    vectors: &Rows<f32>,
+) -> Vec<Option<usize>> {
+    let check = |part: &[(u64, MemoryId, u64)]| -> Vec<Option<usize>> {
+        part.iter()
+            .map(|&(_, id, hash)| {
+                index
+                    .get(&id)
+                    .copied()
+                    .filter(|&slot| vector_hash(vectors.row(slot)) == hash)
+            })
+            .collect()
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(entries.len() / PARALLEL_CHECK_FROM)
+        .max(1);
+    if threads == 1 {
+        return check(entries);
+    }
+    let per_thread = entries.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = entries
+            .chunks(per_thread)
+            .map(|part| (part, scope.spawn(move || check(part))))
+            .collect();
+        parts
+            .into_iter()
+            // A thread that could not finish (it panicked) is done again on this one.
+            .flat_map(|(part, handle)| handle.join().unwrap_or_else(|_| check(part)))
+            .collect()
+    })
 }
 
 /// What attaching a saved graph did.
@@ -59,16 +103,31 @@ impl ParsedGraph {
     /// Reads a blob [`GraphIndex::save`] wrote, for a graph of `dims` dimensions with
     /// `options`: refused (naming why) when it is damaged or does not match its own graph.
     pub(crate) fn parse(blob: &[u8], options: &HnswOptions, dims: usize) -> Result<Self, String> {
-        let mut reader = Reader(blob);
-        if reader.take(8)? != BLOB_MAGIC {
-            return Err("not a saved graph (bad magic)".into());
+        let (listed, usearch) = split_listing(blob, dims)?;
+        let graph = Graph::load(GraphSource::Bytes(usearch), options, dims)?;
+        Self::check(listed, graph, dims)
+    }
+
+    /// Reads a blob [`GraphIndex::save`] wrote, in its two parts: the listing (the first
+    /// [`listing_len`] bytes) and USearch's graph from `graph`, which may be a file.
+    pub(crate) fn parse_parts(
+        listing: &[u8],
+        graph: GraphSource<'_>,
+        options: &HnswOptions,
+        dims: usize,
+    ) -> Result<Self, String> {
+        let (listed, rest) = split_listing(listing, dims)?;
+        if !rest.is_empty() {
+            return Err("the saved graph's listing is followed by other bytes".into());
         }
-        if reader.u64()? != dims as u64 {
-            return Err("the saved graph has other dimensions".into());
-        }
-        let count = usize::try_from(reader.u64()?).map_err(text)?;
-        let listed = reader.take(count.checked_mul(ENTRY_BYTES).ok_or("bad count")?)?;
-        let graph = Graph::load(reader.0, options, dims)?;
+        let graph = Graph::load(graph, options, dims)?;
+        Self::check(listed, graph, dims)
+    }
+
+    /// The entries `listed` (graph id, memory, vector hash each), checked against `graph`:
+    /// one per point, none twice.
+    fn check(listed: &[u8], graph: Graph, dims: usize) -> Result<Self, String> {
+        let count = listed.len() / ENTRY_BYTES;
         if graph.points() != count {
             return Err(format!(
                 "the saved graph holds {} points but lists {count}",
@@ -76,18 +135,20 @@ impl ParsedGraph {
             ));
         }
         let mut entries = Vec::with_capacity(count);
-        let mut seen = HashSet::with_capacity(count);
         for entry in listed.chunks_exact(ENTRY_BYTES) {
             let mut r = Reader(entry);
             let gid = r.u64()?;
             let id = MemoryId::from_slice(r.take(16)?).map_err(text)?;
             let hash = r.u64()?;
-            if !seen.insert(gid) || !graph.index.contains(gid) {
-                return Err(format!(
-                    "graph id {gid} is listed twice or not in the graph"
-                ));
+            if !graph.index.contains(gid) {
+                return Err(format!("graph id {gid} is listed but not in the graph"));
             }
             entries.push((gid, id, hash));
+        }
+        let mut gids: Vec<u64> = entries.iter().map(|&(gid, _, _)| gid).collect();
+        gids.sort_unstable();
+        if let Some(twice) = gids.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(format!("graph id {} is listed twice", twice[0]));
         }
         Ok(ParsedGraph {
             dims,
@@ -95,6 +156,33 @@ impl ParsedGraph {
             graph,
         })
     }
+}
+
+/// The listing's entries and what follows the listing in a saved blob.
+fn split_listing(blob: &[u8], dims: usize) -> Result<(&[u8], &[u8]), String> {
+    let mut reader = Reader(blob);
+    if reader.take(8)? != BLOB_MAGIC {
+        return Err("not a saved graph (bad magic)".into());
+    }
+    if reader.u64()? != dims as u64 {
+        return Err("the saved graph has other dimensions".into());
+    }
+    let count = usize::try_from(reader.u64()?).map_err(text)?;
+    let listed = reader.take(count.checked_mul(ENTRY_BYTES).ok_or("bad count")?)?;
+    Ok((listed, reader.0))
+}
+
+/// How many bytes of a blob [`GraphIndex::save`] wrote are its listing (the memory and
+/// vector hash behind each point), before USearch's own graph; `None` when `blob` is not one.
+pub fn listing_len(blob: &[u8]) -> Option<usize> {
+    let mut reader = Reader(blob);
+    if reader.take(8).ok()? != BLOB_MAGIC {
+        return None;
+    }
+    reader.u64().ok()?;
+    let count = usize::try_from(reader.u64().ok()?).ok()?;
+    let len = count.checked_mul(ENTRY_BYTES)?.checked_add(24)?;
+    (len <= blob.len()).then_some(len)
 }
 
 /// A bounds-checked reader over a saved blob: a damaged one is an error, never a panic.
@@ -132,12 +220,11 @@ impl GraphIndex {
             out.extend_from_slice(BLOB_MAGIC);
             out.extend_from_slice(&(self.dims as u64).to_le_bytes());
             out.extend_from_slice(&(ids.len() as u64).to_le_bytes());
-            let mut buf = Vec::with_capacity(self.dims * 4);
             for (slot, id) in ids.iter().enumerate() {
                 let vector = vectors.row(slot);
                 out.extend_from_slice(&self.gids[slot].to_le_bytes());
                 out.extend_from_slice(id.as_bytes());
-                out.extend_from_slice(&vector_hash(vector, &mut buf).to_le_bytes());
+                out.extend_from_slice(&vector_hash(vector).to_le_bytes());
             }
             out.extend_from_slice(&usearch);
             out
@@ -184,14 +271,12 @@ impl GraphIndex {
         let count = entries.len();
         let mut gids: Vec<Option<u64>> = vec![None; len];
         let mut dead = Vec::new();
-        let mut buf = Vec::with_capacity(self.dims * 4);
         let mut next_gid = 0u64;
-        for &(gid, id, hash) in &entries {
+        let unchanged = unchanged_slots(&entries, index, vectors);
+        for (&(gid, _, _), slot) in entries.iter().zip(unchanged) {
             next_gid = next_gid.max(gid.saturating_add(1));
-            let slot = index.get(&id).copied().filter(|&slot| {
-                gids[slot].is_none() && vector_hash(vectors.row(slot), &mut buf) == hash
-            });
-            match slot {
+            // A memory listed twice keeps its first point.
+            match slot.filter(|&slot| gids[slot].is_none()) {
                 Some(slot) => gids[slot] = Some(gid),
                 None => dead.push(gid),
             }
