@@ -8,8 +8,10 @@
 //! cargo run --release -p coda-server --bin coda-bench -- --clients 100 --rate 0 --batch
 //! ```
 //!
-//! With `--url`, it drives a server in another process over HTTP instead (`remote.rs`).
+//! With `--url`, it drives a server in another process over HTTP instead (`remote.rs`); with
+//! `--floor`, it measures what one loopback write costs without any server (`floor.rs`).
 
+mod floor;
 mod remote;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -59,6 +61,10 @@ struct Args {
     /// With `--url`: keep-alive HTTP clients POSTing turns.
     #[arg(long, default_value_t = 16)]
     posters: usize,
+    /// No server: one thread writes `--size` bytes to each of `--clients` loopback TCP
+    /// connections per event at `--rate`, and reports its CPU per write (the kernel's floor).
+    #[arg(long)]
+    floor: bool,
 }
 
 /// What one client saw.
@@ -74,6 +80,9 @@ struct Seen {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if args.floor {
+        return floor::run(&args).map_err(|e| e as Box<dyn std::error::Error>);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
         .enable_all()

@@ -20,11 +20,16 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::Args;
 
-type Outcome<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+pub(super) type Outcome<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// User plus system CPU seconds of process `pid` so far.
 fn cpu_seconds(pid: u32) -> Outcome<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// User plus system CPU seconds so far from a `/proc` `stat` file (a process's or a thread's).
+pub(super) fn stat_cpu_seconds(path: &str) -> Outcome<f64> {
+    let stat = std::fs::read_to_string(path)?;
     // Fields after the command (which may hold spaces) closed by `)`.
     let rest = stat.rsplit_once(')').ok_or("unreadable /proc stat")?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
