@@ -116,7 +116,9 @@ pub(crate) struct GraphIndex {
     dims: usize,
     /// Graph id of each slot, slot for slot.
     gids: Vec<u64>,
-    /// The slot of each live graph id.
+    /// The slot of each live graph id, kept only while there is a graph (searches map its
+    /// answers back through it): a replay of a million memories then does not fill a map the
+    /// graph attached after it rebuilds anyway.
     slot_of: HashMap<u64, usize>,
     next_gid: u64,
     /// `None` until the owner first reaches `min_vectors` and the build finishes; while set,
@@ -185,7 +187,28 @@ impl GraphIndex {
             memories = self.gids.len(),
             "the HNSW graph failed a write and was dropped; searches scan until it is rebuilt"
         );
+        self.drop_graph();
+    }
+
+    /// No graph from now on (until a build or an attach); searches scan.
+    fn drop_graph(&mut self) {
         self.graph = None;
+        self.slot_of = HashMap::new();
+    }
+
+    /// Maps `gid` to `slot` for the graph's searches, when there is a graph.
+    fn map_slot(&mut self, gid: u64, slot: usize) {
+        if self.graph.is_some() {
+            self.slot_of.insert(gid, slot);
+        }
+    }
+
+    /// The slot of every graph id, for a graph installed or attached now.
+    fn slots_by_gid(gids: &[u64]) -> HashMap<u64, usize> {
+        gids.iter()
+            .enumerate()
+            .map(|(slot, &gid)| (gid, slot))
+            .collect()
     }
 
     /// A point dead from now on: out of the graph, or noted for the build under way.
@@ -214,7 +237,7 @@ impl GraphIndex {
     pub(crate) fn push(&mut self, slot: usize, vector: &[f32]) {
         let gid = self.fresh_gid();
         self.gids.push(gid);
-        self.slot_of.insert(gid, slot);
+        self.map_slot(gid, slot);
         self.insert(vector, gid);
     }
 
@@ -223,7 +246,7 @@ impl GraphIndex {
         let gid = self.fresh_gid();
         let old = std::mem::replace(&mut self.gids[slot], gid);
         self.forget(old);
-        self.slot_of.insert(gid, slot);
+        self.map_slot(gid, slot);
         self.insert(vector, gid);
     }
 
@@ -233,10 +256,10 @@ impl GraphIndex {
         let gid = self.gids.swap_remove(slot);
         self.forget(gid);
         if let Some(&moved) = self.gids.get(slot) {
-            self.slot_of.insert(moved, slot);
+            self.map_slot(moved, slot);
         }
         if len < self.options.min_vectors / 2 {
-            self.graph = None;
+            self.drop_graph();
         }
     }
 
@@ -300,6 +323,7 @@ impl GraphIndex {
         match built.graph {
             Ok(graph) => {
                 graph.set_ef_search(self.options.ef_search);
+                self.slot_of = Self::slots_by_gid(&self.gids);
                 self.graph = Some(graph);
                 self.version = next_version();
             }
@@ -363,11 +387,14 @@ impl GraphIndex {
     /// ids (for tests).
     #[cfg(test)]
     pub(crate) fn assert_in_step(&self) {
-        assert_eq!(self.gids.len(), self.slot_of.len());
-        for (slot, gid) in self.gids.iter().enumerate() {
-            assert_eq!(self.slot_of.get(gid), Some(&slot));
+        if self.graph.is_none() {
+            assert!(self.slot_of.is_empty(), "no graph, no map back to slots");
         }
         if let Some(graph) = &self.graph {
+            assert_eq!(self.gids.len(), self.slot_of.len());
+            for (slot, gid) in self.gids.iter().enumerate() {
+                assert_eq!(self.slot_of.get(gid), Some(&slot));
+            }
             assert_eq!(graph.points(), self.gids.len());
             for gid in &self.gids {
                 assert!(graph.index.contains(*gid), "graph id {gid} missing");

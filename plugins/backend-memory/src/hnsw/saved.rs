@@ -309,7 +309,7 @@ impl GraphIndex {
             .map(|(slot, &gid)| (vectors.row(slot), gid))
             .collect();
         graph.insert_all(&rows)?;
-        self.slot_of = gids.iter().enumerate().map(|(s, &g)| (g, s)).collect();
+        self.slot_of = Self::slots_by_gid(&gids);
         self.gids = gids;
         self.next_gid = next_gid;
         self.graph = Some(graph);
