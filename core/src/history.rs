@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use smallvec::SmallVec;
 
 use crate::backend::Change;
-use crate::model::{timestamp, By, Memory, MemoryId, MemoryRecord};
+use crate::model::{timestamp, By, IdMap, Memory, MemoryId, MemoryRecord};
 use crate::scope::{Owner, Scope};
 
 mod version;
@@ -69,7 +69,7 @@ struct History {
 /// second.
 #[derive(Debug, Default)]
 pub struct HistoryTable {
-    memories: HashMap<MemoryId, History>,
+    memories: IdMap<History>,
     /// The ids each owner's history holds, so erasing or exporting a user reads only its own.
     owners: HashMap<Arc<Owner>, Vec<MemoryId>>,
     /// The owner written last, to find its key again without building one.

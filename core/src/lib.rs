@@ -47,7 +47,8 @@ pub use manager::{
     Scoped, SessionListing, SnapshotListing, UserErasure, UserListing, Visibility,
 };
 pub use model::{
-    By, Explain, Memory, MemoryId, MemoryRecord, Metadata, NewMemory, Role, ScoredMemory, Turn,
+    By, Explain, IdMap, Memory, MemoryId, MemoryRecord, Metadata, NewMemory, Role, ScoredMemory,
+    Turn,
 };
 pub use retention::{PrunePolicy, SnapshotFilter};
 pub use scope::{Owner, Scope};

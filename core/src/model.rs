@@ -8,6 +8,11 @@ use uuid::Uuid;
 /// A memory's identifier.
 pub type MemoryId = Uuid;
 
+/// A hash map by memory id, hashed with `foldhash` (seeded per process) rather than SipHash:
+/// the indexes that hold one entry per memory (a million, replayed at every open) spend a
+/// good part of each insert hashing the id otherwise.
+pub type IdMap<V> = std::collections::HashMap<MemoryId, V, foldhash::fast::RandomState>;
+
 fn default_id() -> String {
     crate::scope::DEFAULT_ID.to_owned()
 }

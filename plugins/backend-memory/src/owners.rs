@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
-use coda_core::{Memory, MemoryId, MemoryRecord, Owner};
+use coda_core::{IdMap, Memory, MemoryId, MemoryRecord, Owner};
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::IndexOptions;
@@ -25,7 +25,7 @@ pub(crate) type SharedSlots = Arc<RwLock<Slots>>;
 /// backend's writer lock) for a whole change, which makes each change atomic among writers.
 #[derive(Default)]
 pub(crate) struct Ids {
-    owner_of: HashMap<MemoryId, Arc<Owner>>,
+    owner_of: IdMap<Arc<Owner>>,
     /// The owner written last: consecutive writes are mostly one owner's, whose index is then
     /// found without building a key.
     last_owner: Option<Arc<Owner>>,

@@ -2,11 +2,10 @@
 //! `index = "int8"` or `"hnsw"`, an int8 copy beside it that searches scan first; with
 //! `"hnsw"`, a graph over the vectors once the owner is large enough).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use coda_core::vector::{dot, QuantizedQuery, TopK};
-use coda_core::{Filter, Memory, MemoryId, MemoryRecord, Scope, ScoredMemory};
+use coda_core::{Filter, IdMap, Memory, MemoryId, MemoryRecord, Scope, ScoredMemory};
 
 use crate::config::{IndexKind, IndexOptions};
 use crate::hnsw::{BuildJob, Built, GraphAttached, GraphIndex, ParsedGraph};
@@ -24,7 +23,7 @@ pub(crate) struct Slots {
     /// Insertion order stamp of each slot, so deletes (swap-remove) keep order recoverable.
     stamps: Vec<u64>,
     vectors: Rows<f32>,
-    index: HashMap<MemoryId, usize>,
+    index: IdMap<usize>,
     next_stamp: u64,
     dims: usize,
     /// The int8 copy, slot for slot; `None` with `index = "exact"`.
@@ -40,7 +39,7 @@ impl Slots {
             memories: Vec::new(),
             stamps: Vec::new(),
             vectors: Rows::new(dims),
-            index: HashMap::new(),
+            index: IdMap::default(),
             next_stamp: 0,
             dims,
             int8: match index.kind() {

@@ -5,9 +5,7 @@
 //! checks every entry against the owner's memories now, removes the points of memories deleted or changed since and inserts the
 //! memories added since.
 
-use std::collections::HashMap;
-
-use coda_core::MemoryId;
+use coda_core::{IdMap, MemoryId};
 use twox_hash::XxHash3_64;
 
 use super::{next_version, text, Graph, GraphIndex, GraphSource};
@@ -44,7 +42,7 @@ fn vector_hash(vector: &[f32]) -> u64 {
 /// vector, and the caller holds the owner's write lock meanwhile).
 fn unchanged_slots(
     entries: &[(u64, MemoryId, u64)],
-    index: &HashMap<MemoryId, usize>,
+    index: &IdMap<usize>,
     vectors: &Rows<f32>,
 ) -> Vec<Option<usize>> {
     let check = |part: &[(u64, MemoryId, u64)]| -> Vec<Option<usize>> {
@@ -255,7 +253,7 @@ impl GraphIndex {
     pub(crate) fn attach_parsed(
         &mut self,
         parsed: ParsedGraph,
-        index: &HashMap<MemoryId, usize>,
+        index: &IdMap<usize>,
         vectors: &Rows<f32>,
     ) -> Result<GraphAttached, String> {
         self.can_attach()?;
