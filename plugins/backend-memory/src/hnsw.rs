@@ -13,7 +13,6 @@
 //! had) never panics: a search falls back to the scan, a failed write drops the graph (searches
 //! scan, and a rebuild is due), a failed build is retried only once the owner has doubled.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::HnswOptions;
@@ -26,6 +25,9 @@ pub use graph::GraphSource;
 use graph::{text, Graph};
 
 pub use saved::{listing_len, GraphAttached, ParsedGraph};
+
+/// Graph id to slot, hashed with `foldhash` as the memory-id maps are (see `IdMap`).
+type SlotMap = std::collections::HashMap<u64, usize, foldhash::fast::RandomState>;
 
 /// A finished build takes the owner's write lock to install only once fewer than this many
 /// vectors were added meanwhile; until then it copies the added ones out under a read lock and
@@ -119,7 +121,7 @@ pub(crate) struct GraphIndex {
     /// The slot of each live graph id, kept only while there is a graph (searches map its
     /// answers back through it): a replay of a million memories then does not fill a map the
     /// graph attached after it rebuilds anyway.
-    slot_of: HashMap<u64, usize>,
+    slot_of: SlotMap,
     next_gid: u64,
     /// `None` until the owner first reaches `min_vectors` and the build finishes; while set,
     /// it holds exactly the live slots' points.
@@ -140,7 +142,7 @@ impl GraphIndex {
             options,
             dims,
             gids: Vec::new(),
-            slot_of: HashMap::new(),
+            slot_of: SlotMap::default(),
             next_gid: 0,
             graph: None,
             building: false,
@@ -193,7 +195,7 @@ impl GraphIndex {
     /// No graph from now on (until a build or an attach); searches scan.
     fn drop_graph(&mut self) {
         self.graph = None;
-        self.slot_of = HashMap::new();
+        self.slot_of = SlotMap::default();
     }
 
     /// Maps `gid` to `slot` for the graph's searches, when there is a graph.
@@ -204,7 +206,7 @@ impl GraphIndex {
     }
 
     /// The slot of every graph id, for a graph installed or attached now.
-    fn slots_by_gid(gids: &[u64]) -> HashMap<u64, usize> {
+    fn slots_by_gid(gids: &[u64]) -> SlotMap {
         gids.iter()
             .enumerate()
             .map(|(slot, &gid)| (gid, slot))
