@@ -4,6 +4,7 @@
 use coda_core::{Error, Owner, Result};
 
 use crate::backend::InMemoryBackend;
+use crate::config::HnswOptions;
 use crate::hnsw::{listing_len, GraphAttached, GraphSource, ParsedGraph};
 
 /// One user's HNSW graph as [`InMemoryBackend::save_graphs`] hands it over.
@@ -135,22 +136,25 @@ impl InMemoryBackend {
     /// run it on a thread of its own while it replays its log. Refused when the bytes are
     /// damaged or do not match, or the index is not `hnsw`.
     pub fn parse_graph(&self, bytes: &[u8]) -> Result<ParsedGraph> {
-        let refused = |e: String| Error::invalid("saved graph", e);
-        if self.index.kind() != crate::IndexKind::Hnsw {
-            return Err(refused("the index is not hnsw".into()));
-        }
-        ParsedGraph::parse(bytes, &self.index.hnsw_options(), self.dims).map_err(refused)
+        self.parse_saved(|options, dims| ParsedGraph::parse(bytes, options, dims))
     }
 
     /// [`parse_graph`](Self::parse_graph) of a graph in the two parts [`SavedGraph::parts`]
     /// gives, the second maybe read from a file (see [`GraphSource`]).
     pub fn parse_graph_parts(&self, listing: &[u8], graph: GraphSource<'_>) -> Result<ParsedGraph> {
+        self.parse_saved(|options, dims| ParsedGraph::parse_parts(listing, graph, options, dims))
+    }
+
+    /// Runs `parse` with this index's HNSW options and dimensions; refused unless it is `hnsw`.
+    fn parse_saved(
+        &self,
+        parse: impl FnOnce(&HnswOptions, usize) -> std::result::Result<ParsedGraph, String>,
+    ) -> Result<ParsedGraph> {
         let refused = |e: String| Error::invalid("saved graph", e);
         if self.index.kind() != crate::IndexKind::Hnsw {
             return Err(refused("the index is not hnsw".into()));
         }
-        ParsedGraph::parse_parts(listing, graph, &self.index.hnsw_options(), self.dims)
-            .map_err(refused)
+        parse(&self.index.hnsw_options(), self.dims).map_err(refused)
     }
 
     /// [`attach_graph`](Self::attach_graph) of a graph [`parse_graph`](Self::parse_graph) read.

@@ -101,7 +101,7 @@ impl ParsedGraph {
     /// Reads a blob [`GraphIndex::save`] wrote, for a graph of `dims` dimensions with
     /// `options`: refused (naming why) when it is damaged or does not match its own graph.
     pub(crate) fn parse(blob: &[u8], options: &HnswOptions, dims: usize) -> Result<Self, String> {
-        let (listed, usearch) = split_listing(blob, dims)?;
+        let (listed, usearch) = listing_of(blob, dims)?;
         let graph = Graph::load(GraphSource::Bytes(usearch), options, dims)?;
         Self::check(listed, graph, dims)
     }
@@ -114,7 +114,7 @@ impl ParsedGraph {
         options: &HnswOptions,
         dims: usize,
     ) -> Result<Self, String> {
-        let (listed, rest) = split_listing(listing, dims)?;
+        let (listed, rest) = listing_of(listing, dims)?;
         if !rest.is_empty() {
             return Err("the saved graph's listing is followed by other bytes".into());
         }
@@ -156,31 +156,35 @@ impl ParsedGraph {
     }
 }
 
-/// The listing's entries and what follows the listing in a saved blob.
-fn split_listing(blob: &[u8], dims: usize) -> Result<(&[u8], &[u8]), String> {
+/// Bytes before a saved blob's listing entries: magic, dimensions, count.
+const LISTING_HEAD: usize = 24;
+
+/// The dimensions a saved blob declares, its listing's entries, and what follows the listing.
+fn split_listing(blob: &[u8]) -> Result<(u64, &[u8], &[u8]), String> {
     let mut reader = Reader(blob);
-    if reader.take(8)? != BLOB_MAGIC {
+    if reader.take(BLOB_MAGIC.len())? != BLOB_MAGIC {
         return Err("not a saved graph (bad magic)".into());
     }
-    if reader.u64()? != dims as u64 {
-        return Err("the saved graph has other dimensions".into());
-    }
+    let dims = reader.u64()?;
     let count = usize::try_from(reader.u64()?).map_err(text)?;
     let listed = reader.take(count.checked_mul(ENTRY_BYTES).ok_or("bad count")?)?;
-    Ok((listed, reader.0))
+    Ok((dims, listed, reader.0))
+}
+
+/// [`split_listing`] of a blob that must be of `dims` dimensions.
+fn listing_of(blob: &[u8], dims: usize) -> Result<(&[u8], &[u8]), String> {
+    let (saved_dims, listed, rest) = split_listing(blob)?;
+    if saved_dims != dims as u64 {
+        return Err("the saved graph has other dimensions".into());
+    }
+    Ok((listed, rest))
 }
 
 /// How many bytes of a blob [`GraphIndex::save`] wrote are its listing (the memory and
 /// vector hash behind each point), before USearch's own graph; `None` when `blob` is not one.
 pub fn listing_len(blob: &[u8]) -> Option<usize> {
-    let mut reader = Reader(blob);
-    if reader.take(8).ok()? != BLOB_MAGIC {
-        return None;
-    }
-    reader.u64().ok()?;
-    let count = usize::try_from(reader.u64().ok()?).ok()?;
-    let len = count.checked_mul(ENTRY_BYTES)?.checked_add(24)?;
-    (len <= blob.len()).then_some(len)
+    let (_, listed, _) = split_listing(blob).ok()?;
+    Some(LISTING_HEAD + listed.len())
 }
 
 /// A bounds-checked reader over a saved blob: a damaged one is an error, never a panic.
@@ -214,7 +218,8 @@ impl GraphIndex {
     ) -> Option<Result<Vec<u8>, String>> {
         let graph = self.graph.as_ref()?;
         Some(graph.save().map(|usearch| {
-            let mut out = Vec::with_capacity(24 + ids.len() * ENTRY_BYTES + usearch.len());
+            let mut out =
+                Vec::with_capacity(LISTING_HEAD + ids.len() * ENTRY_BYTES + usearch.len());
             out.extend_from_slice(BLOB_MAGIC);
             out.extend_from_slice(&(self.dims as u64).to_le_bytes());
             out.extend_from_slice(&(ids.len() as u64).to_le_bytes());
